@@ -1,0 +1,44 @@
+"""custseg: customer segmentation from raw purchase data.
+
+transaction lines → audited, cleaned lines → one row per customer (RFM and more, computed by
+DuckDB) → skew-corrected, scaled K-Means with k chosen and explained → named segments, profiles,
+a JSON model and a report.
+
+Examples
+--------
+>>> import custseg
+>>> sorted(custseg.__all__)[:3]
+['CleaningRules', 'CustomerSegmenter', 'CustsegError']
+"""
+
+from custseg.audit import CleaningRules, Ledger
+from custseg.errors import (
+    CustsegError,
+    EmptyDataError,
+    InputError,
+    ModelError,
+    NotFittedError,
+    SchemaError,
+    TooFewCustomersError,
+)
+from custseg.model import CustomerSegmenter
+from custseg.pipeline import SegmentationResult, run, segment
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CleaningRules",
+    "CustomerSegmenter",
+    "CustsegError",
+    "EmptyDataError",
+    "InputError",
+    "Ledger",
+    "ModelError",
+    "NotFittedError",
+    "SchemaError",
+    "SegmentationResult",
+    "TooFewCustomersError",
+    "__version__",
+    "run",
+    "segment",
+]

@@ -1,0 +1,376 @@
+"""Audit and clean transaction lines: every input row is kept or dropped with a reason.
+
+transactions (any column names) → ``lines``: one row per input row with canonical columns, its
+line value, a ``reason`` (NULL when kept) and a ``kind`` (purchase, cancellation or return). The
+rules are applied in the order of :data:`RULE_ORDER`; a row is counted under the first rule it
+breaks. The ledger (:class:`Ledger`) is computed in SQL from that table, so its counts and money
+totals are exactly the ones the features are built from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import duckdb
+
+from custseg.errors import EmptyDataError, SchemaError
+from custseg.io import Source
+from custseg.schema import ColumnMap
+
+#: drop reasons, in the order the rules are applied
+RULE_ORDER: tuple[str, ...] = (
+    "unparseable_date",
+    "missing_customer_id",
+    "duplicate",
+    "bad_debt_adjustment",
+    "non_product",
+    "invalid_quantity_or_price",
+    "negative_price",
+    "zero_price",
+    "zero_quantity",
+    "return_without_purchase",
+)
+
+DATE_FORMATS: tuple[str, ...] = (
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d",
+    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y",
+    "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y",
+    "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y",
+    "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y",
+    "%Y/%m/%d %H:%M:%S", "%Y/%m/%d", "%Y%m%d",
+)
+
+
+@dataclass(frozen=True)
+class CleaningRules:
+    """What counts as a cancellation, an adjustment or a non-product line. Data, not code.
+
+    Parameters
+    ----------
+    cancellation_prefix : invoice prefix of cancellations (their lines have negative values;
+        negative lines on other invoices are counted as returns). Both are netted per customer.
+    adjustment_pattern : regular expression on the invoice of accounting adjustments.
+    adjustment_descriptions : descriptions (case-insensitive prefixes) of adjustments.
+    non_product_codes : product codes that are not merchandise (postage, fees, manual lines…),
+        compared case-insensitively.
+    non_product_pattern : regular expression for further non-product codes (vouchers).
+    extreme_iqr : lines whose log10 quantity, price or value lies more than this many
+        interquartile ranges above the third quartile are flagged (never dropped).
+    """
+
+    cancellation_prefix: str = "C"
+    adjustment_pattern: str = r"^A[0-9]+$"
+    adjustment_descriptions: tuple[str, ...] = ("adjust bad debt",)
+    non_product_codes: tuple[str, ...] = (
+        "POST", "DOT", "M", "C2", "D", "S", "B", "BANK CHARGES", "AMAZONFEE", "CRUK", "PADS_FEE",
+    )
+    non_product_pattern: str = r"^(?i:gift_)"
+    extreme_iqr: float = 3.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rules as JSON-able data (saved in model.json and audit.json)."""
+        d = asdict(self)
+        d["adjustment_descriptions"] = list(self.adjustment_descriptions)
+        d["non_product_codes"] = list(self.non_product_codes)
+        return d
+
+
+@dataclass
+class Ledger:
+    """Row and money accounting of the cleaning step (``audit.json``)."""
+
+    source: str
+    input_rows: int
+    kept_rows: int
+    dropped: dict[str, int]
+    kept_by_kind: dict[str, int]
+    money: dict[str, Any]
+    as_of: str
+    period: dict[str, str | None]
+    customers: int
+    columns: dict[str, str]
+    date_format: str | None
+    flagged: dict[str, Any] = field(default_factory=dict)
+    rules: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, keys in a fixed order."""
+        return asdict(self)
+
+    def check(self) -> None:
+        """Raise if rows do not add up (an internal invariant, always true)."""
+        total = self.kept_rows + sum(self.dropped.values())
+        if total != self.input_rows:  # pragma: no cover - guards the SQL above
+            raise AssertionError(f"ledger does not add up: {total} != {self.input_rows}")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _text(col: str) -> str:
+    return f"NULLIF(TRIM(CAST({_q(col)} AS VARCHAR)), '')"
+
+
+def _number(col: str, dtype: str) -> str:
+    if any(t in dtype for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL", "NUMERIC")):
+        return f"CAST({_q(col)} AS DOUBLE)"
+    s = f"regexp_replace(TRIM(CAST({_q(col)} AS VARCHAR)), '[^0-9,.eE+-]', '', 'g')"
+    return (
+        f"TRY_CAST(CASE WHEN contains({s}, ',') AND contains({s}, '.') THEN "
+        f"(CASE WHEN instr(reverse({s}), ',') < instr(reverse({s}), '.') "
+        f"THEN replace(replace({s}, '.', ''), ',', '.') ELSE replace({s}, ',', '') END) "
+        f"ELSE replace({s}, ',', '.') END AS DOUBLE)"
+    )
+
+
+def _customer(col: str, dtype: str) -> str:
+    if any(t in dtype for t in ("DOUBLE", "FLOAT", "DECIMAL", "REAL")):
+        c = _q(col)
+        return (
+            f"CASE WHEN {c} IS NULL OR isnan({c}) THEN NULL WHEN {c} = floor({c}) "
+            f"THEN CAST(CAST({c} AS HUGEINT) AS VARCHAR) ELSE CAST({c} AS VARCHAR) END"
+        )
+    return f"regexp_replace({_text(col)}, '\\.0+$', '')"
+
+
+def choose_date_format(con: duckdb.DuckDBPyConnection, view: str, col: str) -> str | None:
+    """Pick the date format that parses most of a sample of a text column.
+
+    Returns ``None`` when ISO timestamps (handled by a plain cast) parse at least as many.
+    Ties between day-first and month-first are resolved day-first, the usual order outside
+    the United States.
+    """
+    sample = f"(SELECT DISTINCT TRIM({_q(col)}) AS v FROM {_q(view)} WHERE {_q(col)} IS NOT NULL LIMIT 20000)"
+    counts = [f"count(TRY_CAST(v AS TIMESTAMP))"]
+    counts += [f"count(try_strptime(v, {_lit(fmt)}))" for fmt in DATE_FORMATS]
+    row = con.execute(f"SELECT {', '.join(counts)} FROM {sample}").fetchone()
+    assert row is not None
+    best = max(range(len(row)), key=lambda i: (row[i], -i))
+    return None if best == 0 else DATE_FORMATS[best - 1]
+
+
+def _date(con: duckdb.DuckDBPyConnection, src: Source, col: str) -> tuple[str, str | None]:
+    dtype = src.types[col].upper()
+    if "TIMESTAMP" in dtype:
+        return f"CAST({_q(col)} AS TIMESTAMP)", None
+    if dtype == "DATE":
+        return f"CAST({_q(col)} AS TIMESTAMP)", None
+    if dtype != "VARCHAR":
+        raise SchemaError(
+            f"{src.label}: date column {col!r} has type {dtype}; expected dates or text such as "
+            "2011-12-09 12:50. Use --map date=<column> to pick another column"
+        )
+    fmt = choose_date_format(con, src.view, col)
+    if fmt is None:
+        return f"TRY_CAST(TRIM({_q(col)}) AS TIMESTAMP)", "ISO 8601"
+    return f"try_strptime(TRIM({_q(col)}), {_lit(fmt)})", fmt
+
+
+def build_lines(
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    colmap: ColumnMap,
+    rules: CleaningRules,
+    *,
+    explicit_amount: bool = False,
+) -> str | None:
+    """Create the temp table ``lines`` (canonical columns + reason + kind); return the date format."""
+    cols = colmap.present()
+    ts_expr, date_format = _date(con, src, cols["date"])
+    cust = _customer(cols["customer_id"], src.types[cols["customer_id"]].upper())
+    qty = _number(cols["quantity"], src.types[cols["quantity"]].upper()) if "quantity" in cols else "NULL"
+    price = _number(cols["price"], src.types[cols["price"]].upper()) if "price" in cols else "NULL"
+    use_amount = "amount" in cols and (explicit_amount or "quantity" not in cols or "price" not in cols)
+    if use_amount:
+        value = _number(cols["amount"], src.types[cols["amount"]].upper())
+    else:
+        value = "(q * p)"
+    invoice = _text(cols["invoice"]) if "invoice" in cols else "NULL"
+    product = _text(cols["product"]) if "product" in cols else "NULL"
+    country = _text(cols["country"]) if "country" in cols else "NULL"
+    descr = _text(cols["description"]) if "description" in cols else "NULL"
+    all_cols = ", ".join(_q(c) for c in src.columns)
+    codes = ", ".join(_lit(c.upper()) for c in rules.non_product_codes) or "NULL"
+    adj_desc = " OR ".join(
+        f"lower(descr) LIKE {_lit(d.lower() + '%')}" for d in rules.adjustment_descriptions
+    ) or "FALSE"
+    prefix = _lit(rules.cancellation_prefix)
+    price_rules = ""
+    if not use_amount:
+        price_rules = """
+            WHEN p < 0 THEN 'negative_price'
+            WHEN p = 0 THEN 'zero_price'
+            WHEN q = 0 THEN 'zero_quantity'"""
+    else:
+        price_rules = """
+            WHEN v = 0 THEN 'zero_quantity'"""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE lines_raw AS
+        SELECT {ts_expr} AS ts, {cust} AS customer_id, {invoice} AS invoice_in,
+               {product} AS product, {country} AS country, {descr} AS descr,
+               {qty} AS q, {price} AS p,
+               row_number() OVER (PARTITION BY {all_cols}) AS dup_rank
+        FROM {_q(src.view)}
+    """)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE lines AS
+        WITH x AS (
+            SELECT *, COALESCE(invoice_in, customer_id || '@' || CAST(ts AS VARCHAR)) AS invoice,
+                   CAST(ROUND({value}, 6) AS DECIMAL(38, 6)) AS v
+            FROM lines_raw
+        ), r AS (
+            SELECT *, CASE
+                WHEN ts IS NULL THEN 'unparseable_date'
+                WHEN customer_id IS NULL THEN 'missing_customer_id'
+                WHEN dup_rank > 1 THEN 'duplicate'
+                WHEN regexp_matches(COALESCE(invoice_in, ''), {_lit(rules.adjustment_pattern)})
+                     OR {adj_desc} THEN 'bad_debt_adjustment'
+                WHEN upper(product) IN ({codes})
+                     OR regexp_matches(COALESCE(product, ''), {_lit(rules.non_product_pattern)})
+                     THEN 'non_product'
+                WHEN v IS NULL OR isinf(CAST(v AS DOUBLE)) THEN 'invalid_quantity_or_price'{price_rules}
+                ELSE NULL END AS reason
+            FROM x
+        )
+        SELECT ts, customer_id, invoice, product, country, q AS quantity, p AS price, v AS value,
+               CASE WHEN reason IS NOT NULL THEN NULL
+                    WHEN v > 0 THEN 'purchase'
+                    WHEN starts_with(invoice, {prefix}) THEN 'cancellation'
+                    ELSE 'return' END AS kind,
+               reason
+        FROM r
+    """)
+    con.execute("DROP TABLE lines_raw")
+    con.execute("""
+        UPDATE lines SET reason = 'return_without_purchase', kind = NULL
+        WHERE kind IN ('cancellation', 'return') AND customer_id NOT IN (
+            SELECT DISTINCT customer_id FROM lines WHERE kind = 'purchase')
+    """)
+    return date_format
+
+
+def _extremes(con: duckdb.DuckDBPyConnection, rules: CleaningRules) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, expr in (
+        ("quantity", "abs(quantity)"), ("price", "price"), ("line_value", "abs(CAST(value AS DOUBLE))"),
+    ):
+        row = con.execute(f"""
+            SELECT quantile_cont(log10({expr}), 0.25), quantile_cont(log10({expr}), 0.75)
+            FROM lines WHERE reason IS NULL AND {expr} > 0
+        """).fetchone()
+        if row is None or row[0] is None:
+            continue
+        q1, q3 = row
+        threshold = float(10 ** (q3 + rules.extreme_iqr * (q3 - q1)))
+        n, = con.execute(
+            f"SELECT count(*) FROM lines WHERE reason IS NULL AND {expr} > ?", [threshold]
+        ).fetchone() or (0,)
+        top = con.execute(f"""
+            SELECT invoice, customer_id, product, quantity, price, CAST(value AS DOUBLE)
+            FROM lines WHERE reason IS NULL AND {expr} > ?
+            ORDER BY {expr} DESC, invoice, customer_id, product LIMIT 5
+        """, [threshold]).fetchall()
+        out[name] = {
+            "threshold": round(threshold, 4),
+            "lines": int(n),
+            "largest": [
+                dict(zip(("invoice", "customer_id", "product", "quantity", "price", "value"), t, strict=True))
+                for t in top
+            ],
+        }
+    return out
+
+
+def audit(
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    colmap: ColumnMap,
+    rules: CleaningRules | None = None,
+    *,
+    as_of: date | str | None = None,
+    explicit_amount: bool = False,
+) -> Ledger:
+    """Clean the source's lines into the temp table ``lines`` and account for every row.
+
+    transactions → ``lines`` (same row count) + a :class:`Ledger`.
+    Raises :class:`EmptyDataError` when no row survives.
+    """
+    rules = rules or CleaningRules()
+    date_format = build_lines(con, src, colmap, rules, explicit_amount=explicit_amount)
+    by_reason = dict(
+        con.execute(
+            "SELECT COALESCE(reason, 'kept'), count(*) FROM lines GROUP BY ALL"
+        ).fetchall()
+    )
+    input_rows = int(sum(by_reason.values()))
+    kept = int(by_reason.pop("kept", 0))
+    dropped = {r: int(by_reason.get(r, 0)) for r in RULE_ORDER}
+    if kept == 0:
+        worst = max(dropped, key=lambda r: dropped[r]) if input_rows else "no rows"
+        raise EmptyDataError(
+            f"{src.label}: no valid transaction line after cleaning ({input_rows} rows, most "
+            f"dropped as {worst}); check the column mapping with --map and the file's content"
+        )
+    kinds = dict(con.execute(
+        "SELECT kind, count(*) FROM lines WHERE reason IS NULL GROUP BY ALL"
+    ).fetchall())
+    money_rows = con.execute(
+        "SELECT COALESCE(reason, 'kept'), CAST(SUM(value) AS DOUBLE) FROM lines GROUP BY ALL"
+    ).fetchall()
+    money_by = {r: round(float(m or 0.0), 2) for r, m in money_rows}
+    total_in = con.execute("SELECT CAST(SUM(value) AS DOUBLE) FROM lines").fetchone()
+    net_kept, bought, returned = con.execute("""
+        SELECT CAST(SUM(value) AS DOUBLE),
+               CAST(SUM(value) FILTER (WHERE kind = 'purchase') AS DOUBLE),
+               CAST(-SUM(value) FILTER (WHERE kind <> 'purchase') AS DOUBLE)
+        FROM lines WHERE reason IS NULL
+    """).fetchone() or (0.0, 0.0, 0.0)
+    first, last, customers = con.execute(
+        "SELECT min(ts), max(ts), count(DISTINCT customer_id) FROM lines WHERE reason IS NULL"
+    ).fetchone() or (None, None, 0)
+    if as_of is None:
+        as_of_date = last.date() + timedelta(days=1)
+    else:
+        as_of_date = date.fromisoformat(str(as_of)) if not isinstance(as_of, date) else as_of
+    notes = []
+    late = con.execute(
+        "SELECT count(*) FROM lines WHERE reason IS NULL AND CAST(ts AS DATE) > ?", [as_of_date]
+    ).fetchone()
+    if late and late[0]:
+        notes.append(
+            f"{late[0]} kept lines are dated after the as-of date {as_of_date}; "
+            "they are ignored by recency and tenure but counted in frequency and money"
+        )
+    ledger = Ledger(
+        source=src.label,
+        input_rows=input_rows,
+        kept_rows=kept,
+        dropped=dropped,
+        kept_by_kind={k: int(kinds.get(k, 0)) for k in ("purchase", "cancellation", "return")},
+        money={
+            "input_total": round(float(total_in[0] or 0.0), 2) if total_in else 0.0,
+            "kept_net": round(float(net_kept or 0.0), 2),
+            "kept_purchases": round(float(bought or 0.0), 2),
+            "kept_returns": round(float(returned or 0.0), 2),
+            "dropped_by_reason": {r: money_by.get(r, 0.0) for r in RULE_ORDER},
+            "note": "sums of quantity × price (or amount) over rows whose value can be computed",
+        },
+        as_of=as_of_date.isoformat(),
+        period={"first": first.isoformat() if first else None, "last": last.isoformat() if last else None},
+        customers=int(customers),
+        columns=colmap.present(),
+        date_format=date_format,
+        flagged=_extremes(con, rules),
+        rules=rules.to_dict(),
+        notes=notes,
+    )
+    ledger.check()
+    return ledger

@@ -1,0 +1,93 @@
+"""The ``custseg`` command: a thin layer over the library.
+
+Each command calls one library function; a :class:`~custseg.errors.CustsegError` becomes a
+one-line message on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from custseg import i18n
+from custseg.errors import CustsegError
+
+app = typer.Typer(
+    name="custseg",
+    help="Customer segmentation from raw purchase data: audited, explained, actionable segments.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=1)
+
+
+@app.callback()
+def main() -> None:
+    """custseg: customer segments from transaction lines."""
+
+
+@app.command()
+def run(
+    input: Annotated[Path, typer.Argument(help="Transactions file: CSV/TSV, Parquet or Excel.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs.")],
+    seed: Annotated[int, typer.Option(help="Random seed; same input and seed, same output.")] = 0,
+    k: Annotated[int | None, typer.Option("--k", help="Number of segments (default: chosen).")] = None,
+    k_min: Annotated[int, typer.Option("--k-min", help="Smallest k tried.")] = 2,
+    k_max: Annotated[int, typer.Option("--k-max", help="Largest k tried.")] = 10,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="Column mapping canonical=source, repeatable."),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Recency measured to this date (YYYY-MM-DD).")
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language: en or fr.")] = "en",
+) -> None:
+    """Segment the customers of a transactions file and write the outputs to --out.
+
+    Example: custseg run data/online_retail.parquet --out runs/retail --seed 0
+    """
+    from custseg.pipeline import run as run_pipeline
+    from custseg.report import print_summary
+    from custseg.schema import parse_mapping
+
+    console = Console()
+    try:
+        if lang not in i18n.LANGUAGES:
+            _fail(f"--lang {lang!r} is not available; use one of {', '.join(i18n.LANGUAGES)}")
+        if as_of is not None:
+            try:
+                date.fromisoformat(as_of)
+            except ValueError:
+                _fail(f"--as-of {as_of!r} is not a date; write it as YYYY-MM-DD")
+        if out.exists() and not out.is_dir():
+            _fail(f"--out {out} is a file; give a folder")
+        if out.resolve() == input.resolve().parent and input.name in {"segments.csv", "segments.parquet"}:
+            _fail(f"--out {out} would overwrite the input; choose another folder")
+        mapping = parse_mapping(map_ or [])
+        with console.status("") as status:
+
+            def on_step(name: str, info: dict[str, Any]) -> None:
+                status.update(i18n.t(lang, f"step_{name}", **info))
+
+            result = run_pipeline(
+                input, out, seed=seed, k=k, k_min=k_min, k_max=k_max, mapping=mapping,
+                as_of=as_of, lang=lang, on_step=on_step,
+            )
+    except CustsegError as exc:
+        _fail(str(exc))
+    print_summary(result, console)
+    console.print(i18n.t(lang, "written", out=out))
+
+

@@ -1,0 +1,35 @@
+"""Exceptions raised by custseg.
+
+Every error is a :class:`CustsegError`; its message names the file, column or value at fault
+and says what to do. The command line prints the message on one line and exits with code 1.
+"""
+
+from __future__ import annotations
+
+
+class CustsegError(Exception):
+    """Base class of every error custseg raises on purpose."""
+
+
+class InputError(CustsegError, OSError):
+    """The input cannot be found, opened or parsed."""
+
+
+class SchemaError(CustsegError, ValueError):
+    """A required column is missing, ambiguous or of an unusable type."""
+
+
+class EmptyDataError(CustsegError, ValueError):
+    """No usable row or customer is left after cleaning."""
+
+
+class TooFewCustomersError(CustsegError, ValueError):
+    """There are fewer customers than the number of segments asked for."""
+
+
+class ModelError(CustsegError, ValueError):
+    """A saved model cannot be read or does not fit the data given to it."""
+
+
+class NotFittedError(CustsegError, AttributeError):
+    """An estimator was used before ``fit``."""

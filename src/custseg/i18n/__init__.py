@@ -1,0 +1,66 @@
+"""Translations, kept as data: one JSON file per language with the same keys."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from custseg.errors import CustsegError
+
+LANGUAGES: tuple[str, ...] = ("en", "fr")
+
+
+@cache
+def catalog(lang: str) -> dict[str, Any]:
+    """The whole catalogue of a language.
+
+    Examples
+    --------
+    >>> catalog("fr")["segments"]["lost"]["name"]
+    'Perdus'
+    """
+    if lang not in LANGUAGES:
+        raise CustsegError(f"language {lang!r} is not available; use one of {', '.join(LANGUAGES)}")
+    text = resources.files("custseg.i18n").joinpath(f"{lang}.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def t(lang: str, key: str, **values: Any) -> str:
+    """A sentence of the ``text`` section, formatted with ``values``.
+
+    Examples
+    --------
+    >>> t("en", "written", out="runs/x")
+    'Written to runs/x'
+    """
+    template: str = catalog(lang)["text"][key]
+    return template.format(**values) if values else template
+
+
+def segment_text(lang: str, slug: str) -> dict[str, str]:
+    """Display name and tagline of a named segment."""
+    entry: dict[str, str] = catalog(lang)["segments"][slug]
+    return entry
+
+
+def reason(lang: str, key: str) -> str:
+    """Human label of a drop reason."""
+    label: str = catalog(lang)["reasons"].get(key, key)
+    return label
+
+
+def number(value: float, lang: str, decimals: int = 0) -> str:
+    """A number with the language's separators.
+
+    Examples
+    --------
+    >>> number(1234567.891, "en", 2), number(1234567.891, "fr", 2)
+    ('1,234,567.89', '1\u202f234\u202f567,89')
+    """
+    text = f"{value:,.{decimals}f}"
+    if lang == "fr":
+        text = text.replace(",", "\u202f").replace(".", ",")
+    return text

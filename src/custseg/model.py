@@ -1,0 +1,338 @@
+"""The estimator: customer features → skew correction → scaling → K-Means with k chosen → names.
+
+:class:`CustomerSegmenter` follows scikit-learn's conventions: ``__init__`` stores parameters,
+``fit`` validates and learns (state ends in ``_``), ``predict`` assigns segments. A fitted model
+is data: :meth:`CustomerSegmenter.to_dict` holds everything needed to score a new customer
+(transform and scaler parameters, centroids, RFM score edges, names) and :meth:`from_dict`
+rebuilds it without executing anything.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.cluster import KMeans
+from sklearn.preprocessing import PowerTransformer
+
+from custseg import naming
+from custseg.errors import ModelError, NotFittedError, SchemaError, TooFewCustomersError
+from custseg.selection import Selection, sweep
+
+MODEL_FORMAT = "custseg.model/1"
+RFM_FEATURES = ("recency_days", "frequency", "monetary")
+#: features that cannot be negative; below 0 they are clipped before the transform (a customer
+#: whose returns exceed purchases in the window is worth 0, not an outlier of negative value)
+NON_NEGATIVE = frozenset({
+    "recency_days", "frequency", "monetary", "tenure_days", "avg_basket", "product_breadth",
+    "return_rate", "mean_days_between",
+})
+#: the feature whose segment mean orders the segments (1 = highest)
+VALUE_FEATURE = "monetary"
+
+
+def _versions() -> dict[str, str]:
+    import sklearn
+
+    from custseg import __version__
+
+    return {
+        "custseg": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "pandas": pd.__version__,
+    }
+
+
+class CustomerSegmenter:
+    """Segment customers from their features; choose k, order and name the segments.
+
+    customers (one row each, feature columns) → segment numbers 1..k, 1 being the segment of
+    highest mean monetary value.
+
+    Parameters
+    ----------
+    features : columns clustered on, after a Yeo-Johnson transform and standard scaling.
+    k : number of segments; ``None`` chooses it in ``[k_min, k_max]`` (see :mod:`custseg.selection`).
+    k_min, k_max : range of k tried when ``k`` is ``None``.
+    n_init : K-Means restarts for every fit.
+    random_state : seed of every random step (K-Means, samples).
+    sweep_sample : fit the k sweep on at most this many customers (seeded sample); the final
+        model is always fitted on all customers.
+    silhouette_sample : silhouette computed on at most this many customers (seeded sample).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> X = pd.DataFrame({"recency_days": [1, 2, 3, 200, 210, 220] * 5,
+    ...                   "frequency": [20, 22, 21, 1, 2, 1] * 5,
+    ...                   "monetary": [900.0, 1000, 950, 30, 40, 35] * 5})
+    >>> model = CustomerSegmenter(k=2, random_state=0).fit(X)
+    >>> model.labels_[:6].tolist()
+    [1, 1, 1, 2, 2, 2]
+    >>> model.predict(X.head(2)).tolist()
+    [1, 1]
+    """
+
+    def __init__(
+        self,
+        features: Sequence[str] = RFM_FEATURES,
+        *,
+        k: int | None = None,
+        k_min: int = 2,
+        k_max: int = 10,
+        n_init: int = 10,
+        random_state: int = 0,
+        sweep_sample: int = 50_000,
+        silhouette_sample: int = 10_000,
+    ) -> None:
+        self.features = features
+        self.k = k
+        self.k_min = k_min
+        self.k_max = k_max
+        self.n_init = n_init
+        self.random_state = random_state
+        self.sweep_sample = sweep_sample
+        self.silhouette_sample = silhouette_sample
+
+    # ---- learning -------------------------------------------------------------------------
+    def _validate(self, X: pd.DataFrame) -> np.ndarray:
+        missing = [f for f in self.features if f not in X.columns]
+        if missing:
+            raise SchemaError(
+                f"customer table has no column {', '.join(map(repr, missing))}; "
+                f"columns are: {', '.join(map(str, X.columns))}"
+            )
+        values = X[list(self.features)].to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            col = list(self.features)[int(np.argwhere(bad)[0][1])]
+            raise SchemaError(
+                f"feature {col!r} has {int(bad.sum())} missing or infinite values; "
+                "clean or impute them first"
+            )
+        return values
+
+    def fit(self, X: pd.DataFrame, y: None = None) -> CustomerSegmenter:
+        """Learn the transform, choose k, fit K-Means on all customers, order and name segments."""
+        values = self._validate(X)
+        n = len(values)
+        if self.k is not None:
+            if self.k < 1:
+                raise SchemaError(f"k must be at least 1, got {self.k}")
+            if n < self.k:
+                raise TooFewCustomersError(
+                    f"{n} customers but k = {self.k} segments asked; lower --k"
+                )
+        elif self.k_min < 2 or self.k_max < self.k_min:
+            raise SchemaError(
+                f"k range [{self.k_min}, {self.k_max}] is empty or starts below 2; "
+                "use e.g. --k-min 2 --k-max 10"
+            )
+        elif n <= self.k_min:
+            raise TooFewCustomersError(
+                f"{n} customers is too few to compare k from {self.k_min}; "
+                f"segmenting needs more than {self.k_min} customers (or set --k)"
+            )
+        self.lower_ = np.array(
+            [0.0 if f in NON_NEGATIVE else -np.inf for f in self.features], dtype=float
+        )
+        values = np.maximum(values, self.lower_)
+        pt = PowerTransformer(method="yeo-johnson", standardize=False).fit(values)
+        self.lambdas_ = pt.lambdas_.astype(float)
+        transformed = self._power(values)
+        self.mean_ = transformed.mean(axis=0)
+        scale = transformed.std(axis=0)
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        Xt = (transformed - self.mean_) / self.scale_
+
+        distinct = len(np.unique(Xt, axis=0))
+        hi = min(self.k_max, n - 1, distinct)
+        ks = list(range(self.k_min, hi + 1)) if hi >= self.k_min else []
+        if self.k is not None and self.k not in ks:
+            ks = sorted(set(ks) | {self.k}) if self.k >= 2 else ks
+        if ks:
+            self.selection_ = sweep(
+                Xt,
+                ks,
+                random_state=self.random_state,
+                n_init=self.n_init,
+                sweep_sample=self.sweep_sample,
+                silhouette_sample=self.silhouette_sample,
+                forced_k=self.k,
+            )
+            k = self.selection_.chosen
+        else:
+            if self.k is None:
+                raise TooFewCustomersError(
+                    f"only {distinct} distinct customers' feature values: too few to segment"
+                )
+            self.selection_ = None
+            k = self.k
+        km = KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state).fit(Xt)
+        raw_labels = km.labels_
+        col = list(self.features).index(VALUE_FEATURE) if VALUE_FEATURE in self.features else 0
+        value_means = [
+            values[raw_labels == c, col].mean() if (raw_labels == c).any() else -np.inf
+            for c in range(k)
+        ]
+        order = sorted(range(k), key=lambda c: (-value_means[c], c))
+        self.cluster_centers_ = km.cluster_centers_[order]
+        self.k_ = k
+        self.n_features_in_ = len(self.features)
+        self.feature_names_in_ = np.asarray(self.features, dtype=object)
+        self.labels_ = self.predict(X)
+        found = len(np.unique(self.labels_))
+        if found < k:
+            warnings.warn(
+                f"only {found} of the {k} segments asked received customers", stacklevel=2
+            )
+        self._fit_names(X)
+        return self
+
+    def _fit_names(self, X: pd.DataFrame) -> None:
+        self.rfm_edges_: dict[str, list[float]] = {}
+        if all(f in X.columns for f in RFM_FEATURES):
+            for f in RFM_FEATURES:
+                self.rfm_edges_[f] = naming.score_edges(X[f])
+            scores = self.rfm_scores(X)
+            names = naming.name_clusters(
+                self.labels_,
+                scores["r_score"].to_numpy(),
+                scores["f_score"].to_numpy(),
+                scores["rfm_segment"].to_numpy(),
+            )
+        else:
+            names = {int(c): f"segment_{c}" for c in np.unique(self.labels_)}
+        self.segment_slugs_ = {int(s): names.get(int(s), f"segment_{s}") for s in range(1, self.k_ + 1)}
+
+    # ---- applying -------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "cluster_centers_"):
+            raise NotFittedError("this CustomerSegmenter is not fitted yet; call fit first")
+
+    def _power(self, values: np.ndarray) -> np.ndarray:
+        out = np.empty_like(values, dtype=float)
+        for j, lmbda in enumerate(self.lambdas_):
+            out[:, j] = stats.yeojohnson(values[:, j], lmbda=float(lmbda))
+        return out
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """Features → the scaled space the centroids live in."""
+        self._check_fitted()
+        values = np.maximum(self._validate(X), self.lower_)
+        return (self._power(values) - self.mean_) / self.scale_
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Segment number (1..k) of each customer: the nearest centroid in the scaled space."""
+        self._check_fitted()
+        Xt = self.transform(X)
+        d = (
+            np.einsum("ij,ij->i", Xt, Xt)[:, None]
+            - 2.0 * Xt @ self.cluster_centers_.T
+            + np.einsum("ij,ij->i", self.cluster_centers_, self.cluster_centers_)[None, :]
+        )
+        return (np.argmin(d, axis=1) + 1).astype("int64")
+
+    def rfm_scores(self, X: pd.DataFrame) -> pd.DataFrame:
+        """r/f/m quintile scores (1–5, training edges) and the named RFM grid cell."""
+        self._check_fitted()
+        if not self.rfm_edges_:
+            raise ModelError("this model was not fitted on recency, frequency and monetary")
+        r = naming.apply_score(X["recency_days"], self.rfm_edges_["recency_days"], reverse=True)
+        f = naming.apply_score(X["frequency"], self.rfm_edges_["frequency"], reverse=False)
+        m = naming.apply_score(X["monetary"], self.rfm_edges_["monetary"], reverse=False)
+        return pd.DataFrame(
+            {"r_score": r, "f_score": f, "m_score": m, "rfm_segment": naming.grid_segment(r, f)},
+            index=X.index,
+        )
+
+    # ---- persistence ----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to score new customers, as JSON-able data."""
+        self._check_fitted()
+        return {
+            "format": MODEL_FORMAT,
+            "params": {
+                "features": list(self.features),
+                "k": self.k,
+                "k_min": self.k_min,
+                "k_max": self.k_max,
+                "n_init": self.n_init,
+                "random_state": self.random_state,
+                "sweep_sample": self.sweep_sample,
+                "silhouette_sample": self.silhouette_sample,
+            },
+            "transform": {
+                "steps": ["clip-lower", "yeo-johnson", "standardize"],
+                "lower": [None if not np.isfinite(v) else float(v) for v in self.lower_],
+                "lambdas": [float(v) for v in self.lambdas_],
+                "mean": [float(v) for v in self.mean_],
+                "scale": [float(v) for v in self.scale_],
+            },
+            "k": int(self.k_),
+            "centroids": [[float(v) for v in row] for row in self.cluster_centers_],
+            "ordering": f"segment 1 has the highest mean {VALUE_FEATURE}",
+            "segments": {str(s): slug for s, slug in self.segment_slugs_.items()},
+            "rfm_edges": self.rfm_edges_,
+            "rfm_grid": [
+                {"slug": b["slug"], "r": list(b["r"]), "f": list(b["f"])} for b in naming.RFM_GRID
+            ],
+            "selection": self.selection_.to_dict() if self.selection_ is not None else None,
+            "versions": _versions(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CustomerSegmenter:
+        """Rebuild a fitted model from :meth:`to_dict` output (no code is executed)."""
+        if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
+            raise ModelError(f"not a custseg model (expected format {MODEL_FORMAT!r})")
+        try:
+            p = data["params"]
+            model = cls(
+                tuple(p["features"]),
+                k=p["k"],
+                k_min=p["k_min"],
+                k_max=p["k_max"],
+                n_init=p["n_init"],
+                random_state=p["random_state"],
+                sweep_sample=p["sweep_sample"],
+                silhouette_sample=p["silhouette_sample"],
+            )
+            tr = data["transform"]
+            model.lower_ = np.array(
+                [-np.inf if v is None else v for v in tr["lower"]], dtype=float
+            )
+            model.lambdas_ = np.asarray(tr["lambdas"], dtype=float)
+            model.mean_ = np.asarray(tr["mean"], dtype=float)
+            model.scale_ = np.asarray(tr["scale"], dtype=float)
+            model.cluster_centers_ = np.asarray(data["centroids"], dtype=float)
+            model.k_ = int(data["k"])
+            model.n_features_in_ = len(model.features)
+            model.feature_names_in_ = np.asarray(model.features, dtype=object)
+            model.segment_slugs_ = {int(s): v for s, v in data["segments"].items()}
+            model.rfm_edges_ = {k: list(v) for k, v in data["rfm_edges"].items()}
+            sel = data.get("selection")
+            model.selection_ = Selection.from_dict(sel) if sel else None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"model file is incomplete or damaged ({exc!r})") from exc
+        if model.cluster_centers_.shape != (model.k_, len(model.features)):
+            raise ModelError("model file is inconsistent: centroids do not match k and features")
+        return model
+
+    @classmethod
+    def load(cls, path: str | Path) -> CustomerSegmenter:
+        """Read a ``model.json`` written by a run."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelError(f"{path}: cannot read the model ({exc}); give a run's model.json") from exc
+        return cls.from_dict(data.get("model", data))

@@ -1,0 +1,223 @@
+"""The main job: a transactions source in, audited and named customer segments out.
+
+transactions (file or DataFrame) → audit ledger → one row per customer (features computed by
+DuckDB) → :class:`~custseg.model.CustomerSegmenter` → segments, profiles and a saved model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from custseg import i18n, naming
+from custseg.audit import CleaningRules, Ledger, audit
+from custseg.engines import connect
+from custseg.errors import EmptyDataError
+from custseg.features import FEATURE_DESCRIPTIONS, TRANSACTION_FEATURES, customer_features
+from custseg.io import open_source
+from custseg.model import RFM_FEATURES, CustomerSegmenter
+from custseg.outputs import write_csv, write_json, write_parquet, write_text
+from custseg.profiles import profile
+from custseg.schema import resolve_columns
+
+RUN_FORMAT = "custseg.run/1"
+OUTPUT_FILES = (
+    "segments.parquet", "segments.csv", "profiles.csv", "model.json", "audit.json", "report.html",
+)
+
+Step = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class SegmentationResult:
+    """Everything a run produces, before and after it is written to disk."""
+
+    segments: pd.DataFrame
+    profiles: pd.DataFrame
+    ledger: Ledger
+    model: CustomerSegmenter
+    fingerprint: dict[str, Any]
+    lang: str
+    verdict: str
+
+    def model_document(self) -> dict[str, Any]:
+        """The content of ``model.json``: the fitted model plus how its inputs were made."""
+        return {
+            "format": RUN_FORMAT,
+            "input": self.fingerprint,
+            "as_of": self.ledger.as_of,
+            "columns": self.ledger.columns,
+            "cleaning_rules": self.ledger.rules,
+            "features": {f: FEATURE_DESCRIPTIONS[f] for f in TRANSACTION_FEATURES},
+            "lang": self.lang,
+            "segment_names": {
+                str(s): naming.display_name(slug, self.lang)
+                for s, slug in self.model.segment_slugs_.items()
+            },
+            "verdict": self.verdict,
+            "model": self.model.to_dict(),
+        }
+
+    def save(self, out: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write every output file into ``out`` (created if needed), each atomically."""
+        from custseg.report import render_html
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        table = self.segments
+        paths = {
+            "segments.parquet": write_parquet(out / "segments.parquet", table),
+            "segments.csv": write_csv(out / "segments.csv", table),
+            "profiles.csv": write_csv(out / "profiles.csv", self.profiles),
+            "model.json": write_json(out / "model.json", self.model_document()),
+            "audit.json": write_json(out / "audit.json", self.ledger.to_dict()),
+        }
+        paths["report.html"] = write_text(out / "report.html", render_html(self))
+        return paths
+
+
+def verdict_sentence(model: CustomerSegmenter, lang: str) -> str:
+    """Say why the model has the k it has, in ``lang``."""
+    from custseg.selection import verdict
+
+    sel = model.selection_
+    if sel is None:
+        return i18n.t(lang, "verdict_forced", k=model.k_, auto="—")
+    if sel.forced:
+        auto_k, _ = verdict(
+            sel.ks, sel.silhouette, sel.calinski_harabasz, sel.davies_bouldin, sel.knee
+        )
+        return i18n.t(lang, "verdict_forced", k=sel.chosen, auto=auto_k)
+    r = sel.reason
+    v, v0 = r["values"], r["knee_values"] or r["values"]
+
+    def fmt(vals: dict[str, float]) -> dict[str, str]:
+        return {
+            "sil": f"{vals['silhouette']:.3f}",
+            "ch": f"{vals['calinski_harabasz']:.0f}",
+            "db": f"{vals['davies_bouldin']:.3f}",
+        }
+
+    text = i18n.t(
+        lang,
+        f"verdict_{r['rule']}",
+        k=r["k"],
+        knee=r["knee"],
+        mean_rank=r["mean_rank"],
+        n=r["candidates"],
+        r_sil=r["ranks"]["silhouette"],
+        r_ch=r["ranks"]["calinski_harabasz"],
+        r_db=r["ranks"]["davies_bouldin"],
+        **fmt(v),
+        **{f"{key}0": val for key, val in fmt(v0).items()},
+    )
+    b = r["best_by"]
+    text += " " + i18n.t(
+        lang, "verdict_best_by",
+        sil_k=b["silhouette"], ch_k=b["calinski_harabasz"], db_k=b["davies_bouldin"],
+    )
+    if sel.sample.get("silhouette", 0) < sel.sample.get("customers", 0):
+        text += " " + i18n.t(lang, "sample_note", n=sel.sample["silhouette"])
+    return text
+
+
+def segment(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    seed: int = 0,
+    k: int | None = None,
+    k_min: int = 2,
+    k_max: int = 10,
+    mapping: Mapping[str, str] | None = None,
+    as_of: date | str | None = None,
+    lang: str = "en",
+    features: Sequence[str] = RFM_FEATURES,
+    rules: CleaningRules | None = None,
+    currency: str = "",
+    on_step: Step | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> SegmentationResult:
+    """Segment the customers of a transactions file or DataFrame.
+
+    transaction lines → one row per customer with features, RFM scores, a segment number and
+    a business name; plus profiles, the audit ledger and the fitted model.
+
+    Parameters
+    ----------
+    source : path to CSV/TSV, Parquet or Excel, or a pandas DataFrame of transaction lines.
+    seed : random state of every random step; same input and seed give the same output.
+    k : number of segments; ``None`` chooses it in ``[k_min, k_max]``.
+    mapping : ``{canonical: source_column}`` overriding the alias recognition.
+    as_of : date recency is measured to; default the day after the last kept transaction.
+    lang : ``"en"`` or ``"fr"`` for names and sentences.
+    features : customer features clustered on.
+    on_step : called as ``on_step(step, info)`` at the start of each stage (for progress).
+    """
+    i18n.catalog(lang)
+    step = on_step or (lambda name, info: None)
+    own = con is None
+    con = con or connect()
+    src = None
+    try:
+        label = source if not isinstance(source, pd.DataFrame) else "<DataFrame>"
+        step("read", {"source": str(label)})
+        src = open_source(con, source)
+        colmap = resolve_columns(src.columns, mapping, source=src.label)
+        step("audit", {})
+        ledger = audit(
+            con, src, colmap, rules, as_of=as_of,
+            explicit_amount=bool(mapping and "amount" in mapping),
+        )
+        step("features", {})
+        customers = customer_features(con, ledger.as_of)
+        if customers.empty:
+            raise EmptyDataError(f"{src.label}: no customer with a kept purchase; nothing to segment")
+        step("sweep", {"customers": len(customers)})
+        model = CustomerSegmenter(
+            features, k=k, k_min=k_min, k_max=k_max, random_state=seed
+        ).fit(customers)
+        step("fit", {})
+        scores = model.rfm_scores(customers)
+        table = customers.copy()
+        table[["r_score", "f_score", "m_score"]] = scores[["r_score", "f_score", "m_score"]]
+        table["rfm_segment"] = [naming.display_name(s, lang) for s in scores["rfm_segment"]]
+        table["segment"] = model.labels_
+        slugs = model.segment_slugs_
+        table["segment_name"] = [naming.display_name(slugs[int(s)], lang) for s in model.labels_]
+        with_slug = table.assign(segment_slug=[slugs[int(s)] for s in model.labels_])
+        profiles = profile(with_slug, list(TRANSACTION_FEATURES), lang, currency)
+        return SegmentationResult(
+            segments=table,
+            profiles=profiles,
+            ledger=ledger,
+            model=model,
+            fingerprint=src.fingerprint,
+            lang=lang,
+            verdict=verdict_sentence(model, lang),
+        )
+    finally:
+        if src is not None:
+            src.close()
+        if own:
+            con.close()
+
+
+def run(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    out: str | os.PathLike[str],
+    **kwargs: Any,
+) -> SegmentationResult:
+    """:func:`segment`, then write every output into ``out``."""
+    on_step: Step | None = kwargs.get("on_step")
+    result = segment(source, **kwargs)
+    if on_step:
+        on_step("write", {"out": str(out)})
+    result.save(out)
+    return result

@@ -1,0 +1,254 @@
+"""Choosing the number of segments: sweep k, score each k, give one verdict with its reasons.
+
+For every k in a range, K-Means is fitted (on a seeded sample of the customers when there are
+many) and scored by four criteria: the knee of the inertia curve (kneed), the silhouette (on a
+seeded sample of at most ``silhouette_sample`` customers, and said so), Calinski-Harabasz and
+Davies-Bouldin. Each criterion ranks the candidate k; the verdict is the k with the best mean
+rank (ties go to the smaller k), and the sentence explaining it quotes each criterion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, pairwise_distances
+
+
+def find_knee(ks: list[int], inertia: list[float]) -> int | None:
+    """The k where the decreasing, convex inertia curve bends most; ``None`` if it does not.
+
+    Examples
+    --------
+    >>> find_knee([1, 2, 3, 4, 5, 6], [100, 40, 12, 10, 9, 8.5])
+    3
+    >>> find_knee([2, 3], [10, 9]) is None
+    True
+    """
+    if len(ks) < 3:
+        return None
+    from kneed import KneeLocator
+
+    knee = KneeLocator(ks, inertia, curve="convex", direction="decreasing").knee
+    return None if knee is None else int(knee)
+
+
+def silhouette_from_distances(D: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette from a precomputed distance matrix, for many labelings of one sample.
+
+    The distance matrix is computed once per sweep; each labeling then costs one matrix
+    product (``D @ one_hot(labels)``) instead of a pass over all pairs. Same definition as
+    :func:`sklearn.metrics.silhouette_score` (members of singleton clusters score 0); the
+    tests check both agree.
+
+    Examples
+    --------
+    >>> X = np.array([[0.0], [0.1], [5.0], [5.2]])
+    >>> round(silhouette_from_distances(pairwise_distances(X), np.array([0, 0, 1, 1])), 3)
+    0.97
+    """
+    uniq, inv = np.unique(labels, return_inverse=True)
+    if len(uniq) < 2:
+        return -1.0
+    onehot = np.zeros((len(labels), len(uniq)), dtype=D.dtype)
+    onehot[np.arange(len(labels)), inv] = 1
+    sums = (D @ onehot).astype(np.float64)
+    sizes = onehot.sum(axis=0).astype(np.float64)
+    own = sizes[inv]
+    a = sums[np.arange(len(labels)), inv] / np.maximum(own - 1, 1)
+    means = sums / sizes
+    means[np.arange(len(labels)), inv] = np.inf
+    b = means.min(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = np.where(own > 1, (b - a) / np.maximum(a, b), 0.0)
+    return float(np.nan_to_num(s).mean())
+
+
+@dataclass
+class Selection:
+    """Scores of every k tried and the verdict."""
+
+    ks: list[int]
+    inertia: list[float]
+    silhouette: list[float]
+    calinski_harabasz: list[float]
+    davies_bouldin: list[float]
+    knee: int | None
+    chosen: int
+    forced: bool
+    reason: dict[str, Any]
+    sample: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able scores (rounded so that saved models are stable and readable)."""
+        return {
+            "ks": self.ks,
+            "inertia": [round(v, 6) for v in self.inertia],
+            "silhouette": [round(v, 6) for v in self.silhouette],
+            "calinski_harabasz": [round(v, 6) for v in self.calinski_harabasz],
+            "davies_bouldin": [round(v, 6) for v in self.davies_bouldin],
+            "knee": self.knee,
+            "chosen": self.chosen,
+            "forced": self.forced,
+            "reason": self.reason,
+            "sample": self.sample,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Selection:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**d)
+
+
+def _ranks(values: list[float], higher_is_better: bool) -> list[int]:
+    arr = np.asarray(values, dtype=float)
+    key = -arr if higher_is_better else arr
+    order = np.argsort(key, kind="stable")
+    ranks = np.empty(len(arr), dtype=int)
+    ranks[order] = np.arange(1, len(arr) + 1)
+    return ranks.tolist()
+
+
+def _dominates(i: int, j: int, sil: list[float], ch: list[float], db: list[float]) -> bool:
+    """Whether candidate i is at least as good as j on every index and better on one."""
+    ge = sil[i] >= sil[j] and ch[i] >= ch[j] and db[i] <= db[j]
+    gt = sil[i] > sil[j] or ch[i] > ch[j] or db[i] < db[j]
+    return ge and gt
+
+
+def verdict(
+    ks: list[int],
+    silhouette: list[float],
+    ch: list[float],
+    db: list[float],
+    knee: int | None,
+    *,
+    window: int = 2,
+) -> tuple[int, dict[str, Any]]:
+    """Combine the criteria into one k and a structured reason.
+
+    The rule, in the order analysts apply it:
+
+    1. **Elbow first.** When the inertia curve has a knee, start there: past it, more segments
+       buy little within-segment homogeneity; before it, distinct behaviours are lumped.
+    2. **Refined by quality, near the elbow.** Within ``window`` of the knee, move to another k
+       while one scores better on silhouette, Calinski-Harabasz *and* Davies-Bouldin together
+       (Pareto-dominates the current k), taking the nearest such k each time. Far from the
+       elbow the indices do not overrule it: on customer data without sharp clusters they
+       favour two segments (split along the main axis of value), which describes the base
+       but is too coarse to act on; the sentence still reports where each index peaks.
+    3. **No elbow.** Each index ranks the k's (1 = best); the lowest mean rank wins, ties going
+       to the smaller k.
+
+    Examples
+    --------
+    >>> k, why = verdict([2, 3, 4], [0.5, 0.6, 0.4], [100, 120, 90], [0.9, 0.7, 1.0], None)
+    >>> k, why["rule"], why["mean_rank"]
+    (3, 'mean_rank', 1.0)
+    >>> k, why = verdict([2, 3, 4, 5], [0.35, 0.4, 0.45, 0.3], [90, 80, 95, 70], [0.9, 1.0, 0.8, 1.2], 3)
+    >>> k, why["rule"], why["path"]
+    (4, 'elbow_refined', [3, 4])
+    """
+    ranks = {
+        "silhouette": _ranks(silhouette, True),
+        "calinski_harabasz": _ranks(ch, True),
+        "davies_bouldin": _ranks(db, False),
+    }
+    mean_rank = np.mean(np.array(list(ranks.values()), dtype=float), axis=0)
+    if knee is not None and knee in ks:
+        cur = ks.index(knee)
+        path = [knee]
+        while True:
+            better = [
+                j
+                for j in range(len(ks))
+                if abs(ks[j] - knee) <= window and _dominates(j, cur, silhouette, ch, db)
+            ]
+            if not better:
+                break
+            cur = min(better, key=lambda j: (abs(ks[j] - ks[cur]), ks[j]))
+            path.append(ks[cur])
+        best = cur
+        rule = "elbow" if len(path) == 1 else "elbow_refined"
+    else:
+        best = int(np.argmin(mean_rank))  # the first, i.e. smallest, k on ties
+        path = []
+        rule = "mean_rank"
+
+    def values(i: int) -> dict[str, float]:
+        return {
+            "silhouette": round(silhouette[i], 4),
+            "calinski_harabasz": round(ch[i], 2),
+            "davies_bouldin": round(db[i], 4),
+        }
+
+    reason = {
+        "k": ks[best],
+        "rule": rule,
+        "knee": knee,
+        "path": path,
+        "window": window,
+        "mean_rank": round(float(mean_rank[best]), 4),
+        "candidates": len(ks),
+        "ranks": {name: r[best] for name, r in ranks.items()},
+        "values": values(best),
+        "knee_values": values(ks.index(knee)) if knee is not None and knee in ks else None,
+        "best_by": {
+            "silhouette": ks[int(np.argmax(silhouette))],
+            "calinski_harabasz": ks[int(np.argmax(ch))],
+            "davies_bouldin": ks[int(np.argmin(db))],
+        },
+    }
+    return ks[best], reason
+
+
+def sweep(
+    X: np.ndarray,
+    ks: list[int],
+    *,
+    random_state: int,
+    n_init: int = 10,
+    sweep_sample: int = 50_000,
+    silhouette_sample: int = 10_000,
+    forced_k: int | None = None,
+) -> Selection:
+    """Fit K-Means for every k in ``ks`` and choose one (or record scores for ``forced_k``)."""
+    rng = np.random.default_rng(random_state)
+    n = X.shape[0]
+    Xs = X[np.sort(rng.choice(n, sweep_sample, replace=False))] if n > sweep_sample else X
+    sil_n = min(silhouette_sample, Xs.shape[0])
+    sil_idx = np.sort(rng.choice(Xs.shape[0], sil_n, replace=False)) if sil_n < Xs.shape[0] else None
+    sil_X = Xs if sil_idx is None else Xs[sil_idx]
+    D = pairwise_distances(sil_X.astype(np.float32))
+    inertia, sil, ch, db = [], [], [], []
+    for k in ks:
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(Xs)
+        labels = km.labels_
+        inertia.append(float(km.inertia_) * n / Xs.shape[0])
+        if len(np.unique(labels)) < 2:
+            sil.append(-1.0)
+            ch.append(0.0)
+            db.append(float("inf"))
+            continue
+        sil.append(silhouette_from_distances(D, labels if sil_idx is None else labels[sil_idx]))
+        ch.append(float(calinski_harabasz_score(Xs, labels)))
+        db.append(float(davies_bouldin_score(Xs, labels)))
+    knee = find_knee(ks, inertia)
+    chosen, reason = verdict(ks, sil, ch, db, knee)
+    if forced_k is not None:
+        chosen = forced_k
+        reason = {**reason, "k": forced_k, "forced": True}
+    return Selection(
+        ks=list(ks),
+        inertia=inertia,
+        silhouette=sil,
+        calinski_harabasz=ch,
+        davies_bouldin=db,
+        knee=knee,
+        chosen=chosen,
+        forced=forced_k is not None,
+        reason=reason,
+        sample={"customers": n, "sweep": int(Xs.shape[0]), "silhouette": int(sil_n)},
+    )
