@@ -189,10 +189,8 @@ def build_lines(
     qty = _number(cols["quantity"], src.types[cols["quantity"]].upper()) if "quantity" in cols else "NULL"
     price = _number(cols["price"], src.types[cols["price"]].upper()) if "price" in cols else "NULL"
     use_amount = "amount" in cols and (explicit_amount or "quantity" not in cols or "price" not in cols)
-    if use_amount:
-        value = _number(cols["amount"], src.types[cols["amount"]].upper())
-    else:
-        value = "(q * p)"
+    amount = _number(cols["amount"], src.types[cols["amount"]].upper()) if use_amount else "NULL"
+    value = "a" if use_amount else "(q * p)"
     invoice = _text(cols["invoice"]) if "invoice" in cols else "NULL"
     product = _text(cols["product"]) if "product" in cols else "NULL"
     country = _text(cols["country"]) if "country" in cols else "NULL"
@@ -216,7 +214,7 @@ def build_lines(
         CREATE OR REPLACE TEMP TABLE lines_raw AS
         SELECT {ts_expr} AS ts, {cust} AS customer_id, {invoice} AS invoice_in,
                {product} AS product, {country} AS country, {descr} AS descr,
-               {qty} AS q, {price} AS p,
+               {qty} AS q, {price} AS p, {amount} AS a,
                row_number() OVER (PARTITION BY {all_cols}) AS dup_rank
         FROM {_q(src.view)}
     """)

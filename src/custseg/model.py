@@ -209,6 +209,7 @@ class CustomerSegmenter:
                 scores["r_score"].to_numpy(),
                 scores["f_score"].to_numpy(),
                 scores["rfm_segment"].to_numpy(),
+                tenure=X["tenure_days"].to_numpy() if "tenure_days" in X.columns else None,
             )
         else:
             names = {int(c): f"segment_{c}" for c in np.unique(self.labels_)}

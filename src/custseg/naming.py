@@ -82,6 +82,8 @@ def name_clusters(
     f: np.ndarray,
     rfm_segment: np.ndarray,
     grid: Sequence[dict[str, Any]] = RFM_GRID,
+    tenure: np.ndarray | None = None,
+    new_quantile: float = 0.2,
 ) -> dict[int, str]:
     """Give each cluster the grid name that best fits its members, unique within the run.
 
@@ -90,7 +92,15 @@ def name_clusters(
     cluster's mean (r, f) scores. The assignment minimising the total cost is solved exactly
     (Hungarian algorithm). With more clusters than names, the remaining clusters repeat the
     best name with a number.
+
+    The RF grid alone cannot tell a first-time buyer from a lapsed-then-returning one, so when
+    ``tenure`` (days since the first purchase) is given, a recent buyer (r ≥ 4) whose first
+    purchase is among the newest ``new_quantile`` of all customers' counts as "new" for naming.
     """
+    if tenure is not None:
+        tenure = np.asarray(tenure, dtype=float)
+        newest = (tenure <= np.quantile(tenure, new_quantile)) & (r >= 4)
+        rfm_segment = np.where(newest, "new", rfm_segment)
     clusters = sorted(int(c) for c in np.unique(labels))
     slugs = [b["slug"] for b in grid]
     centres = np.array([[np.mean(b["r"]), np.mean(b["f"])] for b in grid])

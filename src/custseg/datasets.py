@@ -1,0 +1,756 @@
+"""Seeded synthetic retail transactions with known latent customer segments.
+
+The lines look like the UCI *Online Retail* file (same columns, same kinds of dirt) and every
+customer belongs to one latent segment of :data:`SEGMENTS`, so a segmentation pipeline can be
+scored against the truth. Generation is vectorised with numpy: a block of customers is drawn
+in one go (customers -> invoices -> lines -> noise) and turned into a pyarrow record batch.
+:func:`make_transactions` returns one block as pandas objects; :func:`iter_transaction_batches`
+streams as many blocks as needed for a number of lines and :func:`write_transactions_parquet`
+writes them to Parquet without ever holding more than one block in memory.
+
+Everything is deterministic for a seed: the product catalogue and each block use their own
+:class:`numpy.random.SeedSequence` derived from ``seed``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_SHARES",
+    "SCHEMA",
+    "SEGMENTS",
+    "iter_transaction_batches",
+    "make_transactions",
+    "write_transactions_parquet",
+]
+
+#: Latent segments (data, not code). Ranges are inclusive integer ranges:
+#:
+#: ``recency_days``
+#:     days between ``end`` and the day of the customer's last purchase;
+#: ``invoices``
+#:     number of distinct purchase invoices;
+#: ``tenure_days``
+#:     days between first and last purchase (irrelevant with a single invoice);
+#: ``basket``
+#:     mean invoice value: a customer's net value is about ``invoices * basket`` with a
+#:     lognormal customer factor (sigma 0.3) and a smaller per-invoice one (sigma 0.15);
+#: ``lines_per_invoice``
+#:     mean number of product lines per invoice (``1 + Poisson(mean - 1)``);
+#: ``share``
+#:     share of customers in the default mix (:data:`DEFAULT_SHARES`).
+SEGMENTS: dict[str, dict[str, Any]] = {
+    "champions": {
+        "recency_days": (1, 20),
+        "invoices": (20, 40),
+        "tenure_days": (300, 700),
+        "basket": 300.0,
+        "lines_per_invoice": 2.6,
+        "share": 0.15,
+    },
+    "loyal": {
+        "recency_days": (20, 60),
+        "invoices": (8, 15),
+        "tenure_days": (300, 700),
+        "basket": 150.0,
+        "lines_per_invoice": 2.3,
+        "share": 0.25,
+    },
+    "new": {
+        "recency_days": (1, 30),
+        "invoices": (1, 2),
+        "tenure_days": (0, 30),
+        "basket": 60.0,
+        "lines_per_invoice": 2.0,
+        "share": 0.20,
+    },
+    "at_risk": {
+        "recency_days": (150, 250),
+        "invoices": (6, 12),
+        "tenure_days": (300, 700),
+        "basket": 200.0,
+        "lines_per_invoice": 2.3,
+        "share": 0.20,
+    },
+    "lost": {
+        "recency_days": (300, 365),
+        "invoices": (1, 2),
+        "tenure_days": (0, 60),
+        "basket": 30.0,
+        "lines_per_invoice": 1.5,
+        "share": 0.20,
+    },
+}
+
+#: Default mix of segments (segment name -> share of customers).
+DEFAULT_SHARES: dict[str, float] = {name: float(p["share"]) for name, p in SEGMENTS.items()}
+
+#: Column names, in the order of the UCI Online Retail file.
+COLUMNS: tuple[str, ...] = (
+    "InvoiceNo",
+    "StockCode",
+    "Description",
+    "Quantity",
+    "InvoiceDate",
+    "UnitPrice",
+    "CustomerID",
+    "Country",
+)
+
+#: Arrow schema of the generated lines (``InvoiceDate`` holds whole seconds).
+SCHEMA: pa.Schema = pa.schema(
+    [
+        pa.field("InvoiceNo", pa.string(), nullable=False),
+        pa.field("StockCode", pa.string(), nullable=False),
+        pa.field("Description", pa.string(), nullable=False),
+        pa.field("Quantity", pa.int64(), nullable=False),
+        pa.field("InvoiceDate", pa.timestamp("us"), nullable=False),
+        pa.field("UnitPrice", pa.float64(), nullable=False),
+        pa.field("CustomerID", pa.float64(), nullable=True),
+        pa.field("Country", pa.string(), nullable=False),
+    ]
+)
+
+# --- generation constants -------------------------------------------------------------------
+_FIRST_CUSTOMER_ID = 10_000
+_FIRST_INVOICE = 100_000  # 6 digits for the first 900 000 invoices, more digits after that
+_N_PRODUCTS = 3_000
+_CUSTOMER_SIGMA = 0.3  # lognormal sigma of a customer's mean basket around the segment's
+_INVOICE_SIGMA = 0.15  # lognormal sigma of one invoice around the customer's mean basket
+_SHOP_OPEN_S = 8 * 3600
+_SHOP_CLOSE_S = 20 * 3600
+_DAY_S = 86_400
+_MAX_CANCEL_DELAY_DAYS = 7
+_ROW_GROUP_SIZE = 1_000_000  # Parquet rows per row group
+# typical quantities a line is bought in; the product is then picked so that price ~ value/qty
+# (as a 100-entry lookup table: step -> percent of lines)
+_QTY_STEP_TABLE = np.repeat(
+    np.array([1, 2, 3, 4, 6, 8, 10, 12, 24], dtype=np.float64),
+    [16, 16, 12, 12, 12, 7, 7, 12, 6],
+)
+_PRICE_JITTER = 4  # pick among catalogue neighbours (+-) of the ideal price
+# noise rates (fractions of lines unless said otherwise)
+_ANON_RATE = 0.03  # lines without CustomerID (extra anonymous invoices)
+_ANON_LINES_PER_INVOICE = 4.0
+_ANON_BASKET = 80.0
+_CANCEL_RATE = 0.02  # fraction of customer invoices that get a cancellation
+_DUP_RATE = 0.005
+_POST_RATE = 0.01
+_ZERO_PRICE_RATE = 0.0003
+_POST_PRICES = np.array([18.0, 15.0, 40.0])
+_POST_PRICE_P = np.array([0.7, 0.2, 0.1])
+_POST_WEIGHT_ABROAD = 10.0  # postage is mostly charged to customers outside the UK
+# expected extra lines per customer product line (used to size streamed blocks)
+# (cancellation lines: 2 % of invoices x about 1.7 of their 2.4 lines ~ 0.014)
+_OTHER_NOISE = _DUP_RATE + _POST_RATE + _ZERO_PRICE_RATE + 0.014
+_NOISE_FACTOR = (1.0 + _OTHER_NOISE) / (1.0 - _ANON_RATE)
+
+_HOME = "United Kingdom"
+#: customer country -> share of customers (anonymous invoices are 95 % home)
+_COUNTRY_SHARES: dict[str, float] = {
+    _HOME: 0.89,
+    "Germany": 0.022,
+    "France": 0.02,
+    "EIRE": 0.017,
+    "Spain": 0.007,
+    "Netherlands": 0.007,
+    "Belgium": 0.006,
+    "Switzerland": 0.006,
+    "Portugal": 0.005,
+    "Australia": 0.004,
+    "Norway": 0.004,
+    "Italy": 0.004,
+    "Channel Islands": 0.003,
+    "Finland": 0.003,
+    "Sweden": 0.002,
+}
+_COUNTRIES: tuple[str, ...] = tuple(_COUNTRY_SHARES)  # index 0 is home
+_COUNTRY_P = np.array(list(_COUNTRY_SHARES.values()))
+_COUNTRY_P = _COUNTRY_P / _COUNTRY_P.sum()
+_ANON_HOME_SHARE = 0.95
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split("|"))
+
+
+# words of the catalogue's descriptions ("WHITE HEART T-LIGHT HOLDER")
+_ADJECTIVES = _words(
+    "WHITE|RED|PINK|BLUE|GREEN|IVORY|BLACK|VINTAGE|RETRO|SMALL|LARGE|JUMBO|MINI|GLASS|WOODEN|"
+    "ENAMEL|ZINC|PAPER|CERAMIC|FELT|SILVER|GOLD|PASTEL|FRENCH|ANTIQUE"
+)
+_THEMES = _words(
+    "HEART|REGENCY|SPOTTY|POLKADOT|FLORAL|CHRISTMAS|BIRD|BUNNY|STAR|PAISLEY|ROSE|SKULL|LOVE|"
+    "GARDEN|KITCHEN|PARTY|DOLLY GIRL|SPACEBOY|WOODLAND|ALPHABET|CAKE|TEA|LACE|STRIPE"
+)
+_ITEMS = _words(
+    "T-LIGHT HOLDER|LANTERN|BAG|LUNCH BOX|MUG|TEACUP AND SAUCER|CAKE STAND|BUNTING|NOTEBOOK|"
+    "CANDLE|PHOTO FRAME|CLOCK|CUSHION COVER|DOORMAT|HOT WATER BOTTLE|STORAGE TIN|JAM JAR|"
+    "WALL SIGN|GIFT WRAP|PLATE|BOWL|PURSE|UMBRELLA|APRON|DRAWER KNOB|COAT HANGER|NAPKINS|"
+    "PLASTERS IN TIN|WATER BOTTLE|BAKING SET"
+)
+_POST_CODE = "POST"
+_POST_DESCRIPTION = "POSTAGE"
+
+
+@dataclass(frozen=True)
+class _Catalogue:
+    """Products sorted by price; the last entry of codes/descriptions is postage."""
+
+    prices: np.ndarray  # float64, ascending, length _N_PRODUCTS
+    codes: pa.Array  # string, length _N_PRODUCTS + 1
+    descriptions: pa.Array  # string, length _N_PRODUCTS + 1
+
+
+@dataclass(frozen=True)
+class _Block:
+    batch: pa.RecordBatch
+    customer_ids: np.ndarray  # int64, increasing
+    segments: np.ndarray  # int8 codes into SEGMENTS order
+    next_customer_id: int
+    next_invoice: int
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class _SegmentTable:
+    names: tuple[str, ...]
+    rec_lo: np.ndarray
+    rec_hi: np.ndarray
+    inv_lo: np.ndarray
+    inv_hi: np.ndarray
+    ten_lo: np.ndarray
+    ten_hi: np.ndarray
+    basket: np.ndarray
+    lines_per_invoice: np.ndarray
+
+
+def _segment_table() -> _SegmentTable:
+    names = tuple(SEGMENTS)
+
+    def col(key: str, i: int | None = None) -> np.ndarray:
+        vals = [SEGMENTS[n][key] if i is None else SEGMENTS[n][key][i] for n in names]
+        return np.asarray(vals, dtype=np.float64 if i is None else np.int64)
+
+    table = _SegmentTable(
+        names=names,
+        rec_lo=col("recency_days", 0),
+        rec_hi=col("recency_days", 1),
+        inv_lo=col("invoices", 0),
+        inv_hi=col("invoices", 1),
+        ten_lo=col("tenure_days", 0),
+        ten_hi=col("tenure_days", 1),
+        basket=col("basket"),
+        lines_per_invoice=col("lines_per_invoice"),
+    )
+    if (table.inv_lo < 1).any() or (table.rec_lo < 0).any() or (table.ten_lo < 0).any():
+        raise ValueError("SEGMENTS: invoices must be >= 1, recency and tenure >= 0")
+    if (table.lines_per_invoice < 1).any() or (table.basket <= 0).any():
+        raise ValueError("SEGMENTS: lines_per_invoice must be >= 1 and basket > 0")
+    return table
+
+
+def _share_vector(names: tuple[str, ...], shares: Mapping[str, float] | None) -> np.ndarray:
+    mix = DEFAULT_SHARES if shares is None else shares
+    unknown = set(mix) - set(names)
+    if unknown:
+        raise ValueError(f"unknown segment(s) {sorted(unknown)}; known: {list(names)}")
+    vec = np.array([float(mix.get(n, 0.0)) for n in names])
+    if (vec < 0).any() or not np.isfinite(vec).all() or vec.sum() <= 0:
+        raise ValueError("shares must be finite, non-negative and not all zero")
+    return vec / vec.sum()
+
+
+def _apportion(p: np.ndarray, n: int) -> np.ndarray:
+    """Split ``n`` into integer counts proportional to ``p`` (largest remainder)."""
+    raw = p * n
+    counts = np.floor(raw).astype(np.int64)
+    short = n - int(counts.sum())
+    if short > 0:
+        counts[np.argsort(-(raw - counts), kind="stable")[:short]] += 1
+    return counts
+
+
+def _end_day(end: str | date | datetime | pd.Timestamp) -> int:
+    ts = pd.Timestamp(end)
+    if ts is pd.NaT:
+        raise ValueError("end must be a date")
+    return int((ts.normalize() - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1))
+
+
+def _seed_sequence(seed: int, *key: int) -> np.random.SeedSequence:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return np.random.SeedSequence([int(seed), *key])
+
+
+def _make_catalogue(seed: int) -> _Catalogue:
+    rng = np.random.default_rng(_seed_sequence(seed, 0))
+    prices = np.round(np.exp(rng.normal(math.log(3.0), 0.9, _N_PRODUCTS)), 2)
+    prices = np.sort(np.clip(prices, 0.19, 160.0))
+    numbers = rng.choice(np.arange(10_002, 90_000), _N_PRODUCTS, replace=False)
+    suffixed = rng.random(_N_PRODUCTS) < 0.12
+    letters = rng.choice(np.array(list("ABCDEFGHJKLMNPRSTW")), _N_PRODUCTS)
+    adjectives = rng.choice(np.array(_ADJECTIVES), _N_PRODUCTS)
+    themes = rng.choice(np.array(_THEMES), _N_PRODUCTS)
+    items = rng.choice(np.array(_ITEMS), _N_PRODUCTS)
+    # a few thousand catalogue entries, not per line: plain Python is fine here
+    codes = [f"{n}{c}" if s else str(n) for n, c, s in zip(numbers, letters, suffixed, strict=True)]
+    desc = [f"{a} {t} {i}" for a, t, i in zip(adjectives, themes, items, strict=True)]
+    return _Catalogue(
+        prices=prices,
+        codes=pa.array([*codes, _POST_CODE], type=pa.string()),
+        descriptions=pa.array([*desc, _POST_DESCRIPTION], type=pa.string()),
+    )
+
+
+def _pick(rng: np.random.Generator, n: int, weights: np.ndarray) -> np.ndarray:
+    """``n`` distinct indices drawn with probability proportional to ``weights``."""
+    if n <= 0:
+        return np.empty(0, dtype=np.int64)
+    if n >= len(weights):
+        return np.arange(len(weights))
+    keys = np.log(rng.random(len(weights))) / weights  # Efraimidis-Spirakis
+    return np.sort(np.argpartition(-keys, n - 1)[:n])
+
+
+def _generate_block(
+    rng: np.random.Generator,
+    cat: _Catalogue,
+    seg_table: _SegmentTable,
+    shares: np.ndarray,
+    n_customers: int,
+    *,
+    first_customer_id: int,
+    first_invoice: int,
+    end_day: int,
+    noise: bool,
+    max_lines: int | None = None,
+) -> _Block:
+    """Draw one block of customers and all their lines (the single core implementation)."""
+    st = seg_table
+    # --- customers ----------------------------------------------------------------------
+    seg = np.repeat(np.arange(len(st.names), dtype=np.int8), _apportion(shares, n_customers))
+    rng.shuffle(seg)
+    n_inv = rng.integers(st.inv_lo[seg], st.inv_hi[seg], endpoint=True)
+    inv_cust = np.repeat(np.arange(n_customers), n_inv)
+    lpi = 1 + rng.poisson(st.lines_per_invoice[seg][inv_cust] - 1.0)
+
+    truncated = False
+    if max_lines is not None:  # keep the prefix of customers whose lines best fit max_lines
+        factor = _NOISE_FACTOR if noise else 1.0
+        cum = np.cumsum(np.bincount(inv_cust, weights=lpi, minlength=n_customers)) * factor
+        k = int(np.searchsorted(cum, max_lines, side="right"))
+        if k < n_customers and (k == 0 or cum[k] - max_lines < max_lines - cum[k - 1]):
+            k += 1
+        if k < n_customers:
+            truncated = True
+            n_customers = k
+            seg, n_inv = seg[:k], n_inv[:k]
+            m = int(n_inv.sum())
+            inv_cust, lpi = inv_cust[:m], lpi[:m]
+
+    rec = rng.integers(st.rec_lo[seg], st.rec_hi[seg], endpoint=True)
+    tenure = rng.integers(st.ten_lo[seg], st.ten_hi[seg], endpoint=True)
+    basket = st.basket[seg] * np.exp(rng.normal(0.0, _CUSTOMER_SIGMA, n_customers))
+    country = rng.choice(len(_COUNTRIES), n_customers, p=_COUNTRY_P)
+    ids = first_customer_id + np.cumsum(rng.integers(1, 3, n_customers, endpoint=True))
+
+    # --- customer invoices: #0 on the last day, #1 on the first day, the others in between
+    n_ci = len(inv_cust)
+    pos = np.arange(n_ci) - np.repeat(np.cumsum(n_inv) - n_inv, n_inv)
+    ten_i = tenure[inv_cust]
+    offset = rng.integers(0, ten_i, endpoint=True)
+    offset = np.where(pos == 0, 0, np.where(pos == 1, ten_i, offset))
+    day = end_day - rec[inv_cust] - offset
+    ts = day * _DAY_S + rng.integers(_SHOP_OPEN_S, _SHOP_CLOSE_S, n_ci)
+    value = basket[inv_cust] * np.exp(rng.normal(0.0, _INVOICE_SIGMA, n_ci))
+    inv_country = country[inv_cust]
+
+    # --- anonymous invoices (no CustomerID) -----------------------------------------------
+    if noise:
+        target = _ANON_RATE * _NOISE_FACTOR * float(lpi.sum())
+        n_ai = round(target / _ANON_LINES_PER_INVOICE)
+        a_lpi = 1 + rng.poisson(_ANON_LINES_PER_INVOICE - 1.0, n_ai)
+        a_day = end_day - rng.integers(0, 365, n_ai)
+        a_ts = a_day * _DAY_S + rng.integers(_SHOP_OPEN_S, _SHOP_CLOSE_S, n_ai)
+        a_value = np.exp(rng.normal(math.log(_ANON_BASKET), 0.6, n_ai))
+        a_country = np.where(
+            rng.random(n_ai) < _ANON_HOME_SHARE, 0, rng.choice(len(_COUNTRIES), n_ai, p=_COUNTRY_P)
+        )
+        inv_cust = np.concatenate([inv_cust, np.full(n_ai, -1)])
+        ts = np.concatenate([ts, a_ts])
+        value = np.concatenate([value, a_value])
+        lpi = np.concatenate([lpi, a_lpi])
+        inv_country = np.concatenate([inv_country, a_country])
+    n_invoices = len(inv_cust)
+
+    # --- product lines: split each invoice value, choose a quantity then a fitting product --
+    line_inv = np.repeat(np.arange(n_invoices), lpi)
+    first_line = np.cumsum(lpi) - lpi
+    n_lines = len(line_inv)
+    w = rng.standard_exponential(n_lines)
+    w_sum = np.bincount(line_inv, weights=w, minlength=n_invoices)
+    target_value = value[line_inv] * w / w_sum[line_inv]
+    qty_step = _QTY_STEP_TABLE[rng.integers(0, len(_QTY_STEP_TABLE), n_lines)]
+    prod = np.searchsorted(cat.prices, target_value / qty_step)
+    prod += rng.integers(-_PRICE_JITTER, _PRICE_JITTER, n_lines, endpoint=True)
+    # no product that dear: buy more of a random product from the dearer half instead
+    too_dear = prod > _N_PRODUCTS - 1 - 3 * _PRICE_JITTER
+    prod[too_dear] = rng.integers(_N_PRODUCTS // 2, _N_PRODUCTS, int(too_dear.sum()))
+    np.clip(prod, 0, _N_PRODUCTS - 1, out=prod)
+    price = cat.prices[prod]
+    qty = np.maximum(1, np.rint(target_value / price)).astype(np.int64)
+
+    # --- noise lines, each tied to an "event": an invoice, or n_invoices + k for the k-th
+    # cancellation invoice
+    x_event: list[np.ndarray] = []
+    x_prod: list[np.ndarray] = []
+    x_qty: list[np.ndarray] = []
+    x_price: list[np.ndarray] = []
+    cx_inv = np.empty(0, dtype=np.int64)
+    cx_ts = np.empty(0, dtype=np.int64)
+    if noise:
+        # exact duplicates of product lines
+        dup = np.sort(rng.choice(n_lines, round(_DUP_RATE * n_lines), replace=False))
+        x_event.append(line_inv[dup])
+        x_prod.append(prod[dup])
+        x_qty.append(qty[dup])
+        x_price.append(price[dup])
+        # postage lines on customer invoices, mostly abroad
+        weights = np.where(inv_country[:n_ci] != 0, _POST_WEIGHT_ABROAD, 1.0)
+        post = _pick(rng, min(n_ci, round(_POST_RATE * n_lines)), weights)
+        x_event.append(post)
+        x_prod.append(np.full(len(post), _N_PRODUCTS))
+        x_qty.append(rng.integers(1, 3, len(post), endpoint=True))
+        x_price.append(rng.choice(_POST_PRICES, len(post), p=_POST_PRICE_P))
+        # a handful of free (zero price) product lines on any invoice
+        n_zero = max(1, round(_ZERO_PRICE_RATE * n_lines))
+        x_event.append(rng.integers(0, n_invoices, n_zero))
+        x_prod.append(rng.integers(0, _N_PRODUCTS, n_zero))
+        x_qty.append(rng.integers(1, 12, n_zero, endpoint=True))
+        x_price.append(np.zeros(n_zero))
+        # cancellations: "C" + the invoice number, same customer, later but not after end;
+        # some lines of the invoice (at least its first), each for 1..bought units
+        n_cx = round(_CANCEL_RATE * n_ci)
+        cx_inv = np.sort(rng.choice(n_ci, n_cx, replace=False))
+        cx_rank = np.full(n_invoices, -1, dtype=np.int64)
+        cx_rank[cx_inv] = np.arange(n_cx)
+        cand = np.flatnonzero(cx_rank[line_inv] >= 0)
+        keep = (rng.random(len(cand)) < 0.5) | (cand == first_line[line_inv[cand]])
+        cl = cand[keep]
+        o_day, o_tod = np.divmod(ts[cx_inv], _DAY_S)
+        delay = rng.integers(0, np.minimum(_MAX_CANCEL_DELAY_DAYS, end_day - o_day), endpoint=True)
+        tod = np.where(
+            delay == 0,
+            o_tod + rng.integers(60, 2 * 3600, n_cx),
+            rng.integers(_SHOP_OPEN_S, _SHOP_CLOSE_S, n_cx),
+        )
+        cx_ts = (o_day + delay) * _DAY_S + tod
+        x_event.append(n_invoices + cx_rank[line_inv[cl]])
+        x_prod.append(prod[cl])
+        x_qty.append(-rng.integers(1, qty[cl], endpoint=True))
+        x_price.append(price[cl])
+    n_cx = len(cx_inv)
+    n_events = n_invoices + n_cx
+
+    # --- order events by (time, invoice number); number invoices in that order ---------------
+    t0 = int(ts.min())
+    inv_order = np.argsort(((ts - t0) << 31) | np.arange(n_invoices))
+    local_no = np.empty(n_invoices, dtype=np.int64)
+    local_no[inv_order] = np.arange(n_invoices)
+    inv_no = first_invoice + local_no
+    if n_cx:
+        cx_key = ((cx_ts - t0) << 31) | local_no[cx_inv]
+        cx_order = np.argsort(cx_key)
+        at = np.searchsorted((((ts - t0) << 31) | local_no)[inv_order], cx_key[cx_order])
+        ev_order = np.insert(inv_order, at, n_invoices + cx_order)
+    else:
+        ev_order = inv_order
+    ev_inv = np.concatenate([np.arange(n_invoices), cx_inv])[ev_order]
+    ev_ts = np.concatenate([ts, cx_ts])[ev_order]
+
+    # --- place every line at its final row without sorting the lines -------------------------
+    # rows are grouped by event in event order; within an invoice the product lines come
+    # first, then its noise lines in the order drawn
+    xe = np.concatenate(x_event) if x_event else np.empty(0, dtype=np.int64)
+    counts = np.concatenate([lpi, np.zeros(n_cx, dtype=np.int64)])
+    counts += np.bincount(xe, minlength=n_events)
+    ev_counts = counts[ev_order]
+    start = np.empty(n_events, dtype=np.int64)
+    start[ev_order] = np.cumsum(ev_counts) - ev_counts
+    total = n_lines + len(xe)
+    row_prod = np.empty(total, dtype=np.int64)
+    row_qty = np.empty(total, dtype=np.int64)
+    row_price = np.empty(total, dtype=np.float64)
+    dest = start[line_inv] + (np.arange(n_lines) - first_line[line_inv])
+    row_prod[dest], row_qty[dest], row_price[dest] = prod, qty, price
+    if len(xe):
+        xo = np.argsort(xe, kind="stable")
+        xe_sorted = xe[xo]
+        new_group = np.r_[True, xe_sorted[1:] != xe_sorted[:-1]]
+        group_first = np.maximum.accumulate(np.where(new_group, np.arange(len(xe)), 0))
+        after = np.where(xe_sorted < n_invoices, lpi[np.minimum(xe_sorted, n_invoices - 1)], 0)
+        dest = start[xe_sorted] + after + (np.arange(len(xe)) - group_first)
+        row_prod[dest] = np.concatenate(x_prod)[xo]
+        row_qty[dest] = np.concatenate(x_qty)[xo]
+        row_price[dest] = np.concatenate(x_price)[xo]
+
+    # --- arrow columns (strings via take from small dictionaries, no per-line Python) --------
+    ev_str = pa.array(inv_no[ev_inv]).cast(pa.string())
+    if n_cx:
+        ev_str = pc.if_else(
+            pa.array(ev_order >= n_invoices), pc.utf8_replace_slice(ev_str, 0, 0, "C"), ev_str
+        )
+    row_event = pa.array(np.repeat(np.arange(n_events), ev_counts))
+    ev_cust = inv_cust[ev_inv]
+    ev_anon = ev_cust < 0
+    ev_customer_id = np.where(ev_anon, np.nan, ids[np.maximum(ev_cust, 0)].astype(np.float64))
+    row_anon = np.repeat(ev_anon, ev_counts)
+    columns = [
+        ev_str.take(row_event),
+        cat.codes.take(pa.array(row_prod)),
+        cat.descriptions.take(pa.array(row_prod)),
+        pa.array(row_qty, type=pa.int64()),
+        pa.array(
+            (np.repeat(ev_ts, ev_counts) * 1_000_000).view("datetime64[us]"),
+            type=pa.timestamp("us"),
+        ),
+        pa.array(row_price, type=pa.float64()),
+        pa.array(np.repeat(ev_customer_id, ev_counts), type=pa.float64(), mask=row_anon),
+        pa.array(_COUNTRIES, type=pa.string()).take(
+            pa.array(np.repeat(inv_country[ev_inv], ev_counts))
+        ),
+    ]
+    batch = pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
+    return _Block(
+        batch=batch,
+        customer_ids=ids,
+        segments=seg,
+        next_customer_id=int(ids[-1]) + 1 if len(ids) else first_customer_id,
+        next_invoice=first_invoice + n_invoices,
+        truncated=truncated,
+    )
+
+
+def make_transactions(
+    n_customers: int = 2000,
+    *,
+    seed: int = 0,
+    end: str | date | datetime | pd.Timestamp = "2024-12-31",
+    noise: bool = True,
+    shares: Mapping[str, float] | None = None,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Synthetic Online-Retail-like transaction lines with known customer segments.
+
+    Parameters
+    ----------
+    n_customers : int, default 2000
+        Number of (identified) customers. Segment counts follow ``shares`` exactly
+        (largest-remainder rounding); which customer gets which segment is random.
+    seed : int, default 0
+        Non-negative seed; the same seed gives identical outputs.
+    end : str or date-like, default "2024-12-31"
+        Last day of the data: every ``InvoiceDate`` is on or before ``end`` 23:59:59.
+    noise : bool, default True
+        Add the dirt of the real file: ~3 % anonymous lines (``CustomerID`` missing),
+        cancellations of ~2 % of invoices (``InvoiceNo`` ``"C" + number``, negative
+        ``Quantity``, never more than bought, later but not after ``end``), ~0.5 % exact
+        duplicate lines, ~1 % postage lines (``StockCode`` ``"POST"``) and a handful of
+        zero-price lines. With ``noise=False`` only clean purchase lines are produced.
+    shares : mapping of str to float, optional
+        Segment mix (names from :data:`SEGMENTS`, normalised to sum to 1; missing names get
+        0). Defaults to :data:`DEFAULT_SHARES`.
+
+    Returns
+    -------
+    lines : pandas.DataFrame
+        Columns ``InvoiceNo`` (str, 6 digits for the first 900 000 invoices; cancellations
+        ``"C" + the cancelled invoice's number``), ``StockCode`` (str), ``Description`` (str),
+        ``Quantity`` (int64), ``InvoiceDate`` (datetime64[us], whole seconds, shop hours),
+        ``UnitPrice`` (float64, 2 decimals), ``CustomerID`` (float64, NaN when missing,
+        ids from 10001 upwards) and ``Country`` (str), ordered by invoice time.
+    truth : pandas.Series
+        Segment name of every customer, indexed by customer id as str (``"10001"``),
+        named ``"segment"``, sorted by index.
+
+    Examples
+    --------
+    >>> lines, truth = make_transactions(200, seed=1)
+    >>> list(lines.columns)
+    ['InvoiceNo', 'StockCode', 'Description', 'Quantity', 'InvoiceDate', 'UnitPrice', 'CustomerID', 'Country']
+    >>> truth.value_counts().sort_index().to_dict()
+    {'at_risk': 40, 'champions': 30, 'lost': 40, 'loyal': 50, 'new': 40}
+    >>> bool(lines["InvoiceDate"].max() <= pd.Timestamp("2024-12-31 23:59:59"))
+    True
+    """  # noqa: E501
+    if isinstance(n_customers, bool) or not isinstance(n_customers, int | np.integer):
+        raise TypeError("n_customers must be an int")
+    if n_customers < 1:
+        raise ValueError("n_customers must be >= 1")
+    seg_table = _segment_table()
+    block = _generate_block(
+        np.random.default_rng(_seed_sequence(seed, 1, 0)),
+        _make_catalogue(seed),
+        seg_table,
+        _share_vector(seg_table.names, shares),
+        int(n_customers),
+        first_customer_id=_FIRST_CUSTOMER_ID,
+        first_invoice=_FIRST_INVOICE,
+        end_day=_end_day(end),
+        noise=noise,
+    )
+    lines = block.batch.to_pandas()
+    truth = pd.Series(
+        np.asarray(seg_table.names, dtype=object)[block.segments],
+        index=pd.Index(block.customer_ids.astype(str), name="CustomerID"),
+        name="segment",
+    ).sort_index()
+    return lines, truth
+
+
+def _expected_lines_per_customer(seg_table: _SegmentTable, shares: np.ndarray) -> float:
+    invoices = (seg_table.inv_lo + seg_table.inv_hi) / 2.0
+    return float((shares * invoices * seg_table.lines_per_invoice).sum())
+
+
+def iter_transaction_batches(
+    n_lines: int,
+    *,
+    seed: int = 0,
+    end: str | date | datetime | pd.Timestamp = "2024-12-31",
+    noise: bool = True,
+    batch_customers: int = 200_000,
+) -> Iterator[pa.RecordBatch]:
+    """Stream synthetic transaction lines as pyarrow record batches.
+
+    Parameters
+    ----------
+    n_lines : int
+        Wanted number of lines; the total is about that (within a few per cent, plus or
+        minus one customer's lines for tiny requests). 0 yields nothing.
+    seed : int, default 0
+        Non-negative seed; the same arguments give identical batches.
+    end : str or date-like, default "2024-12-31"
+        Last day of the data (see :func:`make_transactions`).
+    noise : bool, default True
+        Add realistic dirt (see :func:`make_transactions`).
+    batch_customers : int, default 200_000
+        Customers per batch (about 26 lines each with the default mix, so ~5 M lines and
+        roughly 0.5-1 GB of peak memory per batch).
+
+    Yields
+    ------
+    pyarrow.RecordBatch
+        Lines with schema :data:`SCHEMA` (same columns as :func:`make_transactions`;
+        ``CustomerID`` float64 with nulls). Customer ids and invoice numbers are unique
+        across batches; segments follow :data:`DEFAULT_SHARES`.
+    """
+    if isinstance(n_lines, bool) or not isinstance(n_lines, int | np.integer):
+        raise TypeError("n_lines must be an int")
+    if n_lines < 0:
+        raise ValueError("n_lines must be >= 0")
+    if isinstance(batch_customers, bool) or not isinstance(batch_customers, int | np.integer):
+        raise TypeError("batch_customers must be an int")
+    if batch_customers < 1:
+        raise ValueError("batch_customers must be >= 1")
+    _seed_sequence(seed)  # validate now, not at the first next()
+    return _iter_batches(
+        int(n_lines),
+        seed=seed,
+        end_day=_end_day(end),
+        noise=noise,
+        batch_customers=int(batch_customers),
+    )
+
+
+def _iter_batches(
+    n_lines: int, *, seed: int, end_day: int, noise: bool, batch_customers: int
+) -> Iterator[pa.RecordBatch]:
+    seg_table = _segment_table()
+    shares = _share_vector(seg_table.names, None)
+    catalogue = _make_catalogue(seed)
+    per_customer = _expected_lines_per_customer(seg_table, shares)
+    per_customer *= _NOISE_FACTOR if noise else 1.0
+    next_id, next_invoice, produced, index = _FIRST_CUSTOMER_ID, _FIRST_INVOICE, 0, 0
+    # at least one customer when n_lines > 0; stop when less than half a customer is missing
+    while n_lines > 0 and (index == 0 or n_lines - produced > per_customer / 2):
+        remaining = n_lines - produced
+        n_cust = min(batch_customers, math.ceil(remaining / per_customer * 1.3) + 10)
+        block = _generate_block(
+            np.random.default_rng(_seed_sequence(seed, 1, index)),
+            catalogue,
+            seg_table,
+            shares,
+            n_cust,
+            first_customer_id=next_id,
+            first_invoice=next_invoice,
+            end_day=end_day,
+            noise=noise,
+            max_lines=remaining,
+        )
+        yield block.batch
+        produced += block.batch.num_rows
+        next_id, next_invoice, index = block.next_customer_id, block.next_invoice, index + 1
+        if block.truncated:
+            break
+
+
+def write_transactions_parquet(
+    path: str | os.PathLike[str],
+    n_lines: int,
+    *,
+    seed: int = 0,
+    **kw: Any,
+) -> int:
+    """Write synthetic transaction lines to a Parquet file, streaming batch by batch.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination file. It is written to a temporary file in the same folder and moved
+        into place with :func:`os.replace`, so readers never see a partial file.
+    n_lines : int
+        Wanted number of lines (see :func:`iter_transaction_batches`).
+    seed : int, default 0
+        Non-negative seed.
+    **kw
+        Passed on to :func:`iter_transaction_batches` (``end``, ``noise``,
+        ``batch_customers``).
+
+    Returns
+    -------
+    int
+        Number of lines written.
+    """
+    target = Path(path)
+    batches = iter_transaction_batches(n_lines, seed=seed, **kw)  # validates before any I/O
+    # a unique hidden name next to the target (same file system, so os.replace is atomic);
+    # created by the writer itself, hence with the usual permissions
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    written = 0
+    try:
+        with pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer:
+            for batch in batches:
+                writer.write_batch(batch, row_group_size=_ROW_GROUP_SIZE)
+                written += batch.num_rows
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return written

@@ -1,0 +1,43 @@
+"""Shared fixtures: the shipped Online Retail file and a helper to audit small frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from custseg.audit import CleaningRules, Ledger, audit
+from custseg.io import open_source
+from custseg.schema import resolve_columns
+
+ROOT = Path(__file__).resolve().parents[1]
+ONLINE_RETAIL = ROOT / "data" / "online_retail.parquet"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def online_retail() -> Path:
+    """The UCI Online Retail file shipped in data/ (541,909 lines)."""
+    return ONLINE_RETAIL
+
+
+def lines(rows: list[tuple], columns: tuple[str, ...] = (
+    "InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID",
+)) -> pd.DataFrame:
+    """A transactions frame from tuples; dates given as ISO strings are parsed."""
+    frame = pd.DataFrame(rows, columns=list(columns))
+    if "InvoiceDate" in frame:
+        frame["InvoiceDate"] = pd.to_datetime(frame["InvoiceDate"], format="ISO8601")
+    return frame
+
+
+def run_audit(
+    frame: pd.DataFrame, rules: CleaningRules | None = None, **kw: object
+) -> tuple[Ledger, pd.DataFrame, duckdb.DuckDBPyConnection]:
+    """Audit a frame; return the ledger, the ``lines`` table and the open connection."""
+    con = duckdb.connect()
+    src = open_source(con, frame)
+    ledger = audit(con, src, resolve_columns(src.columns), rules, **kw)  # type: ignore[arg-type]
+    return ledger, con.execute("SELECT * FROM lines").df(), con

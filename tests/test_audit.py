@@ -1,0 +1,168 @@
+"""Each cleaning rule on small hand-made frames, and the ledger's accounting."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from custseg.audit import RULE_ORDER, CleaningRules
+from custseg.errors import EmptyDataError
+from tests.conftest import lines, run_audit
+
+# one valid purchase so that frames with a single odd row still have something to keep
+BASE = ("500000", "10001", 2, "2011-01-03 10:00", 1.50, 12345.0)
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (("500001", "10001", 1, "2011-01-04 10:00", 2.0, None), "missing_customer_id"),
+        (("A563185", "B", 1, "2011-01-04 10:00", -11062.06, 12345.0), "bad_debt_adjustment"),
+        (("500002", "POST", 1, "2011-01-04 10:00", 18.0, 12345.0), "non_product"),
+        (("500002", "gift_0001_20", 1, "2011-01-04 10:00", 16.67, 12345.0), "non_product"),
+        (("500002", "BANK CHARGES", 1, "2011-01-04 10:00", 15.0, 12345.0), "non_product"),
+        (("500003", "10002", 1, "2011-01-04 10:00", -2.0, 12345.0), "negative_price"),
+        (("500003", "10002", 5, "2011-01-04 10:00", 0.0, 12345.0), "zero_price"),
+        (("500003", "10002", 0, "2011-01-04 10:00", 3.0, 12345.0), "zero_quantity"),
+        (("C500009", "10001", -1, "2011-01-05 10:00", 1.5, 99999.0), "return_without_purchase"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_each_rule_drops_with_its_reason(row: tuple, reason: str) -> None:
+    ledger, table, _ = run_audit(lines([BASE, row]))
+    assert ledger.dropped[reason] == 1
+    assert sum(ledger.dropped.values()) == 1
+    assert ledger.kept_rows == 1
+    assert table.loc[table["reason"].notna(), "reason"].tolist() == [reason]
+
+
+def test_exact_duplicates_keep_one_copy() -> None:
+    ledger, table, _ = run_audit(lines([BASE, BASE, BASE]))
+    assert ledger.dropped["duplicate"] == 2
+    assert ledger.kept_rows == 1
+    assert ledger.money["dropped_by_reason"]["duplicate"] == pytest.approx(6.0)
+
+
+def test_rows_differing_in_one_column_are_not_duplicates() -> None:
+    other = (*BASE[:5], 12346.0)
+    ledger, _, _ = run_audit(lines([BASE, other]))
+    assert ledger.dropped["duplicate"] == 0
+    assert ledger.kept_rows == 2
+
+
+def test_cancellations_and_returns_are_kept_and_netted() -> None:
+    frame = lines([
+        BASE,
+        ("500010", "10003", 10, "2011-01-04 10:00", 3.0, 12345.0),
+        ("C500011", "10003", -4, "2011-01-05 10:00", 3.0, 12345.0),
+        ("500012", "10004", -1, "2011-01-06 10:00", 1.5, 12345.0),
+    ])
+    ledger, table, _ = run_audit(frame)
+    assert ledger.kept_rows == 4
+    assert ledger.kept_by_kind == {"purchase": 2, "cancellation": 1, "return": 1}
+    assert ledger.money["kept_purchases"] == pytest.approx(33.0)
+    assert ledger.money["kept_returns"] == pytest.approx(13.5)
+    assert ledger.money["kept_net"] == pytest.approx(19.5)
+
+
+def test_first_rule_wins_when_a_row_breaks_several() -> None:
+    # no customer id AND zero price: counted once, under the earlier rule
+    ledger, _, _ = run_audit(lines([BASE, ("500020", "10001", 1, "2011-01-04", 0.0, None)]))
+    assert ledger.dropped["missing_customer_id"] == 1
+    assert ledger.dropped["zero_price"] == 0
+    assert RULE_ORDER.index("missing_customer_id") < RULE_ORDER.index("zero_price")
+
+
+def test_unparseable_dates_are_dropped_not_guessed() -> None:
+    frame = pd.DataFrame({
+        "InvoiceNo": ["1", "2", "3"],
+        "CustomerID": ["a", "a", "b"],
+        "InvoiceDate": ["2011-01-03 10:00:00", "not a date", "2011-01-05 09:00:00"],
+        "Quantity": ["1", "2", "3"],
+        "UnitPrice": ["1.0", "2.0", "3.0"],
+    })
+    ledger, _, _ = run_audit(frame)
+    assert ledger.dropped["unparseable_date"] == 1
+    assert ledger.kept_rows == 2
+
+
+@pytest.mark.parametrize(
+    ("values", "fmt"),
+    [
+        (["13/01/2011 08:26", "01/02/2011 09:00"], "%d/%m/%Y %H:%M"),
+        (["12/31/2010 8:26", "1/2/2011 9:00"], "%m/%d/%Y %H:%M"),
+        (["2011-01-13", "2011-02-01"], None),
+        (["13.01.2011", "01.02.2011"], "%d.%m.%Y"),
+    ],
+    ids=["day-first", "month-first", "iso", "dotted"],
+)
+def test_text_dates_are_parsed_with_the_format_that_fits(values: list[str], fmt: str | None) -> None:
+    frame = pd.DataFrame({
+        "order_id": ["1", "2"], "customer_id": ["a", "b"], "order_date": values,
+        "qty": ["1", "1"], "unit_price": ["2,50", "3,00"],
+    })
+    ledger, table, _ = run_audit(frame)
+    assert ledger.kept_rows == 2
+    assert ledger.date_format == (fmt or "ISO 8601")
+    assert sorted(table["price"]) == [2.5, 3.0]
+
+
+def test_amount_column_replaces_quantity_times_price() -> None:
+    frame = pd.DataFrame({
+        "invoice_id": ["1", "2", "3"], "client": ["x", "x", "y"],
+        "date": pd.to_datetime(["2020-01-01", "2020-02-01", "2020-02-02"]),
+        "amount": [10.0, -4.0, 0.0],
+    })
+    ledger, _, _ = run_audit(frame)
+    assert ledger.kept_rows == 2
+    assert ledger.dropped["zero_quantity"] == 1
+    assert ledger.money["kept_net"] == pytest.approx(6.0)
+
+
+def test_extreme_values_are_flagged_not_dropped() -> None:
+    rows = [(f"5{i:05d}", "10001", 2 + i % 3, "2011-01-03 10:00", 1.0 + i % 5, 10000.0 + i % 7)
+            for i in range(200)]
+    rows.append(("599999", "10001", 80995, "2011-01-03 11:00", 2.08, 10001.0))
+    ledger, _, _ = run_audit(lines(rows))
+    assert ledger.kept_rows == 201
+    assert ledger.flagged["quantity"]["lines"] == 1
+    assert ledger.flagged["quantity"]["largest"][0]["quantity"] == 80995
+
+
+def test_non_product_codes_are_configurable() -> None:
+    frame = lines([BASE, ("500030", "FEE", 1, "2011-01-04", 5.0, 12345.0)])
+    default, _, _ = run_audit(frame)
+    custom, _, _ = run_audit(frame, CleaningRules(non_product_codes=("FEE",)))
+    assert default.dropped["non_product"] == 0
+    assert custom.dropped["non_product"] == 1
+
+
+def test_default_as_of_is_the_day_after_the_last_kept_line() -> None:
+    ledger, _, _ = run_audit(lines([BASE, ("500040", "10001", 1, "2011-03-09 23:59", 1.0, 1.0)]))
+    assert ledger.as_of == "2011-03-10"
+
+
+def test_nothing_valid_is_a_clear_error() -> None:
+    frame = lines([("1", "10001", 1, "2011-01-04", 2.0, None)] * 3)
+    with pytest.raises(EmptyDataError, match="no valid transaction line.*missing_customer_id"):
+        run_audit(frame)
+
+
+def test_online_retail_ledger(online_retail) -> None:
+    import duckdb
+
+    from custseg.audit import audit
+    from custseg.io import open_source
+    from custseg.schema import resolve_columns
+
+    con = duckdb.connect()
+    src = open_source(con, online_retail)
+    ledger = audit(con, src, resolve_columns(src.columns))
+    assert ledger.input_rows == 541_909
+    assert ledger.kept_rows + sum(ledger.dropped.values()) == 541_909
+    assert ledger.dropped["missing_customer_id"] == 135_080
+    assert ledger.money["input_total"] == pytest.approx(9_747_747.93, abs=0.005)
+    dropped_money = sum(ledger.money["dropped_by_reason"].values())
+    assert ledger.money["kept_net"] + dropped_money == pytest.approx(9_747_747.93, abs=0.05)
+    assert ledger.kept_by_kind["cancellation"] > 8000
+    assert ledger.flagged["quantity"]["largest"][0]["quantity"] == 80995
