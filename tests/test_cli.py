@@ -31,7 +31,11 @@ EXPECTED_OUTPUTS = {
 }
 # the file with unrecognisable column names: role -> column
 GERMAN = {
-    "customer_id": "Kunde", "date": "Tag", "invoice": "Beleg", "quantity": "Menge", "price": "Preis",
+    "customer_id": "Kunde",
+    "date": "Tag",
+    "invoice": "Beleg",
+    "quantity": "Menge",
+    "price": "Preis",
 }
 
 # wide terminal so Rich neither wraps sentences nor truncates table headers
@@ -271,7 +275,9 @@ def test_unrecognisable_columns_without_map_fail_naming_the_role(
             "no_customer", [], ["no_customer.csv", "no valid transaction line"],
             id="all-rows-invalid",
         ),
-        pytest.param("two_customers", ["--k", "3"], ["2 customers", "k = 3"], id="k-above-customers"),
+        pytest.param(
+            "two_customers", ["--k", "3"], ["2 customers", "k = 3"], id="k-above-customers"
+        ),
         pytest.param(
             "small", ["--as-of", "2024-13-45"], ["--as-of", "'2024-13-45'", "YYYY-MM-DD"],
             id="bad-as-of",
