@@ -37,7 +37,7 @@ def test_each_rule_drops_with_its_reason(row: tuple, reason: str) -> None:
 
 
 def test_exact_duplicates_keep_one_copy() -> None:
-    ledger, table, _ = run_audit(lines([BASE, BASE, BASE]))
+    ledger, _table, _ = run_audit(lines([BASE, BASE, BASE]))
     assert ledger.dropped["duplicate"] == 2
     assert ledger.kept_rows == 1
     assert ledger.money["dropped_by_reason"]["duplicate"] == pytest.approx(6.0)
@@ -57,7 +57,7 @@ def test_cancellations_and_returns_are_kept_and_netted() -> None:
         ("C500011", "10003", -4, "2011-01-05 10:00", 3.0, 12345.0),
         ("500012", "10004", -1, "2011-01-06 10:00", 1.5, 12345.0),
     ])
-    ledger, table, _ = run_audit(frame)
+    ledger, _table, _ = run_audit(frame)
     assert ledger.kept_rows == 4
     assert ledger.kept_by_kind == {"purchase": 2, "cancellation": 1, "return": 1}
     assert ledger.money["kept_purchases"] == pytest.approx(33.0)
@@ -144,7 +144,7 @@ def test_default_as_of_is_the_day_after_the_last_kept_line() -> None:
 
 def test_nothing_valid_is_a_clear_error() -> None:
     frame = lines([("1", "10001", 1, "2011-01-04", 2.0, None)] * 3)
-    with pytest.raises(EmptyDataError, match="no valid transaction line.*missing_customer_id"):
+    with pytest.raises(EmptyDataError, match=r"no valid transaction line.*missing_customer_id"):
         run_audit(frame)
 
 

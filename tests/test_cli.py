@@ -207,8 +207,14 @@ def test_real_run_outputs_agree(real_run: tuple[Result, Path]) -> None:
 # --- options -------------------------------------------------------------------------------
 
 
-def test_lang_fr_prints_french(small_csv: Path, out: Path) -> None:
-    result = invoke("run", small_csv, "--out", out, "--seed", "0", "--lang", "fr")
+@pytest.fixture(scope="module")
+def fr_run(small_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
+    out = tmp_path_factory.mktemp("fr") / "run"
+    return invoke("run", small_csv, "--out", out, "--seed", "0", "--lang", "fr"), out
+
+
+def test_lang_fr_prints_french(fr_run: tuple[Result, Path]) -> None:
+    result, out = fr_run
     assert_ok(result)
     text = result.stdout
     assert "Audit des données" in text
@@ -218,13 +224,8 @@ def test_lang_fr_prints_french(small_csv: Path, out: Path) -> None:
     assert json.loads((out / "model.json").read_text(encoding="utf-8"))["lang"] == "fr"
 
 
-@pytest.mark.xfail(
-    reason="naming.describe formats the median frequency with '{:g}', so French profile "
-    "descriptions read '1.5 commandes' instead of '1,5 commandes'",
-    strict=True,
-)
-def test_lang_fr_descriptions_use_french_decimal_comma(small_csv: Path, out: Path) -> None:
-    result = invoke("run", small_csv, "--out", out, "--seed", "0", "--lang", "fr")
+def test_lang_fr_descriptions_use_french_decimal_comma(fr_run: tuple[Result, Path]) -> None:
+    result, out = fr_run
     assert_ok(result)
     profiles = pd.read_csv(out / "profiles.csv")
     # precondition: this seeded file has a segment with a fractional median frequency
@@ -333,11 +334,6 @@ def test_out_that_would_overwrite_the_input_is_refused(small_csv: Path, tmp_path
     assert source.read_bytes() == before
 
 
-@pytest.mark.xfail(
-    reason="cli.run only guards inputs named segments.csv/segments.parquet; an input named "
-    "like another output (profiles.csv) inside --out is silently overwritten",
-    strict=True,
-)
 def test_out_that_would_overwrite_an_input_named_profiles_csv_is_refused(
     small_csv: Path, tmp_path: Path
 ) -> None:
@@ -351,20 +347,10 @@ def test_out_that_would_overwrite_an_input_named_profiles_csv_is_refused(
     assert_clean_error(result, "--out", "overwrite")
 
 
-@pytest.mark.xfail(
-    reason="--seed has no lower bound: a negative seed reaches numpy.random.default_rng and "
-    "escapes as an uncaught ValueError instead of a one-line error",
-    strict=True,
-)
 def test_negative_seed_is_a_clean_error(small_csv: Path, out: Path) -> None:
     assert_clean_error(invoke("run", small_csv, "--out", out, "--seed", "-1"), "seed")
 
 
-@pytest.mark.xfail(
-    reason="cli._fail prints the message as Rich markup: '[...]' in a path, column or value "
-    "is swallowed as a style tag, and '[/]' raises an uncaught MarkupError",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("name", "extra", "needle"),
     [

@@ -10,9 +10,9 @@ import sqlglot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from custseg.audit import audit
 from custseg.features import TRANSACTION_FEATURES, customer_features, customer_features_sql
 from custseg.io import open_source
-from custseg.audit import audit
 from custseg.schema import resolve_columns
 from tests.conftest import lines, run_audit
 

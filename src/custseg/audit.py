@@ -34,12 +34,25 @@ RULE_ORDER: tuple[str, ...] = (
 )
 
 DATE_FORMATS: tuple[str, ...] = (
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d",
-    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y",
-    "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y",
-    "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y",
-    "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y",
-    "%Y/%m/%d %H:%M:%S", "%Y/%m/%d", "%Y%m%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%d-%m-%Y %H:%M:%S",
+    "%d-%m-%Y %H:%M",
+    "%d-%m-%Y",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d",
+    "%Y%m%d",
 )
 
 
@@ -64,7 +77,17 @@ class CleaningRules:
     adjustment_pattern: str = r"^A[0-9]+$"
     adjustment_descriptions: tuple[str, ...] = ("adjust bad debt",)
     non_product_codes: tuple[str, ...] = (
-        "POST", "DOT", "M", "C2", "D", "S", "B", "BANK CHARGES", "AMAZONFEE", "CRUK", "PADS_FEE",
+        "POST",
+        "DOT",
+        "M",
+        "C2",
+        "D",
+        "S",
+        "B",
+        "BANK CHARGES",
+        "AMAZONFEE",
+        "CRUK",
+        "PADS_FEE",
     )
     non_product_pattern: str = r"^(?i:gift_)"
     extreme_iqr: float = 3.0
@@ -149,7 +172,7 @@ def choose_date_format(con: duckdb.DuckDBPyConnection, view: str, col: str) -> s
     the United States.
     """
     sample = f"(SELECT DISTINCT TRIM({_q(col)}) AS v FROM {_q(view)} WHERE {_q(col)} IS NOT NULL LIMIT 20000)"
-    counts = [f"count(TRY_CAST(v AS TIMESTAMP))"]
+    counts = ["count(TRY_CAST(v AS TIMESTAMP))"]
     counts += [f"count(try_strptime(v, {_lit(fmt)}))" for fmt in DATE_FORMATS]
     row = con.execute(f"SELECT {', '.join(counts)} FROM {sample}").fetchone()
     assert row is not None
@@ -186,9 +209,15 @@ def build_lines(
     cols = colmap.present()
     ts_expr, date_format = _date(con, src, cols["date"])
     cust = _customer(cols["customer_id"], src.types[cols["customer_id"]].upper())
-    qty = _number(cols["quantity"], src.types[cols["quantity"]].upper()) if "quantity" in cols else "NULL"
+    qty = (
+        _number(cols["quantity"], src.types[cols["quantity"]].upper())
+        if "quantity" in cols
+        else "NULL"
+    )
     price = _number(cols["price"], src.types[cols["price"]].upper()) if "price" in cols else "NULL"
-    use_amount = "amount" in cols and (explicit_amount or "quantity" not in cols or "price" not in cols)
+    use_amount = "amount" in cols and (
+        explicit_amount or "quantity" not in cols or "price" not in cols
+    )
     amount = _number(cols["amount"], src.types[cols["amount"]].upper()) if use_amount else "NULL"
     value = "a" if use_amount else "(q * p)"
     invoice = _text(cols["invoice"]) if "invoice" in cols else "NULL"
@@ -197,9 +226,12 @@ def build_lines(
     descr = _text(cols["description"]) if "description" in cols else "NULL"
     all_cols = ", ".join(_q(c) for c in src.columns)
     codes = ", ".join(_lit(c.upper()) for c in rules.non_product_codes) or "NULL"
-    adj_desc = " OR ".join(
-        f"lower(descr) LIKE {_lit(d.lower() + '%')}" for d in rules.adjustment_descriptions
-    ) or "FALSE"
+    adj_desc = (
+        " OR ".join(
+            f"lower(descr) LIKE {_lit(d.lower() + '%')}" for d in rules.adjustment_descriptions
+        )
+        or "FALSE"
+    )
     prefix = _lit(rules.cancellation_prefix)
     price_rules = ""
     if not use_amount:
@@ -258,7 +290,9 @@ def build_lines(
 def _extremes(con: duckdb.DuckDBPyConnection, rules: CleaningRules) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, expr in (
-        ("quantity", "abs(quantity)"), ("price", "price"), ("line_value", "abs(CAST(value AS DOUBLE))"),
+        ("quantity", "abs(quantity)"),
+        ("price", "price"),
+        ("line_value", "abs(CAST(value AS DOUBLE))"),
     ):
         row = con.execute(f"""
             SELECT quantile_cont(log10({expr}), 0.25), quantile_cont(log10({expr}), 0.75)
@@ -268,19 +302,28 @@ def _extremes(con: duckdb.DuckDBPyConnection, rules: CleaningRules) -> dict[str,
             continue
         q1, q3 = row
         threshold = float(10 ** (q3 + rules.extreme_iqr * (q3 - q1)))
-        n, = con.execute(
+        (n,) = con.execute(
             f"SELECT count(*) FROM lines WHERE reason IS NULL AND {expr} > ?", [threshold]
         ).fetchone() or (0,)
-        top = con.execute(f"""
+        top = con.execute(
+            f"""
             SELECT invoice, customer_id, product, quantity, price, CAST(value AS DOUBLE)
             FROM lines WHERE reason IS NULL AND {expr} > ?
             ORDER BY {expr} DESC, invoice, customer_id, product LIMIT 5
-        """, [threshold]).fetchall()
+        """,
+            [threshold],
+        ).fetchall()
         out[name] = {
             "threshold": round(threshold, 4),
             "lines": int(n),
             "largest": [
-                dict(zip(("invoice", "customer_id", "product", "quantity", "price", "value"), t, strict=True))
+                dict(
+                    zip(
+                        ("invoice", "customer_id", "product", "quantity", "price", "value"),
+                        t,
+                        strict=True,
+                    )
+                )
                 for t in top
             ],
         }
@@ -304,22 +347,22 @@ def audit(
     rules = rules or CleaningRules()
     date_format = build_lines(con, src, colmap, rules, explicit_amount=explicit_amount)
     by_reason = dict(
-        con.execute(
-            "SELECT COALESCE(reason, 'kept'), count(*) FROM lines GROUP BY ALL"
-        ).fetchall()
+        con.execute("SELECT COALESCE(reason, 'kept'), count(*) FROM lines GROUP BY ALL").fetchall()
     )
     input_rows = int(sum(by_reason.values()))
     kept = int(by_reason.pop("kept", 0))
     dropped = {r: int(by_reason.get(r, 0)) for r in RULE_ORDER}
+    if input_rows == 0:
+        raise EmptyDataError(f"{src.label}: the file has a header but no rows; nothing to segment")
     if kept == 0:
-        worst = max(dropped, key=lambda r: dropped[r]) if input_rows else "no rows"
+        worst = max(dropped, key=lambda r: dropped[r])
         raise EmptyDataError(
             f"{src.label}: no valid transaction line after cleaning ({input_rows} rows, most "
             f"dropped as {worst}); check the column mapping with --map and the file's content"
         )
-    kinds = dict(con.execute(
-        "SELECT kind, count(*) FROM lines WHERE reason IS NULL GROUP BY ALL"
-    ).fetchall())
+    kinds = dict(
+        con.execute("SELECT kind, count(*) FROM lines WHERE reason IS NULL GROUP BY ALL").fetchall()
+    )
     money_rows = con.execute(
         "SELECT COALESCE(reason, 'kept'), CAST(SUM(value) AS DOUBLE) FROM lines GROUP BY ALL"
     ).fetchall()
@@ -362,7 +405,10 @@ def audit(
             "note": "sums of quantity × price (or amount) over rows whose value can be computed",
         },
         as_of=as_of_date.isoformat(),
-        period={"first": first.isoformat() if first else None, "last": last.isoformat() if last else None},
+        period={
+            "first": first.isoformat() if first else None,
+            "last": last.isoformat() if last else None,
+        },
         customers=int(customers),
         columns=colmap.present(),
         date_format=date_format,

@@ -6,13 +6,13 @@ one-line message on stderr and exit code 1.
 
 from __future__ import annotations
 
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from custseg import i18n
 from custseg.errors import CustsegError
@@ -28,7 +28,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=1)
 
 
@@ -41,8 +41,12 @@ def main() -> None:
 def run(
     input: Annotated[Path, typer.Argument(help="Transactions file: CSV/TSV, Parquet or Excel.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs.")],
-    seed: Annotated[int, typer.Option(help="Random seed; same input and seed, same output.")] = 0,
-    k: Annotated[int | None, typer.Option("--k", help="Number of segments (default: chosen).")] = None,
+    seed: Annotated[
+        int, typer.Option(help="Random seed (≥ 0); same input and seed, same output.")
+    ] = 0,
+    k: Annotated[
+        int | None, typer.Option("--k", help="Number of segments (default: chosen).")
+    ] = None,
     k_min: Annotated[int, typer.Option("--k-min", help="Smallest k tried.")] = 2,
     k_max: Annotated[int, typer.Option("--k-max", help="Largest k tried.")] = 10,
     map_: Annotated[
@@ -58,22 +62,27 @@ def run(
 
     Example: custseg run data/online_retail.parquet --out runs/retail --seed 0
     """
+    from custseg.pipeline import OUTPUT_FILES
     from custseg.pipeline import run as run_pipeline
     from custseg.report import print_summary
     from custseg.schema import parse_mapping
 
     console = Console()
     try:
+        if seed < 0:
+            _fail(f"--seed {seed} is negative; give a seed of 0 or more")
         if lang not in i18n.LANGUAGES:
             _fail(f"--lang {lang!r} is not available; use one of {', '.join(i18n.LANGUAGES)}")
         if as_of is not None:
             try:
+                if len(as_of) != 10 or as_of[4] != "-" or as_of[7] != "-":
+                    raise ValueError(as_of)
                 date.fromisoformat(as_of)
             except ValueError:
                 _fail(f"--as-of {as_of!r} is not a date; write it as YYYY-MM-DD")
         if out.exists() and not out.is_dir():
             _fail(f"--out {out} is a file; give a folder")
-        if out.resolve() == input.resolve().parent and input.name in {"segments.csv", "segments.parquet"}:
+        if out.resolve() == input.resolve().parent and input.name in OUTPUT_FILES:
             _fail(f"--out {out} would overwrite the input; choose another folder")
         mapping = parse_mapping(map_ or [])
         with console.status("") as status:
@@ -82,12 +91,18 @@ def run(
                 status.update(i18n.t(lang, f"step_{name}", **info))
 
             result = run_pipeline(
-                input, out, seed=seed, k=k, k_min=k_min, k_max=k_max, mapping=mapping,
-                as_of=as_of, lang=lang, on_step=on_step,
+                input,
+                out,
+                seed=seed,
+                k=k,
+                k_min=k_min,
+                k_max=k_max,
+                mapping=mapping,
+                as_of=as_of,
+                lang=lang,
+                on_step=on_step,
             )
     except CustsegError as exc:
         _fail(str(exc))
     print_summary(result, console)
     console.print(i18n.t(lang, "written", out=out))
-
-

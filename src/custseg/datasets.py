@@ -598,7 +598,7 @@ def make_transactions(
     {'at_risk': 40, 'champions': 30, 'lost': 40, 'loyal': 50, 'new': 40}
     >>> bool(lines["InvoiceDate"].max() <= pd.Timestamp("2024-12-31 23:59:59"))
     True
-    """  # noqa: E501
+    """
     if isinstance(n_customers, bool) or not isinstance(n_customers, int | np.integer):
         raise TypeError("n_customers must be an int")
     if n_customers < 1:

@@ -49,11 +49,13 @@ class Source:
 
 
 def detect_encoding(path: Path) -> str:
-    """Name the text encoding of a file: ``utf-8``, ``utf-8-sig``, ``utf-16`` or ``cp1252``.
+    """Name the text encoding of a file: ``utf-8``, ``utf-8-sig``, ``utf-16``, ``cp1252`` or ``latin-1``.
 
-    UTF-8 is tried first on the whole file (streamed); a file that is not valid UTF-8 is read as
-    CP1252, the Windows superset of Latin-1 that spreadsheets in Western Europe write, unless
-    charset-normalizer is confident of another single-byte encoding.
+    A byte-order mark decides first. Otherwise the whole file is streamed through a strict
+    UTF-8 decoder; a file that is not valid UTF-8 is taken as CP1252, the Windows superset of
+    Latin-1 that spreadsheets in Western Europe write, or as Latin-1 when it holds one of the
+    five bytes CP1252 leaves undefined. (Statistical detectors misread short CP1252 files as
+    other code pages, so none is used.)
     """
     with open(path, "rb") as fh:
         head = fh.read(4)
@@ -72,22 +74,20 @@ def detect_encoding(path: Path) -> str:
             return start
         except UnicodeDecodeError:
             pass
-    from charset_normalizer import from_bytes
-
-    with open(path, "rb") as fh:
-        sample = fh.read(_SNIFF_BYTES)
-    best = from_bytes(sample).best()
-    guess = (best.encoding if best else "cp1252").lower().replace("_", "-")
-    if guess in {"latin-1", "iso-8859-1", "windows-1252", "cp1252", "ascii"} or best is None:
-        return "cp1252"
-    return guess
+        fh.seek(0)
+        undefined = {0x81, 0x8D, 0x8F, 0x90, 0x9D}
+        while chunk := fh.read(1 << 22):
+            if not undefined.isdisjoint(chunk):
+                return "latin-1"
+    return "cp1252"
 
 
 def _transcode(path: Path, encoding: str, tmpdir: str) -> Path:
     target = Path(tmpdir) / (path.stem + ".utf8" + path.suffix)
-    with open(path, encoding=encoding, errors="strict", newline="") as src, open(
-        target, "w", encoding="utf-8", newline=""
-    ) as dst:
+    with (
+        open(path, encoding=encoding, errors="strict", newline="") as src,
+        open(target, "w", encoding="utf-8", newline="") as dst,
+    ):
         shutil.copyfileobj(src, dst, 1 << 22)
     return target
 
@@ -172,7 +172,8 @@ def _open_csv(
         target = _transcode(path, encoding, tmpdir)
     con.execute(
         f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM read_csv({_quote(target)}, '
-        "all_varchar = true, header = true, strict_mode = false, null_padding = true)"
+        "all_varchar = true, header = true, quote = '\"', escape = '\"', "
+        "strict_mode = false, null_padding = true)"
     )
     src = _describe(con, view, str(path), "csv", fingerprint)
     src.encoding = encoding
@@ -187,7 +188,14 @@ def _open_excel(
     sheet: str | int | None,
     fingerprint: dict[str, Any],
 ) -> Source:
-    frame = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, engine="calamine")
+    try:
+        frame = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, engine="calamine")
+    except Exception as exc:  # calamine raises its own exception types for broken workbooks
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"{path}: cannot be read as {path.suffix.lower().lstrip('.')} ({first}); check that "
+            "the file is a complete Excel workbook of the type its extension says"
+        ) from exc
     con.register(view + "_df", frame)
     con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM "{view}_df"')
     return _describe(con, view, str(path), "excel", fingerprint)

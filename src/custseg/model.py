@@ -30,10 +30,18 @@ MODEL_FORMAT = "custseg.model/1"
 RFM_FEATURES = ("recency_days", "frequency", "monetary")
 #: features that cannot be negative; below 0 they are clipped before the transform (a customer
 #: whose returns exceed purchases in the window is worth 0, not an outlier of negative value)
-NON_NEGATIVE = frozenset({
-    "recency_days", "frequency", "monetary", "tenure_days", "avg_basket", "product_breadth",
-    "return_rate", "mean_days_between",
-})
+NON_NEGATIVE = frozenset(
+    {
+        "recency_days",
+        "frequency",
+        "monetary",
+        "tenure_days",
+        "avg_basket",
+        "product_breadth",
+        "return_rate",
+        "mean_days_between",
+    }
+)
 #: the feature whose segment mean orders the segments (1 = highest)
 VALUE_FEATURE = "monetary"
 
@@ -159,6 +167,7 @@ class CustomerSegmenter:
         ks = list(range(self.k_min, hi + 1)) if hi >= self.k_min else []
         if self.k is not None and self.k not in ks:
             ks = sorted(set(ks) | {self.k}) if self.k >= 2 else ks
+        self.selection_: Selection | None
         if ks:
             self.selection_ = sweep(
                 Xt,
@@ -213,7 +222,9 @@ class CustomerSegmenter:
             )
         else:
             names = {int(c): f"segment_{c}" for c in np.unique(self.labels_)}
-        self.segment_slugs_ = {int(s): names.get(int(s), f"segment_{s}") for s in range(1, self.k_ + 1)}
+        self.segment_slugs_ = {
+            int(s): names.get(int(s), f"segment_{s}") for s in range(1, self.k_ + 1)
+        }
 
     # ---- applying -------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -309,9 +320,7 @@ class CustomerSegmenter:
                 silhouette_sample=p["silhouette_sample"],
             )
             tr = data["transform"]
-            model.lower_ = np.array(
-                [-np.inf if v is None else v for v in tr["lower"]], dtype=float
-            )
+            model.lower_ = np.array([-np.inf if v is None else v for v in tr["lower"]], dtype=float)
             model.lambdas_ = np.asarray(tr["lambdas"], dtype=float)
             model.mean_ = np.asarray(tr["mean"], dtype=float)
             model.scale_ = np.asarray(tr["scale"], dtype=float)
@@ -335,5 +344,7 @@ class CustomerSegmenter:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            raise ModelError(f"{path}: cannot read the model ({exc}); give a run's model.json") from exc
+            raise ModelError(
+                f"{path}: cannot read the model ({exc}); give a run's model.json"
+            ) from exc
         return cls.from_dict(data.get("model", data))

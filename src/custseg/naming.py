@@ -41,7 +41,9 @@ def score_edges(values: pd.Series | np.ndarray) -> list[float]:
     return [float(v) for v in np.quantile(arr, SCORE_QUANTILES)]
 
 
-def apply_score(values: pd.Series | np.ndarray, edges: Sequence[float], *, reverse: bool) -> np.ndarray:
+def apply_score(
+    values: pd.Series | np.ndarray, edges: Sequence[float], *, reverse: bool
+) -> np.ndarray:
     """Score 1–5 from quintile edges; a value equal to an edge falls in the lower bin.
 
     ``reverse`` scores small values high (recency: recent buyers get 5).
@@ -53,12 +55,16 @@ def apply_score(values: pd.Series | np.ndarray, edges: Sequence[float], *, rever
     >>> apply_score([1, 2, 3, 10], [1, 2, 3, 4], reverse=True).tolist()
     [5, 4, 3, 1]
     """
-    bins = np.searchsorted(np.asarray(edges, dtype=float), np.asarray(values, dtype=float), side="left")
+    bins = np.searchsorted(
+        np.asarray(edges, dtype=float), np.asarray(values, dtype=float), side="left"
+    )
     score = bins + 1
     return (6 - score if reverse else score).astype("int64")
 
 
-def grid_segment(r: np.ndarray, f: np.ndarray, grid: Sequence[dict[str, Any]] = RFM_GRID) -> np.ndarray:
+def grid_segment(
+    r: np.ndarray, f: np.ndarray, grid: Sequence[dict[str, Any]] = RFM_GRID
+) -> np.ndarray:
     """Name of the first grid box containing each (r, f) pair.
 
     Examples
@@ -110,7 +116,9 @@ def name_clusters(
         shares = pd.Series(rfm_segment[members]).value_counts(normalize=True)
         mean_rf = np.array([r[members].mean(), f[members].mean()])
         dist = np.linalg.norm(centres - mean_rf, axis=1) / 4.0
-        cost[i] = [1.0 - float(shares.get(s, 0.0)) + 0.25 * d for s, d in zip(slugs, dist, strict=True)]
+        cost[i] = [
+            1.0 - float(shares.get(s, 0.0)) + 0.25 * d for s, d in zip(slugs, dist, strict=True)
+        ]
     rows, cols = linear_sum_assignment(cost)
     names = {clusters[i]: slugs[j] for i, j in zip(rows, cols, strict=True)}
     counts: dict[str, int] = {}
@@ -134,14 +142,12 @@ def describe(slug: str, medians: dict[str, float], lang: str, currency: str = ""
     """One line portraying a segment from its medians."""
     base = slug.rpartition("_")[0] if slug.rpartition("_")[2].isdigit() else slug
     tagline = i18n.segment_text(lang, base)["tagline"]
-    money = f"{medians['monetary']:,.0f}{currency}"
-    if lang == "fr":
-        money = money.replace(",", "\u202f")
+    freq = medians["frequency"]
     return i18n.t(
         lang,
         "description",
         tagline=tagline,
-        recency=f"{medians['recency_days']:.0f}",
-        frequency=f"{medians['frequency']:g}",
-        monetary=money,
+        recency=i18n.number(medians["recency_days"], lang),
+        frequency=i18n.number(freq, lang, 0 if float(freq).is_integer() else 1),
+        monetary=i18n.number(medians["monetary"], lang) + currency,
     )

@@ -29,7 +29,12 @@ from custseg.schema import resolve_columns
 
 RUN_FORMAT = "custseg.run/1"
 OUTPUT_FILES = (
-    "segments.parquet", "segments.csv", "profiles.csv", "model.json", "audit.json", "report.html",
+    "segments.parquet",
+    "segments.csv",
+    "profiles.csv",
+    "model.json",
+    "audit.json",
+    "report.html",
 )
 
 Step = Callable[[str, dict[str, Any]], None]
@@ -120,8 +125,11 @@ def verdict_sentence(model: CustomerSegmenter, lang: str) -> str:
     )
     b = r["best_by"]
     text += " " + i18n.t(
-        lang, "verdict_best_by",
-        sil_k=b["silhouette"], ch_k=b["calinski_harabasz"], db_k=b["davies_bouldin"],
+        lang,
+        "verdict_best_by",
+        sil_k=b["silhouette"],
+        ch_k=b["calinski_harabasz"],
+        db_k=b["davies_bouldin"],
     )
     if sel.sample.get("silhouette", 0) < sel.sample.get("customers", 0):
         text += " " + i18n.t(lang, "sample_note", n=sel.sample["silhouette"])
@@ -172,17 +180,23 @@ def segment(
         colmap = resolve_columns(src.columns, mapping, source=src.label)
         step("audit", {})
         ledger = audit(
-            con, src, colmap, rules, as_of=as_of,
+            con,
+            src,
+            colmap,
+            rules,
+            as_of=as_of,
             explicit_amount=bool(mapping and "amount" in mapping),
         )
         step("features", {})
         customers = customer_features(con, ledger.as_of)
         if customers.empty:
-            raise EmptyDataError(f"{src.label}: no customer with a kept purchase; nothing to segment")
+            raise EmptyDataError(
+                f"{src.label}: no customer with a kept purchase; nothing to segment"
+            )
         step("sweep", {"customers": len(customers)})
-        model = CustomerSegmenter(
-            features, k=k, k_min=k_min, k_max=k_max, random_state=seed
-        ).fit(customers)
+        model = CustomerSegmenter(features, k=k, k_min=k_min, k_max=k_max, random_state=seed).fit(
+            customers
+        )
         step("fit", {})
         scores = model.rfm_scores(customers)
         table = customers.copy()

@@ -18,31 +18,96 @@ from custseg.errors import SchemaError
 #: punctuation, so ``Customer ID``, ``customer_id`` and ``CustomerID`` are one alias.
 ALIASES: dict[str, tuple[str, ...]] = {
     "invoice": (
-        "InvoiceNo", "Invoice", "invoice_no", "invoice_id", "invoice_number", "order_id",
-        "order_no", "order_number", "order", "transaction_id", "receipt", "receipt_id",
-        "bill_no", "facture", "numero_facture", "num_facture", "commande", "id_commande",
+        "InvoiceNo",
+        "Invoice",
+        "invoice_no",
+        "invoice_id",
+        "invoice_number",
+        "order_id",
+        "order_no",
+        "order_number",
+        "order",
+        "transaction_id",
+        "receipt",
+        "receipt_id",
+        "bill_no",
+        "facture",
+        "numero_facture",
+        "num_facture",
+        "commande",
+        "id_commande",
     ),
     "customer_id": (
-        "CustomerID", "Customer ID", "customer_id", "customer", "customer_no", "customer_number",
-        "client", "client_id", "clientid", "id_client", "code_client", "user_id", "member_id",
+        "CustomerID",
+        "Customer ID",
+        "customer_id",
+        "customer",
+        "customer_no",
+        "customer_number",
+        "client",
+        "client_id",
+        "clientid",
+        "id_client",
+        "code_client",
+        "user_id",
+        "member_id",
     ),
     "date": (
-        "InvoiceDate", "invoice_date", "order_date", "order_datetime", "transaction_date",
-        "purchase_date", "order_purchase_timestamp", "date", "datetime", "timestamp",
-        "date_facture", "date_commande", "date_achat",
+        "InvoiceDate",
+        "invoice_date",
+        "order_date",
+        "order_datetime",
+        "transaction_date",
+        "purchase_date",
+        "order_purchase_timestamp",
+        "date",
+        "datetime",
+        "timestamp",
+        "date_facture",
+        "date_commande",
+        "date_achat",
     ),
     "quantity": ("Quantity", "qty", "quantities", "units", "quantite", "qte", "nb_articles"),
     "price": (
-        "UnitPrice", "unit_price", "Price", "price_per_unit", "item_price", "prix_unitaire",
-        "prix", "pu",
+        "UnitPrice",
+        "unit_price",
+        "Price",
+        "price_per_unit",
+        "item_price",
+        "prix_unitaire",
+        "prix",
+        "pu",
     ),
     "amount": (
-        "amount", "line_amount", "line_total", "total", "total_amount", "sales", "revenue",
-        "value", "montant", "montant_ttc", "montant_ht", "chiffre_affaires", "ca",
+        "amount",
+        "line_amount",
+        "line_total",
+        "total",
+        "total_amount",
+        "sales",
+        "revenue",
+        "value",
+        "montant",
+        "montant_ttc",
+        "montant_ht",
+        "chiffre_affaires",
+        "ca",
     ),
     "product": (
-        "StockCode", "stock_code", "product_id", "product", "product_code", "sku", "item_id",
-        "item", "article", "code_article", "produit", "id_produit", "ref", "reference",
+        "StockCode",
+        "stock_code",
+        "product_id",
+        "product",
+        "product_code",
+        "sku",
+        "item_id",
+        "item",
+        "article",
+        "code_article",
+        "produit",
+        "id_produit",
+        "ref",
+        "reference",
     ),
     "country": ("Country", "country_code", "country_name", "pays"),
     "description": ("Description", "product_name", "item_name", "libelle", "designation"),
@@ -146,8 +211,9 @@ def resolve_columns(
             continue
         chosen[canonical] = None
         for alias in ALIASES[canonical]:
-            col = by_key.get(normalize_name(alias))
-            if col is not None and col not in used:
+            found = by_key.get(normalize_name(alias))
+            if found is not None and found not in used:
+                col = found
                 chosen[canonical] = col
                 used.add(col)
                 break
@@ -157,6 +223,7 @@ def resolve_columns(
     if missing:
         raise SchemaError(
             f"{source}: no column found for {', '.join(missing)}; columns are: "
-            f"{', '.join(map(str, columns))}. Name it with --map, e.g. --map customer_id=<column>"
+            f"{', '.join(map(str, columns))}. Name it with --map, e.g. "
+            f"--map {missing[0].split(' ')[0]}=<column>"
         )
     return ColumnMap(chosen)

@@ -219,7 +219,9 @@ def sweep(
     n = X.shape[0]
     Xs = X[np.sort(rng.choice(n, sweep_sample, replace=False))] if n > sweep_sample else X
     sil_n = min(silhouette_sample, Xs.shape[0])
-    sil_idx = np.sort(rng.choice(Xs.shape[0], sil_n, replace=False)) if sil_n < Xs.shape[0] else None
+    sil_idx = (
+        np.sort(rng.choice(Xs.shape[0], sil_n, replace=False)) if sil_n < Xs.shape[0] else None
+    )
     sil_X = Xs if sil_idx is None else Xs[sil_idx]
     D = pairwise_distances(sil_X.astype(np.float32))
     inertia, sil, ch, db = [], [], [], []

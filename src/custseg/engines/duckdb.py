@@ -7,7 +7,9 @@ import os
 import duckdb
 
 
-def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    threads: int | None = None, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection, quiet (no progress bar), with optional limits.
 
     ``CUSTSEG_THREADS`` and ``CUSTSEG_MEMORY_LIMIT`` set the limits from the environment.

@@ -48,15 +48,19 @@ def render_html(result: SegmentationResult) -> str:
         for r, n in ledger.dropped.items()
         if n
     ]
-    return _env().get_template("report.html").render(
-        lang=lang,
-        t=lambda key, **kw: i18n.t(lang, key, **kw),
-        ledger=ledger,
-        dropped=dropped,
-        flagged=ledger.flagged,
-        verdict=result.verdict,
-        k_rows=_k_rows(result),
-        profiles=result.profiles.to_dict(orient="records"),
-        fingerprint=result.fingerprint,
-        model=result.model.to_dict(),
+    return (
+        _env()
+        .get_template("report.html")
+        .render(
+            lang=lang,
+            t=lambda key, **kw: i18n.t(lang, key, **kw),
+            ledger=ledger,
+            dropped=dropped,
+            flagged=ledger.flagged,
+            verdict=result.verdict,
+            k_rows=_k_rows(result),
+            profiles=result.profiles.to_dict(orient="records"),
+            fingerprint=result.fingerprint,
+            model=result.model.to_dict(),
+        )
     )

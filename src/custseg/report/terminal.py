@@ -30,12 +30,19 @@ def print_summary(result: SegmentationResult, console: Console | None = None) ->
     console.print(result.verdict)
     table = Table(title=i18n.t(lang, "summary_title"), caption=i18n.t(lang, "medians_note"))
     for key, justify in (
-        ("segment_short", "right"), ("name", "left"), ("customers", "right"),
-        ("share_customers", "right"), ("share_revenue", "right"), ("recency_short", "right"),
-        ("frequency_short", "right"), ("monetary_short", "right"),
+        ("segment_short", "right"),
+        ("name", "left"),
+        ("customers", "right"),
+        ("share_customers", "right"),
+        ("share_revenue", "right"),
+        ("recency_short", "right"),
+        ("frequency_short", "right"),
+        ("monetary_short", "right"),
     ):
         table.add_column(
-            i18n.t(lang, key), justify=justify, no_wrap=key == "name"  # type: ignore[arg-type]
+            i18n.t(lang, key),
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=key == "name",
         )
     for _, p in result.profiles.iterrows():
         table.add_row(

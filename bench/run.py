@@ -1,0 +1,710 @@
+"""Benchmark custseg against baselines measured in the same run.
+
+    python bench/run.py                      # Online Retail + synthetic 1M and 10M lines
+    python bench/run.py --quick              # Online Retail + 1M, notebook on Online Retail only
+    python bench/run.py --sizes 1M 10M 50M --out bench/results
+
+For every dataset (the real Online Retail file shipped in data/, plus synthetic Parquet files
+generated once into bench/.cache/):
+
+* custseg's own path in this process, fresh DuckDB connection: the time of each stage from
+  ``custseg.pipeline.segment(on_step=...)`` (read, audit, features, k sweep + final fit,
+  naming/profiles) and ``SegmentationResult.save`` (write) to a temporary folder;
+* the whole ``custseg run`` command in a subprocess: wall time (imports included) and peak RSS;
+* baseline (a), the seed notebook (bench/baseline_notebook.py) in a subprocess: wall time and
+  peak RSS;
+* baseline (b), the floor: a bare DuckDB scan of the six needed columns, in this process;
+* custseg's two-level feature query against a naive single-level GROUP BY with two
+  COUNT(DISTINCT), both over the same cleaned ``lines`` table.
+
+Only ratios between figures of this run are meaningful; nothing is compared to hard-coded
+numbers. Results go to ``--out`` as JSON and Markdown; the Markdown table is also printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+REAL_FILE = ROOT / "data" / "online_retail.parquet"
+CACHE = BENCH / ".cache"
+NOTEBOOK = BENCH / "baseline_notebook.py"
+SEED = 0
+PACKAGES = ("custseg", "duckdb", "pandas", "numpy", "scikit-learn", "scipy", "pyarrow", "kneed")
+#: columns the features need (Online Retail names; the synthetic files use the same)
+FLOOR_COLUMNS = ("InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID")
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "CUSTSEG_THREADS")
+NOTEBOOK_STEPS = ("read", "clean", "rfm", "sweep", "final_fit", "imports")
+STAGES = ("read", "audit", "features", "fit", "names", "write")
+
+#: the naive feature query: one GROUP BY over the lines, two COUNT(DISTINCT); same output
+#: columns and order as custseg's two-level query (custseg.features.transactions)
+NAIVE_SQL = """
+SELECT customer_id,
+       GREATEST(DATE_DIFF('day', CAST(MAX(ts) FILTER (WHERE kind = 'purchase') AS DATE),
+                CAST('{as_of}' AS DATE)), 0) AS recency_days,
+       COUNT(DISTINCT invoice) FILTER (WHERE kind = 'purchase') AS frequency,
+       CAST(SUM(value) AS DOUBLE) AS monetary,
+       GREATEST(DATE_DIFF('day', CAST(MIN(ts) FILTER (WHERE kind = 'purchase') AS DATE),
+                CAST('{as_of}' AS DATE)), 0) AS tenure_days,
+       CAST(SUM(value) FILTER (WHERE kind = 'purchase')
+            / COUNT(DISTINCT invoice) FILTER (WHERE kind = 'purchase') AS DOUBLE) AS avg_basket,
+       COUNT(DISTINCT product) FILTER (WHERE kind = 'purchase' AND product IS NOT NULL)
+           AS product_breadth,
+       CAST(LEAST(COALESCE(-SUM(value) FILTER (WHERE kind <> 'purchase'), 0)
+                  / SUM(value) FILTER (WHERE kind = 'purchase'), 1) AS DOUBLE) AS return_rate,
+       CASE WHEN COUNT(DISTINCT invoice) FILTER (WHERE kind = 'purchase') > 1
+            THEN CAST(DATE_DIFF('day', CAST(MIN(ts) FILTER (WHERE kind = 'purchase') AS DATE),
+                                CAST(MAX(ts) FILTER (WHERE kind = 'purchase') AS DATE)) AS DOUBLE)
+                 / (COUNT(DISTINCT invoice) FILTER (WHERE kind = 'purchase') - 1)
+            ELSE 0.0 END AS mean_days_between
+FROM lines
+WHERE reason IS NULL
+GROUP BY customer_id
+HAVING COUNT(*) FILTER (WHERE kind = 'purchase') > 0
+ORDER BY customer_id
+"""
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---- sizes ------------------------------------------------------------------------------------
+def parse_size(text: str) -> int:
+    """``"1M"`` → 1_000_000, ``"500k"`` → 500_000, ``"2.5M"``, ``"1e6"`` or ``"250000"``."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kKmMgG]?)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 1M, 500k, 250000)")
+    factor = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}[m.group(2).lower()]
+    n = round(float(m.group(1)) * factor)
+    if n < 1_000:
+        raise argparse.ArgumentTypeError(f"size {text!r} is too small (at least 1k lines)")
+    return n
+
+
+def size_label(n: int) -> str:
+    for unit, f in (("M", 10**6), ("k", 10**3)):
+        if n >= f and n % (f // 10) == 0:
+            return f"{n / f:g}{unit}"
+    return str(n)
+
+
+# ---- machine ----------------------------------------------------------------------------------
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def mem_total_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
+def loadavg() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def machine() -> dict[str, Any]:
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "cores_usable": affinity,
+        "mem_gib": mem_total_gib(),
+        "os": platform.platform(),
+        "thread_env": {
+            k: os.environ[k]
+            for k in THREAD_VARS
+            if k in os.environ
+        },
+    }
+
+
+# ---- measuring --------------------------------------------------------------------------------
+def measured_subprocess(cmd: list[str], timeout: float) -> dict[str, Any]:
+    """Run ``cmd``; wall time (s) and the peak RSS of that one child (os.wait4's rusage)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+    timed_out = wall >= timeout and proc.returncode != 0
+    result: dict[str, Any] = {
+        "wall_s": wall,
+        "peak_rss_mib": usage.ru_maxrss / 1024,  # KiB on Linux
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "returncode": proc.returncode,
+        "timed_out": timed_out,
+    }
+    if proc.returncode != 0:
+        result["error"] = (f"timed out after {timeout:.0f} s; " if timed_out else "") + (
+            stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {proc.returncode}"
+        )
+    result["stdout"] = stdout
+    return result
+
+
+def repeated(fn: Callable[[], dict[str, Any]], n: int) -> dict[str, Any]:
+    """Run a measured subprocess ``n`` times; keep the run of median wall time."""
+    runs = [fn() for _ in range(n)]
+    ok = [r for r in runs if r["returncode"] == 0] or runs
+    ok.sort(key=lambda r: r["wall_s"])
+    best = dict(ok[len(ok) // 2])
+    best["walls_s"] = [r["wall_s"] for r in runs]
+    return best
+
+
+def median_of(fn: Callable[[], Any], reps: int) -> tuple[float, list[float], Any]:
+    times, value = [], None
+    for _ in range(reps):
+        t = time.perf_counter()
+        value = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), times, value
+
+
+# ---- datasets ---------------------------------------------------------------------------------
+def synthetic(n_lines: int) -> tuple[Path, dict[str, Any]]:
+    """The cached synthetic file of ``n_lines`` lines, generated on first use."""
+    import pyarrow.parquet as pq
+
+    from custseg.datasets import write_transactions_parquet
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"synthetic_{size_label(n_lines)}_seed{SEED}.parquet"
+    info: dict[str, Any] = {"generated_s": None}
+    if path.exists():
+        try:
+            pq.ParquetFile(path).metadata  # noqa: B018 - raises when the file is damaged
+            return path, info
+        except Exception:  # a damaged cache file: make it again
+            path.unlink()
+    log(f"generating {path.relative_to(ROOT)} ({n_lines:,} lines, seed {SEED}) ...")
+    t = time.perf_counter()
+    write_transactions_parquet(path, n_lines, seed=SEED)
+    info["generated_s"] = time.perf_counter() - t
+    return path, info
+
+
+# ---- the measurements of one dataset ----------------------------------------------------------
+def floor_scan(path: Path, reps: int) -> dict[str, Any]:
+    """Baseline (b): a bare DuckDB scan that decodes every needed column once."""
+    import pyarrow.parquet as pq
+
+    from custseg.engines import connect
+
+    names = set(pq.ParquetFile(path).schema_arrow.names)
+    exprs = ["count(*)"]
+    for col in FLOOR_COLUMNS:
+        if col not in names:
+            continue
+        q = '"' + col + '"'
+        if col in ("InvoiceNo", "StockCode"):
+            exprs.append(f"sum(strlen({q}))")
+        elif col == "InvoiceDate":
+            exprs.append(f"max({q})")
+        elif col == "CustomerID":
+            exprs.append(f"count({q})")
+        else:
+            exprs.append(f"sum({q})")
+    sql = f"SELECT {', '.join(exprs)} FROM read_parquet('{path.as_posix()}')"
+    con = connect()
+    try:
+        med, times, row = median_of(lambda: con.execute(sql).fetchone(), reps)
+    finally:
+        con.close()
+    return {"s": med, "runs_s": times, "sql": sql, "lines": int(row[0])}
+
+
+def in_process(path: Path, reps: int) -> dict[str, Any]:
+    """custseg's stages in this process (fresh connection), then the feature-query duel."""
+    import inspect
+
+    from custseg.engines import connect
+    from custseg.pipeline import segment
+
+    marks: dict[str, float] = {}
+
+    def on_step(name: str, info: dict[str, Any]) -> None:
+        marks[name] = time.perf_counter()
+
+    con = connect()
+    try:
+        kwargs: dict[str, Any] = {"seed": SEED, "on_step": on_step}
+        if "con" in inspect.signature(segment).parameters:
+            kwargs["con"] = con
+        start = time.perf_counter()
+        result = segment(path, **kwargs)
+        end = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="custseg-bench-") as tmp:
+            t = time.perf_counter()
+            result.save(tmp)
+            write_s = time.perf_counter() - t
+
+        order = ["read", "audit", "features", "sweep", "fit"]
+        seen = [(n, marks[n]) for n in order if n in marks] + [("end", end)]
+        spans = {a: y - x for (a, x), (_, y) in itertools.pairwise(seen)}
+        stages = {
+            "read": spans.get("read"),
+            "audit": spans.get("audit"),
+            "features": spans.get("features"),
+            "fit": spans.get("sweep"),  # k sweep + final fit: CustomerSegmenter.fit
+            "names": spans.get("fit"),  # RFM scores, names, profiles, verdict
+            "write": write_s,
+        }
+        sel = result.model.selection_
+        out: dict[str, Any] = {
+            "segment_s": end - start,
+            "stages_s": stages,
+            "customers": len(result.segments),
+            "k": int(result.model.k_),
+            "input_rows": result.ledger.input_rows,
+            "kept_rows": result.ledger.kept_rows,
+            "sample": sel.sample if sel is not None else None,
+        }
+        as_of = result.ledger.as_of
+        del result
+        if "con" in kwargs:
+            out["feature_query"] = feature_duel(con, as_of, reps)
+        return out
+    finally:
+        con.close()
+
+
+def feature_duel(con: Any, as_of: str, reps: int) -> dict[str, Any]:
+    """custseg's two-level feature query vs a naive single-level GROUP BY, same ``lines``."""
+    from datetime import date
+
+    import numpy as np
+
+    from custseg.features.transactions import customer_features_sql
+
+    two_sql = customer_features_sql(date.fromisoformat(as_of))
+    naive_sql = NAIVE_SQL.format(as_of=as_of)
+    two_t, naive_t = [], []
+    two = naive = None
+    for i in range(reps):  # interleaved, alternating which goes first
+        pair = [("two", two_sql), ("naive", naive_sql)]
+        for name, sql in pair if i % 2 == 0 else pair[::-1]:
+            t = time.perf_counter()
+            frame = con.execute(sql).df()
+            dt = time.perf_counter() - t
+            if name == "two":
+                two_t.append(dt)
+                two = frame
+            else:
+                naive_t.append(dt)
+                naive = frame
+    assert two is not None and naive is not None
+    differing: dict[str, int] = {}
+    ids_two = two["customer_id"].astype(str).to_numpy()
+    ids_naive = naive["customer_id"].astype(str).to_numpy()
+    same_customers = len(two) == len(naive) and bool((ids_two == ids_naive).all())
+    if same_customers:
+        for col in two.columns[1:]:
+            a = two[col].to_numpy(dtype=float)
+            b = naive[col].to_numpy(dtype=float)
+            bad = ~np.isclose(a, b, rtol=1e-9, atol=1e-9, equal_nan=True)
+            if bad.any():
+                differing[col] = int(bad.sum())
+    two_s, naive_s = statistics.median(two_t), statistics.median(naive_t)
+    return {
+        "two_level_s": two_s,
+        "naive_s": naive_s,
+        "naive_over_two_level": naive_s / two_s if two_s else None,
+        "two_level_runs_s": two_t,
+        "naive_runs_s": naive_t,
+        "customers": len(two),
+        "same_customers": same_customers,
+        "differing_values": differing,
+        "naive_sql": naive_sql.strip(),
+    }
+
+
+def custseg_cmd() -> list[str]:
+    exe = Path(sys.executable).with_name("custseg")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "custseg"]
+
+
+def cli_run(path: Path, timeout: float, repeat: int) -> dict[str, Any]:
+    def once() -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="custseg-bench-cli-") as tmp:
+            r = measured_subprocess(
+                [*custseg_cmd(), "run", str(path), "--out", tmp, "--seed", str(SEED)], timeout
+            )
+        r.pop("stdout", None)
+        return r
+
+    return repeated(once, repeat)
+
+
+def notebook_run(path: Path, timeout: float, repeat: int) -> dict[str, Any]:
+    def once() -> dict[str, Any]:
+        r = measured_subprocess([sys.executable, str(NOTEBOOK), str(path)], timeout)
+        text = r.pop("stdout", "").strip()
+        if r["returncode"] == 0 and text:
+            try:
+                r["report"] = json.loads(text.splitlines()[-1])
+            except json.JSONDecodeError:
+                r["error"] = "could not parse the notebook's JSON output"
+        return r
+
+    return repeated(once, repeat)
+
+
+def guarded(what: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return fn()
+    except Exception as exc:  # one failed measurement must not lose the others
+        log(f"{what} failed: {exc!r}")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def bench_dataset(
+    name: str, path: Path, args: argparse.Namespace, with_notebook: bool, extra: dict[str, Any]
+) -> dict[str, Any]:
+    import gc
+
+    row: dict[str, Any] = {
+        "dataset": name,
+        "file": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
+        "file_mib": path.stat().st_size / 2**20,
+        "load_before": loadavg(),
+        **extra,
+    }
+    log(f"{name}: floor scan")
+    row["floor"] = guarded("floor", lambda: floor_scan(path, args.reps))
+    log(f"{name}: custseg stages in process + feature query duel")
+    row["custseg_stages"] = guarded("stages", lambda: in_process(path, args.reps))
+    gc.collect()
+    log(f"{name}: custseg run (subprocess)")
+    row["custseg_run"] = guarded("custseg run", lambda: cli_run(path, args.timeout, args.repeat))
+    if with_notebook:
+        log(f"{name}: notebook baseline (subprocess)")
+        row["notebook"] = guarded(
+            "notebook", lambda: notebook_run(path, args.timeout, args.repeat)
+        )
+    else:
+        row["notebook"] = {"skipped": "--quick" if args.quick else "--notebook"}
+    row["load_after"] = loadavg()
+    row["ratios"] = ratios(row)
+    return row
+
+
+def ratios(row: dict[str, Any]) -> dict[str, float | None]:
+    def get(d: dict[str, Any], *keys: str) -> Any:
+        for k in keys:
+            if not isinstance(d, dict) or d.get(k) is None:
+                return None
+            d = d[k]
+        return d
+
+    run_ok = get(row, "custseg_run", "returncode") == 0
+    run_s = get(row, "custseg_run", "wall_s") if run_ok else None
+    nb_ok = get(row, "notebook", "returncode") == 0
+    nb_s = get(row, "notebook", "wall_s") if nb_ok else None
+    floor_s = get(row, "floor", "s")
+    stages = get(row, "custseg_stages", "stages_s") or {}
+    data = [stages.get(s) for s in ("read", "audit", "features")]
+    data_s = sum(data) if all(v is not None for v in data) else None
+    in_proc = [stages.get(s) for s in STAGES]
+    in_proc_s = sum(in_proc) if all(v is not None for v in in_proc) else None
+
+    def div(a: float | None, b: float | None) -> float | None:
+        return a / b if a is not None and b else None
+
+    return {
+        "notebook_over_custseg": div(nb_s, run_s),
+        "custseg_data_over_floor": div(data_s, floor_s),
+        "custseg_run_over_floor": div(run_s, floor_s),
+        "custseg_data_s": data_s,
+        "custseg_stages_sum_s": in_proc_s,
+        "custseg_run_outside_stages_s": (run_s - in_proc_s) if run_s and in_proc_s else None,
+        "feature_naive_over_two_level": get(
+            row, "custseg_stages", "feature_query", "naive_over_two_level"
+        ),
+    }
+
+
+# ---- reporting --------------------------------------------------------------------------------
+def fmt_s(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v:.3f}" if v < 1 else f"{v:.2f}" if v < 10 else f"{v:.1f}"
+
+
+def fmt_x(v: float | None) -> str:
+    return "—" if v is None else f"{v:.1f}x" if v >= 10 else f"{v:.2f}x"
+
+
+def fmt_mib(v: float | None) -> str:
+    return "—" if v is None else f"{v:,.0f}"
+
+
+def cell(d: dict[str, Any], key: str, fmt: Callable[[Any], str]) -> str:
+    if not isinstance(d, dict):
+        return "—"
+    if "skipped" in d:
+        return f"skipped ({d['skipped']})"
+    if d.get("returncode", 0) != 0 or ("error" in d and key not in d):
+        return "error"
+    return fmt(d.get(key))
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    v = report["versions"]
+    out = [
+        f"# custseg benchmark — {report['date']}",
+        "",
+        f"- CPU: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable), "
+        f"{m['mem_gib']} GiB RAM; {m['os']}",
+        "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
+        f"- command: `{report['command']}`; load average at start {report['load_start']}, "
+        f"end {report['load_end']}"
+        + (f"; thread env {m['thread_env']}" if m["thread_env"] else ""),
+        "- every figure is measured in this run; ratios compare figures of the same run. "
+        "Seconds are wall time; RSS is the peak resident set of that subprocess.",
+        "",
+    ]
+    if report.get("busy_warning"):
+        out += [f"> **Warning:** {report['busy_warning']}", ""]
+    head = (
+        "| dataset | lines | customers | custseg run s | read | audit | features "
+        "| fit (sweep+final) | names/profiles | write | peak RSS MiB | notebook s | notebook RSS MiB "
+        "| notebook/custseg | floor s | custseg data/floor |"
+    )
+    out += [head, "|" + "---|" * head.count(" | ") + "---|"]
+    for r in report["datasets"]:
+        st = r.get("custseg_stages") or {}
+        stages = st.get("stages_s") or {}
+        lines = (r.get("floor") or {}).get("lines") or st.get("input_rows")
+        rat = r["ratios"]
+        out.append(
+            "| "
+            + " | ".join(
+                [
+                    r["dataset"],
+                    f"{lines:,}" if lines else "—",
+                    f"{st['customers']:,}" if st.get("customers") else "—",
+                    cell(r["custseg_run"], "wall_s", fmt_s),
+                    *(fmt_s(stages.get(s)) for s in STAGES),
+                    cell(r["custseg_run"], "peak_rss_mib", fmt_mib),
+                    cell(r["notebook"], "wall_s", fmt_s),
+                    cell(r["notebook"], "peak_rss_mib", fmt_mib),
+                    fmt_x(rat["notebook_over_custseg"]),
+                    cell(r["floor"], "s", fmt_s),
+                    fmt_x(rat["custseg_data_over_floor"]),
+                ]
+            )
+            + " |"
+        )
+    out += [
+        "",
+        "Stages are measured in the benchmark process (imports already done, fresh DuckDB "
+        "connection); *custseg run s* is the whole command in a subprocess, imports and file "
+        "hashing included. *custseg data/floor* = (read + audit + features) / floor.",
+        "",
+        "## Feature query: two-level aggregation (custseg) vs naive single-level GROUP BY",
+        "",
+        "| dataset | customers | two-level s | naive 2 COUNT(DISTINCT) s | naive/two-level "
+        "| same result |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in report["datasets"]:
+        fq = (r.get("custseg_stages") or {}).get("feature_query")
+        if not fq:
+            out.append(f"| {r['dataset']} | — | — | — | — | — |")
+            continue
+        same = "yes" if fq["same_customers"] and not fq["differing_values"] else (
+            "customers differ" if not fq["same_customers"]
+            else "values differ: "
+            + ", ".join(f"{k} ({n})" for k, n in fq["differing_values"].items())
+        )
+        out.append(
+            f"| {r['dataset']} | {fq['customers']:,} | {fmt_s(fq['two_level_s'])} "
+            f"| {fmt_s(fq['naive_s'])} | {fmt_x(fq['naive_over_two_level'])} | {same} |"
+        )
+    out += [
+        "",
+        "Median of the runs, interleaved; >1x means the two-level query is faster.",
+        "",
+        "## Notebook baseline detail",
+        "",
+        "| dataset | customers | k (best silhouette) | silhouette on | read | clean | rfm | sweep "
+        "| final fit | imports |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["datasets"]:
+        nb = (r.get("notebook") or {}).get("report")
+        if not nb:
+            continue
+        t = nb["times"]
+        out.append(
+            f"| {r['dataset']} | {nb['customers']:,} | {nb['best_k']} | {nb['silhouette_on']:,} | "
+            + " | ".join(fmt_s(t.get(k)) for k in NOTEBOOK_STEPS)
+            + " |"
+        )
+    errors = [
+        f"- {r['dataset']} / {part}: {r[part]['error']}"
+        for r in report["datasets"]
+        for part in ("floor", "custseg_stages", "custseg_run", "notebook")
+        if isinstance(r.get(part), dict) and r[part].get("error")
+    ]
+    if errors:
+        out += ["", "## Errors", "", *errors]
+    return "\n".join(out) + "\n"
+
+
+# ---- main -------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Benchmark custseg against baselines measured in the same run."
+    )
+    p.add_argument("--sizes", nargs="+", type=parse_size, metavar="N",
+                   help="synthetic sizes in lines, e.g. 1M 10M (default: 1M 10M)")
+    p.add_argument("--quick", action="store_true",
+                   help="Online Retail + 1M only; notebook baseline on Online Retail only")
+    p.add_argument("--out", type=Path, default=BENCH / "results",
+                   help="folder for the JSON and Markdown results (default bench/results)")
+    p.add_argument("--notebook", choices=("all", "real", "none"),
+                   help="where to run the notebook baseline (default: all; real with --quick)")
+    p.add_argument("--no-real", action="store_true", help="skip the Online Retail file")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="runs of each subprocess (custseg run, notebook); the median is kept")
+    p.add_argument("--reps", type=int, default=3,
+                   help="runs of each in-process query (floor, feature queries); median kept")
+    p.add_argument("--timeout", type=float, default=900.0,
+                   help="seconds before a subprocess is killed (default 900)")
+    p.add_argument("--threads", type=int,
+                   help="set OMP/OpenBLAS/CUSTSEG thread counts for everything measured")
+    args = p.parse_args(argv)
+    if args.quick and args.sizes:
+        p.error("--quick fixes the sizes (Online Retail + 1M); drop --sizes or --quick")
+    args.sizes = sorted(set(args.sizes or ([1_000_000] if args.quick else [1_000_000, 10_000_000])))
+    if args.notebook is None:
+        args.notebook = "real" if args.quick else "all"
+    if args.repeat < 1 or args.reps < 1:
+        p.error("--repeat and --reps must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:  # before numpy, scikit-learn or DuckDB are imported; inherited by children
+        for var in THREAD_VARS:
+            os.environ[var] = str(args.threads)
+    # import now what the stages would otherwise import lazily, so that the in-process stage
+    # times do not include imports (the subprocess runs do)
+    import kneed  # noqa: F401
+    import sklearn.cluster  # noqa: F401
+
+    import custseg.pipeline
+    import custseg.report  # noqa: F401
+
+    started = time.perf_counter()
+    report: dict[str, Any] = {
+        "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": " ".join(["python", "bench/run.py", *(sys.argv[1:] if argv is None else argv)]),
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": machine(),
+        "versions": versions(),
+        "load_start": loadavg(),
+        "datasets": [],
+    }
+    cores = report["machine"]["cores_usable"] or report["machine"]["cores"] or 1
+    if report["load_start"] and report["load_start"][0] > cores * 0.75:
+        report["busy_warning"] = (
+            f"the machine was busy when the run started (1-min load {report['load_start'][0]} "
+            f"on {cores} cores): absolute times are inflated and noisy, and scikit-learn's "
+            "OpenMP K-Means suffers most from sharing cores; trust same-run ratios more."
+        )
+        log(report["busy_warning"])
+
+    todo: list[tuple[str, Path, bool, dict[str, Any]]] = []
+    if not args.no_real:
+        if REAL_FILE.exists():
+            todo.append(("Online Retail", REAL_FILE, args.notebook != "none", {}))
+        else:
+            log(f"{REAL_FILE} is missing; skipping the real data set")
+    for n in args.sizes:
+        path, info = synthetic(n)
+        todo.append((f"synthetic {size_label(n)}", path, args.notebook == "all", info))
+
+    for name, path, with_nb, extra in todo:
+        row = bench_dataset(name, path, args, with_nb, extra)
+        report["datasets"].append(row)
+        log(f"{name}: done (custseg run {fmt_s(row['custseg_run'].get('wall_s'))} s, "
+            f"notebook {fmt_s(row['notebook'].get('wall_s'))} s)")
+
+    report["load_end"] = loadavg()
+    report["total_s"] = time.perf_counter() - started
+    text = markdown(report)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for base in (f"bench-{stamp}", "latest"):
+        (args.out / f"{base}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+        (args.out / f"{base}.md").write_text(text)
+    print(text)
+    log(f"total {report['total_s']:.0f} s; written {args.out / f'bench-{stamp}.json'} and .md")
+    failed = any(
+        isinstance(r.get(p), dict) and r[p].get("error")
+        for r in report["datasets"]
+        for p in ("floor", "custseg_stages", "custseg_run", "notebook")
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
