@@ -24,24 +24,14 @@ from sklearn.preprocessing import PowerTransformer
 
 from custseg import naming
 from custseg.errors import ModelError, NotFittedError, SchemaError, TooFewCustomersError
+from custseg.features import TRANSACTION_FEATURES
 from custseg.selection import Selection, sweep
 
 MODEL_FORMAT = "custseg.model/1"
 RFM_FEATURES = ("recency_days", "frequency", "monetary")
 #: features that cannot be negative; below 0 they are clipped before the transform (a customer
 #: whose returns exceed purchases in the window is worth 0, not an outlier of negative value)
-NON_NEGATIVE = frozenset(
-    {
-        "recency_days",
-        "frequency",
-        "monetary",
-        "tenure_days",
-        "avg_basket",
-        "product_breadth",
-        "return_rate",
-        "mean_days_between",
-    }
-)
+NON_NEGATIVE = frozenset(TRANSACTION_FEATURES)
 #: the feature whose segment mean orders the segments (1 = highest)
 VALUE_FEATURE = "monetary"
 
