@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= runs/online_retail
 
-.PHONY: demo test bench-quick clean
+.PHONY: demo test chromium bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/custseg run data/online_retail.parquet --out $(OUT) --seed 0
 
-## test: run the whole test suite
-test: $(STAMP)
+## test: run the whole test suite (installs Debian's chromium for the report's browser test)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
+
+## chromium: the headless browser the report test drives (Debian package, no download of our own)
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	  else \
+	    echo "make test: /usr/bin/chromium is missing; install it as root: apt-get install -y chromium" >&2; \
+	    echo "(the browser test of the report is skipped without it)" >&2; \
+	  fi; \
+	fi
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

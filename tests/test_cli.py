@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO / "data" / "online_retail.parquet"
 REAL_ROWS = 541_909
 EXPECTED_OUTPUTS = {
-    "segments.parquet", "segments.csv", "profiles.csv", "model.json", "audit.json", "report.html",
+    "segments.parquet", "segments.csv", "profiles.csv", "model.json", "audit.json", "exploration.json",
+    "report.html",
 }
 # the file with unrecognisable column names: role -> column
 GERMAN = {

@@ -106,3 +106,72 @@ def run(
         _fail(str(exc))
     print_summary(result, console)
     console.print(i18n.t(lang, "written", out=out))
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="A run's --out folder.")],
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="Language: en or fr (default: the run's).")
+    ] = None,
+    png: Annotated[
+        bool, typer.Option("--png", help="Also write key figures to FOLDER/figures/*.png.")
+    ] = False,
+) -> None:
+    """Rebuild report.html from a run's outputs, without the input and without re-fitting.
+
+    Example: custseg report runs/retail --lang fr --png
+    """
+    from custseg.outputs import write_text
+    from custseg.report import render_dir
+
+    console = Console()
+    try:
+        if lang is not None and lang not in i18n.LANGUAGES:
+            _fail(f"--lang {lang!r} is not available; use one of {', '.join(i18n.LANGUAGES)}")
+        if not folder.is_dir():
+            _fail(f"{folder} is not a folder; give the --out folder of custseg run")
+        path = write_text(folder / "report.html", render_dir(folder, lang))
+        shown = lang or "en"
+        console.print(i18n.t(shown, "report_written", path=path))
+        if png:
+            from custseg.report.browser import export_png
+
+            files = export_png(path, folder / "figures")
+            console.print(i18n.t(shown, "figures_written", n=len(files), path=folder / "figures"))
+    except CustsegError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def explore(
+    input: Annotated[Path, typer.Argument(help="Transactions file: CSV/TSV, Parquet or Excel.")],
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write the data-quality page here.")
+    ] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="Column mapping canonical=source, repeatable."),
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language: en or fr.")] = "en",
+) -> None:
+    """Audit a transactions file and print its data quality, without segmenting.
+
+    Example: custseg explore data/online_retail.parquet --html quality.html --lang fr
+    """
+    from custseg.explore import explore as explore_source
+    from custseg.outputs import write_text
+    from custseg.report import print_exploration, render_quality
+    from custseg.schema import parse_mapping
+
+    console = Console()
+    try:
+        if lang not in i18n.LANGUAGES:
+            _fail(f"--lang {lang!r} is not available; use one of {', '.join(i18n.LANGUAGES)}")
+        result = explore_source(input, mapping=parse_mapping(map_ or []))
+        print_exploration(result, lang, console)
+        if html is not None:
+            write_text(html, render_quality(result, lang))
+            console.print(i18n.t(lang, "html_written", path=html))
+    except CustsegError as exc:
+        _fail(str(exc))

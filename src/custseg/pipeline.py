@@ -20,6 +20,7 @@ from custseg import i18n, naming
 from custseg.audit import CleaningRules, Ledger, audit
 from custseg.engines import connect
 from custseg.errors import EmptyDataError
+from custseg.explore import summarize
 from custseg.features import FEATURE_DESCRIPTIONS, TRANSACTION_FEATURES, customer_features
 from custseg.io import open_source
 from custseg.model import RFM_FEATURES, CustomerSegmenter
@@ -34,6 +35,7 @@ OUTPUT_FILES = (
     "profiles.csv",
     "model.json",
     "audit.json",
+    "exploration.json",
     "report.html",
 )
 
@@ -51,6 +53,7 @@ class SegmentationResult:
     fingerprint: dict[str, Any]
     lang: str
     verdict: str
+    exploration: dict[str, Any] | None = None  # data-quality aggregates (custseg.explore)
 
     def model_document(self) -> dict[str, Any]:
         """The content of ``model.json``: the fitted model plus how its inputs were made."""
@@ -84,6 +87,8 @@ class SegmentationResult:
             "model.json": write_json(out / "model.json", self.model_document()),
             "audit.json": write_json(out / "audit.json", self.ledger.to_dict()),
         }
+        if self.exploration is not None:
+            paths["exploration.json"] = write_json(out / "exploration.json", self.exploration)
         paths["report.html"] = write_text(out / "report.html", render_html(self))
         return paths
 
@@ -215,6 +220,7 @@ def segment(
             fingerprint=src.fingerprint,
             lang=lang,
             verdict=verdict_sentence(model, lang),
+            exploration=summarize(con),
         )
     finally:
         if src is not None:

@@ -1,6 +1,13 @@
 """Rendering: the self-contained HTML report and the terminal summary."""
 
-from custseg.report.html import render_html
-from custseg.report.terminal import print_summary
+from custseg.report.html import render_dir, render_html, render_quality, render_run
+from custseg.report.terminal import print_exploration, print_summary
 
-__all__ = ["print_summary", "render_html"]
+__all__ = [
+    "print_exploration",
+    "print_summary",
+    "render_dir",
+    "render_html",
+    "render_quality",
+    "render_run",
+]

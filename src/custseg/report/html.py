@@ -1,66 +1,223 @@
-"""A self-contained HTML page of a run: no script, style or font is fetched from anywhere."""
+"""The self-contained HTML report: one file, plotly.js and every figure inline, no network.
+
+run (a :class:`~custseg.pipeline.SegmentationResult` or its folder) → :mod:`.data` →
+:mod:`.figures` / :mod:`.figures_segments` → Jinja template → one HTML string. Same inputs give
+the same bytes: figure ids are fixed, floats are rounded, nothing depends on the clock.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import re
+from functools import cache
+from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+import numpy as np
 
 from custseg import i18n
+from custseg.report.data import RunData, prepare
+from custseg.report.figures import colour, k_figures, quality_figures
+from custseg.report.figures_segments import compare_figures, feature_label, map_figures
 
 if TYPE_CHECKING:
+    from custseg.explore import Exploration
     from custseg.pipeline import SegmentationResult
+
+#: significant digits kept for the numbers inside figures
+DIGITS = 4
+#: the figures of each section, in page order (a figure absent from a run is skipped)
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "data-quality": (
+        "fig-ledger",
+        "fig-dist-quantity",
+        "fig-dist-price",
+        "fig-dist-order_value",
+        "fig-countries",
+        "fig-months",
+    ),
+    "choosing-k": (
+        "fig-k-inertia",
+        "fig-k-silhouette",
+        "fig-k-calinski_harabasz",
+        "fig-k-davies_bouldin",
+        "fig-silhouette",
+    ),
+    "segment-map": ("fig-pca", "fig-tsne", "fig-loadings"),
+    "segments-compared": (
+        "fig-sizes",
+        "fig-snake",
+        "fig-box-recency_days",
+        "fig-box-frequency",
+        "fig-box-monetary",
+        "fig-rf-heatmap",
+        "fig-bubble",
+    ),
+    "segment-details": (),
+    "method": (),
+}
+
+
+def _round(x: float) -> float | int | None:
+    if not math.isfinite(x):
+        return None
+    if x == 0 or float(x).is_integer():
+        return int(x) if abs(x) < 2**53 else float(x)
+    return round(x, DIGITS - 1 - math.floor(math.log10(abs(x))))
+
+
+def _plain(obj: Any) -> Any:
+    """numpy → Python, floats rounded to :data:`DIGITS` significant digits, NaN → null."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return _round(float(obj))
+    return obj
+
+
+def to_json(obj: Any) -> str:
+    """Compact JSON safe inside a ``<script>`` element."""
+    text = json.dumps(_plain(obj), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+@cache
+def plotly_js() -> str:
+    """plotly.js, as shipped (minified) by the ``plotly`` package; embedded once per page."""
+    try:
+        bundle = resources.files("plotly").joinpath("package_data", "plotly.min.js")
+        return bundle.read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError) as exc:  # pragma: no cover - a dependency
+        raise ImportError("the report needs plotly: pip install 'plotly>=5.20'") from exc
+
+
+def plotly_version() -> str:
+    """The plotly.js version embedded in the page."""
+    m = re.search(r"plotly\.js v([0-9][^\s*]*)", plotly_js()[:300])
+    return m.group(1) if m else "?"
 
 
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("custseg.report", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
+    env.policies["json.dumps_kwargs"] = {"sort_keys": False, "ensure_ascii": False}
+    return env
 
 
-def _k_rows(result: SegmentationResult) -> list[dict[str, Any]]:
-    sel = result.model.selection_
-    if sel is None:
-        return []
-    return [
-        {
-            "k": k,
-            "inertia": sel.inertia[i],
-            "silhouette": sel.silhouette[i],
-            "ch": sel.calinski_harabasz[i],
-            "db": sel.davies_bouldin[i],
-            "chosen": k == sel.chosen,
-            "knee": k == sel.knee,
-        }
-        for i, k in enumerate(sel.ks)
-    ]
+def _page_settings(lang: str) -> dict[str, Any]:
+    cat = i18n.catalog(lang)["plotly"]
+    return {
+        "layout": {
+            "font": {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
+            "margin": {"l": 60, "r": 30, "t": 50, "b": 50},
+            "separators": cat["separators"],
+            "paper_bgcolor": "#ffffff",
+            "plot_bgcolor": "#f7f9fb",
+            "hovermode": "closest",
+            "height": 380,
+        },
+        "config": {
+            "displaylogo": False,
+            "responsive": True,
+            "locale": lang,
+            "modeBarButtons": [["toImage", "resetScale2d"]],
+        },
+        "locale": {"moduleType": "locale", "name": lang, "dictionary": cat["dictionary"]},
+    }
 
 
-def render_html(result: SegmentationResult) -> str:
-    """The report page of a run, in the run's language."""
-    lang = result.lang
-    ledger = result.ledger
-    dropped = [
-        {"reason": i18n.reason(lang, r), "rows": n, "money": ledger.money["dropped_by_reason"][r]}
-        for r, n in ledger.dropped.items()
-        if n
-    ]
+def _context(lang: str) -> dict[str, Any]:
+    return {
+        "lang": lang,
+        "t": lambda key, **kw: i18n.t(lang, key, **kw),
+        "n": lambda value, decimals=0: (
+            i18n.number(value, lang, decimals) if value is not None else "—"
+        ),
+        "reason": lambda key: i18n.reason(lang, key),
+        "feature": lambda f: feature_label(f, lang),
+        "plotly_js": plotly_js(),
+        "settings": to_json(_page_settings(lang)),
+    }
+
+
+def render_run(run: RunData, lang: str | None = None) -> str:
+    """The full report of a run (see :data:`SECTIONS`) in ``lang`` (default the run's)."""
+    p = prepare(run, lang)
+    lang = p["lang"]
+    figures = quality_figures(run.audit, run.exploration, lang)
+    figures |= k_figures(p["selection"], lang)
+    figures |= map_figures(p)
+    figures |= compare_figures(p)
+    sections = {s: [f for f in ids if f in figures] for s, ids in SECTIONS.items()}
+    doc = p["doc"]
     return (
         _env()
         .get_template("report.html")
         .render(
-            lang=lang,
-            t=lambda key, **kw: i18n.t(lang, key, **kw),
-            ledger=ledger,
-            dropped=dropped,
-            flagged=ledger.flagged,
-            verdict=result.verdict,
-            k_rows=_k_rows(result),
-            profiles=result.profiles.to_dict(orient="records"),
-            fingerprint=result.fingerprint,
-            model=result.model.to_dict(),
+            **_context(lang),
+            p=p,
+            doc=doc,
+            params=doc.get("model", {}).get("params", {}),
+            versions={**doc.get("model", {}).get("versions", {}), "plotly.js": plotly_version()},
+            audit=run.audit,
+            exploration=run.exploration,
+            sections=sections,
+            colours={s: colour(s) for s in p["segments"]},
+            figures_json=to_json(figures),
+            verdict=_verdict(doc, p, lang),
+        )
+    )
+
+
+def _verdict(doc: dict[str, Any], p: dict[str, Any], lang: str) -> str:
+    """The run's verdict sentence, re-worded when the page is in another language."""
+    if lang == doc.get("lang") or p["selection"] is None:
+        return str(doc.get("verdict", ""))
+    from custseg.model import CustomerSegmenter
+    from custseg.pipeline import verdict_sentence
+
+    model = CustomerSegmenter.from_dict(doc.get("model", doc))
+    return verdict_sentence(model, lang)
+
+
+def render_html(result: SegmentationResult) -> str:
+    """The report page of a fresh run, byte-identical to rebuilding it from the run's folder."""
+    return render_run(RunData.from_result(result))
+
+
+def render_dir(folder: str | Path, lang: str | None = None) -> str:
+    """The report page of a run's folder, without the input and without re-fitting."""
+    return render_run(RunData.from_dir(folder), lang)
+
+
+def render_quality(exploration: Exploration, lang: str = "en") -> str:
+    """A page with only the data-quality section (``custseg explore --html``)."""
+    audit = json.loads(json.dumps(exploration.ledger.to_dict(), default=str))
+    figures = quality_figures(audit, exploration.summary, lang)
+    return (
+        _env()
+        .get_template("quality_page.html")
+        .render(
+            **_context(lang),
+            audit=audit,
+            exploration=exploration.summary,
+            fingerprint=exploration.fingerprint,
+            sections={"data-quality": [f for f in SECTIONS["data-quality"] if f in figures]},
+            figures_json=to_json(figures),
         )
     )

@@ -10,6 +10,7 @@ from rich.table import Table
 from custseg import i18n
 
 if TYPE_CHECKING:
+    from custseg.explore import Exploration
     from custseg.pipeline import SegmentationResult
 
 
@@ -56,3 +57,81 @@ def print_summary(result: SegmentationResult, console: Console | None = None) ->
             n(p["median_monetary"], lang),
         )
     console.print(table)
+
+
+def print_exploration(
+    exploration: Exploration, lang: str = "en", console: Console | None = None
+) -> None:
+    """Print the data-quality summary of ``custseg explore``: ledger, distributions, countries, months."""
+    console = console or Console()
+    n = i18n.number
+    t = lambda key: i18n.t(lang, key)  # noqa: E731
+    led = exploration.ledger
+    ledger = Table(title=t("quality_title"))
+    for key, justify in (
+        ("reason", "left"),
+        ("rows", "right"),
+        ("share_rows", "right"),
+        ("money", "right"),
+    ):
+        ledger.add_column(t(key), justify=justify)  # type: ignore[arg-type]
+    money = led.money
+    ledger.add_row(t("rows_in"), n(led.input_rows, lang), "100", n(money["input_total"], lang, 2))
+    ledger.add_row(
+        t("rows_kept"),
+        n(led.kept_rows, lang),
+        n(100 * led.kept_rows / led.input_rows, lang, 1),
+        n(money["kept_net"], lang, 2),
+    )
+    for r, rows in led.dropped.items():
+        if rows:
+            ledger.add_row(
+                f"{t('dropped_prefix')} {i18n.reason(lang, r)}",
+                n(rows, lang),
+                n(100 * rows / led.input_rows, lang, 1),
+                n(money["dropped_by_reason"][r], lang, 2),
+            )
+    console.print(ledger)
+    summary = exploration.summary
+    dist = Table(title=t("explore_distributions"))
+    dist.add_column(t("col_measure"))
+    cols = ("min", "q1", "median", "q3", "max", "mean")
+    dist.add_column(t("col_n"), justify="right")
+    for c in cols:
+        dist.add_column(t(f"col_{c}"), justify="right")
+    for name, d in summary["distributions"].items():
+        if d is not None:
+            dist.add_row(
+                t(f"dist_{name}"),
+                n(d["n"], lang),
+                *(n(d["box"][c], lang, 2) if d["box"][c] is not None else "—" for c in cols),
+            )
+    console.print(dist)
+    if summary["has_country"]:
+        countries = Table(title=t("fig_countries"))
+        for key in ("country", "customers", "lines", "revenue"):
+            countries.add_column(t(key), justify="left" if key == "country" else "right")
+        for row in summary["countries"]:
+            countries.add_row(
+                row["country"],
+                n(row["customers"], lang),
+                n(row["lines"], lang),
+                n(row["revenue"], lang),
+            )
+        other = summary["other_countries"]
+        if other:
+            countries.add_row(
+                t("other_countries").format(n=other["countries"]),
+                n(other["customers"], lang),
+                n(other["lines"], lang),
+                n(other["revenue"], lang),
+            )
+        console.print(countries)
+    months = Table(title=t("fig_months"))
+    for key in ("month", "orders", "customers", "revenue"):
+        months.add_column(t(key), justify="left" if key == "month" else "right")
+    for m in summary["months"]:
+        months.add_row(
+            m["month"], n(m["orders"], lang), n(m["customers"], lang), n(m["revenue"], lang)
+        )
+    console.print(months)

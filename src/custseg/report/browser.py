@@ -1,0 +1,151 @@
+"""Open a report in headless Chromium, offline: PNG export of figures, checks and benchmarks.
+
+Needs the optional ``playwright`` package (``pip install 'custseg[png]'``) and a Chromium
+binary: Debian's ``chromium`` (``/usr/bin/chromium``), or the one named by
+``$CUSTSEG_CHROMIUM``. No browser is downloaded. Every request that is not ``file:``,
+``data:``, ``blob:`` or ``about:`` is aborted and recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from custseg.errors import CustsegError
+
+LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+#: figures exported by ``custseg report --png`` (those a run has)
+KEY_FIGURES = (
+    "fig-sizes",
+    "fig-snake",
+    "fig-rf-heatmap",
+    "fig-bubble",
+    "fig-pca",
+    "fig-k-inertia",
+    "fig-silhouette",
+    "fig-months",
+)
+
+
+def chromium_path() -> str:
+    """The Chromium binary to drive; raise with the install command when there is none."""
+    for candidate in (
+        os.environ.get("CUSTSEG_CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+        shutil.which("google-chrome"),
+    ):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    raise CustsegError(
+        "no Chromium found; install it (Debian: apt-get install chromium) or set CUSTSEG_CHROMIUM"
+    )
+
+
+@dataclass
+class PageLog:
+    """What happened while the page was open."""
+
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def open_report(
+    path: str | Path, *, width: int = 1400, height: int = 900, scale: float = 1.0
+) -> Iterator[tuple[Any, PageLog]]:
+    """Open ``path`` in a fresh headless Chromium profile with the network cut off.
+
+    Yields ``(page, log)``: a Playwright page (not yet navigated) and the :class:`PageLog`
+    filled as the page runs. Navigate with ``page.goto(Path(path).resolve().as_uri())``.
+    """
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        raise CustsegError(
+            "opening a report in a browser needs playwright: pip install 'custseg[png]'"
+        ) from exc
+    log = PageLog()
+    with (
+        tempfile.TemporaryDirectory(prefix="custseg-chromium-") as profile,
+        sync_playwright() as pw,
+    ):
+        context = pw.chromium.launch_persistent_context(
+            profile,
+            executable_path=chromium_path(),
+            args=list(CHROMIUM_ARGS),
+            headless=True,
+            viewport={"width": width, "height": height},
+            offline=True,
+            device_scale_factor=scale,
+        )
+        try:
+            page = context.new_page()
+
+            def route(r: Any) -> None:
+                url = r.request.url
+                log.requests.append(url)
+                if url.startswith(LOCAL_SCHEMES):
+                    r.continue_()
+                else:
+                    log.blocked.append(url)
+                    r.abort()
+
+            page.route("**/*", route)
+            page.on(
+                "console",
+                lambda m: log.console_errors.append(m.text) if m.type == "error" else None,
+            )
+            page.on("pageerror", lambda e: log.page_errors.append(str(e)))
+            yield page, log
+        finally:
+            context.close()
+
+
+def wait_rendered(page: Any, timeout_ms: int = 60_000) -> int:
+    """Wait until every figure of the page is drawn; return how many."""
+    page.wait_for_selector("body[data-plots-rendered]", timeout=timeout_ms)
+    return int(page.get_attribute("body", "data-plots-rendered") or 0)
+
+
+def export_png(report: str | Path, out: str | Path, ids: Sequence[str] = KEY_FIGURES) -> list[Path]:
+    """Screenshot the figures ``ids`` of a report page into ``out/<id>.png`` (2× scale).
+
+    Figures a run does not have are skipped. Returns the files written.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with open_report(report, width=1000, scale=2.0) as (page, log):
+        page.goto(Path(report).resolve().as_uri())
+        wait_rendered(page)
+        for fig_id in ids:
+            el = page.query_selector(f"#{fig_id}")
+            if el is None:
+                continue
+            el.scroll_into_view_if_needed()
+            path = out / f"{fig_id}.png"
+            el.screenshot(path=str(path))
+            written.append(path)
+        if log.blocked:  # pragma: no cover - the report never asks for the network
+            raise CustsegError(f"the report tried to reach the network: {log.blocked[0]}")
+    return written
