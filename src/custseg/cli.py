@@ -57,11 +57,26 @@ def run(
         str | None, typer.Option("--as-of", help="Recency measured to this date (YYYY-MM-DD).")
     ] = None,
     lang: Annotated[str, typer.Option("--lang", help="Language: en or fr.")] = "en",
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            help="transactions, customers (one row per customer) or auto (customers when "
+            "there is no invoice/date pair).",
+        ),
+    ] = "auto",
+    outliers: Annotated[
+        str,
+        typer.Option(help="Customer tables: clip (default), drop or keep flagged outliers."),
+    ] = "clip",
 ) -> None:
     """Segment the customers of a transactions file and write the outputs to --out.
 
     Example: custseg run data/online_retail.parquet --out runs/retail --seed 0
+
+    Example (customer table): custseg run customers.csv --kind customers --out runs/crm
     """
+    from custseg.customers import CustomerRules
     from custseg.pipeline import OUTPUT_FILES
     from custseg.pipeline import run as run_pipeline
     from custseg.report import print_summary
@@ -71,6 +86,10 @@ def run(
     try:
         if seed < 0:
             _fail(f"--seed {seed} is negative; give a seed of 0 or more")
+        if kind not in {"auto", "transactions", "customers"}:
+            _fail(f"--kind {kind!r} is not known; use transactions, customers or auto")
+        if outliers not in {"clip", "drop", "keep"}:
+            _fail(f"--outliers {outliers!r} is not known; use clip, drop or keep")
         if lang not in i18n.LANGUAGES:
             _fail(f"--lang {lang!r} is not available; use one of {', '.join(i18n.LANGUAGES)}")
         if as_of is not None:
@@ -101,6 +120,8 @@ def run(
                 as_of=as_of,
                 lang=lang,
                 on_step=on_step,
+                kind=kind,
+                customer_rules=CustomerRules(outliers=outliers),
             )
     except CustsegError as exc:
         _fail(str(exc))

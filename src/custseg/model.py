@@ -32,8 +32,8 @@ RFM_FEATURES = ("recency_days", "frequency", "monetary")
 #: features that cannot be negative; below 0 they are clipped before the transform (a customer
 #: whose returns exceed purchases in the window is worth 0, not an outlier of negative value)
 NON_NEGATIVE = frozenset(TRANSACTION_FEATURES)
-#: the feature whose segment mean orders the segments (1 = highest)
-VALUE_FEATURE = "monetary"
+#: the first of these present orders the segments by its mean (1 = highest); else the first feature
+VALUE_FEATURES = ("monetary", "total_spend", "income", "Income")
 
 
 def _versions() -> dict[str, str]:
@@ -58,7 +58,12 @@ class CustomerSegmenter:
 
     Parameters
     ----------
-    features : columns clustered on, after a Yeo-Johnson transform and standard scaling.
+    features : numeric columns clustered on, after a Yeo-Johnson transform and standard scaling.
+    categorical : categorical columns clustered on, one-hot encoded. Dummies are left at 0/1, so
+        a mismatch on one categorical column adds 2 to the squared distance: exactly the
+        expected squared difference between two customers on one standardised numeric column.
+        Every column, numeric or categorical, thus weighs the same (K-Means on this mixed
+        encoding approximates K-Prototypes with Huang's weighting, at K-Means' speed).
     k : number of segments; ``None`` chooses it in ``[k_min, k_max]`` (see :mod:`custseg.selection`).
     k_min, k_max : range of k tried when ``k`` is ``None``.
     n_init : K-Means restarts for every fit.
@@ -84,6 +89,7 @@ class CustomerSegmenter:
         self,
         features: Sequence[str] = RFM_FEATURES,
         *,
+        categorical: Sequence[str] = (),
         k: int | None = None,
         k_min: int = 2,
         k_max: int = 10,
@@ -93,6 +99,7 @@ class CustomerSegmenter:
         silhouette_sample: int = 10_000,
     ) -> None:
         self.features = features
+        self.categorical = categorical
         self.k = k
         self.k_min = k_min
         self.k_max = k_max
@@ -119,8 +126,29 @@ class CustomerSegmenter:
             )
         return values
 
+    def _validate_categorical(self, X: pd.DataFrame) -> None:
+        missing = [c for c in self.categorical if c not in X.columns]
+        if missing:
+            raise SchemaError(
+                f"customer table has no column {', '.join(map(repr, missing))}; "
+                f"columns are: {', '.join(map(str, X.columns))}"
+            )
+
+    def _one_hot(self, X: pd.DataFrame) -> np.ndarray:
+        blocks = []
+        for col in self.categorical:
+            cats = self.categories_[col]
+            values = X[col].astype(str).to_numpy()
+            blocks.append(
+                (values[:, None] == np.asarray(cats, dtype=object)[None, :]).astype(float)
+            )
+        return np.hstack(blocks) if blocks else np.zeros((len(X), 0))
+
     def fit(self, X: pd.DataFrame, y: None = None) -> CustomerSegmenter:
         """Learn the transform, choose k, fit K-Means on all customers, order and name segments."""
+        if not list(self.features) and not list(self.categorical):
+            raise SchemaError("no feature to cluster on: give numeric or categorical columns")
+        self._validate_categorical(X)
         values = self._validate(X)
         n = len(values)
         if self.k is not None:
@@ -144,13 +172,17 @@ class CustomerSegmenter:
             [0.0 if f in NON_NEGATIVE else -np.inf for f in self.features], dtype=float
         )
         values = np.maximum(values, self.lower_)
-        pt = PowerTransformer(method="yeo-johnson", standardize=False).fit(values)
-        self.lambdas_ = pt.lambdas_.astype(float)
+        if values.shape[1]:
+            pt = PowerTransformer(method="yeo-johnson", standardize=False).fit(values)
+            self.lambdas_ = pt.lambdas_.astype(float)
+        else:
+            self.lambdas_ = np.zeros(0)
         transformed = self._power(values)
         self.mean_ = transformed.mean(axis=0)
         scale = transformed.std(axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
-        Xt = (transformed - self.mean_) / self.scale_
+        self.categories_ = {c: sorted(X[c].astype(str).unique().tolist()) for c in self.categorical}
+        Xt = np.hstack([(transformed - self.mean_) / self.scale_, self._one_hot(X)])
 
         distinct = len(np.unique(Xt, axis=0))
         hi = min(self.k_max, n - 1, distinct)
@@ -178,11 +210,17 @@ class CustomerSegmenter:
             k = self.k
         km = KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state).fit(Xt)
         raw_labels = km.labels_
-        col = list(self.features).index(VALUE_FEATURE) if VALUE_FEATURE in self.features else 0
-        value_means = [
-            values[raw_labels == c, col].mean() if (raw_labels == c).any() else -np.inf
-            for c in range(k)
-        ]
+        self.value_feature_ = next(
+            (f for f in VALUE_FEATURES if f in self.features), next(iter(self.features), None)
+        )
+        if self.value_feature_ is not None:
+            col = list(self.features).index(self.value_feature_)
+            value_means = [
+                values[raw_labels == c, col].mean() if (raw_labels == c).any() else -np.inf
+                for c in range(k)
+            ]
+        else:  # categorical only: the largest segment first
+            value_means = [float((raw_labels == c).sum()) for c in range(k)]
         order = sorted(range(k), key=lambda c: (-value_means[c], c))
         self.cluster_centers_ = km.cluster_centers_[order]
         self.k_ = k
@@ -231,7 +269,8 @@ class CustomerSegmenter:
         """Features → the scaled space the centroids live in."""
         self._check_fitted()
         values = np.maximum(self._validate(X), self.lower_)
-        return (self._power(values) - self.mean_) / self.scale_
+        self._validate_categorical(X)
+        return np.hstack([(self._power(values) - self.mean_) / self.scale_, self._one_hot(X)])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Segment number (1..k) of each customer: the nearest centroid in the scaled space."""
@@ -265,6 +304,7 @@ class CustomerSegmenter:
             "format": MODEL_FORMAT,
             "params": {
                 "features": list(self.features),
+                "categorical": list(self.categorical),
                 "k": self.k,
                 "k_min": self.k_min,
                 "k_max": self.k_max,
@@ -280,9 +320,13 @@ class CustomerSegmenter:
                 "mean": [float(v) for v in self.mean_],
                 "scale": [float(v) for v in self.scale_],
             },
+            "categories": self.categories_,
+            "value_feature": self.value_feature_,
             "k": int(self.k_),
             "centroids": [[float(v) for v in row] for row in self.cluster_centers_],
-            "ordering": f"segment 1 has the highest mean {VALUE_FEATURE}",
+            "ordering": f"segment 1 has the highest mean {self.value_feature_}"
+            if self.value_feature_
+            else "segment 1 is the largest",
             "segments": {str(s): slug for s, slug in self.segment_slugs_.items()},
             "rfm_edges": self.rfm_edges_,
             "rfm_grid": [
@@ -301,6 +345,7 @@ class CustomerSegmenter:
             p = data["params"]
             model = cls(
                 tuple(p["features"]),
+                categorical=tuple(p.get("categorical", ())),
                 k=p["k"],
                 k_min=p["k_min"],
                 k_max=p["k_max"],
@@ -315,6 +360,8 @@ class CustomerSegmenter:
             model.mean_ = np.asarray(tr["mean"], dtype=float)
             model.scale_ = np.asarray(tr["scale"], dtype=float)
             model.cluster_centers_ = np.asarray(data["centroids"], dtype=float)
+            model.categories_ = {c: list(v) for c, v in data.get("categories", {}).items()}
+            model.value_feature_ = data.get("value_feature")
             model.k_ = int(data["k"])
             model.n_features_in_ = len(model.features)
             model.feature_names_in_ = np.asarray(model.features, dtype=object)
@@ -324,7 +371,8 @@ class CustomerSegmenter:
             model.selection_ = Selection.from_dict(sel) if sel else None
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"model file is incomplete or damaged ({exc!r})") from exc
-        if model.cluster_centers_.shape != (model.k_, len(model.features)):
+        width = len(model.features) + sum(len(v) for v in model.categories_.values())
+        if model.cluster_centers_.shape != (model.k_, width):
             raise ModelError("model file is inconsistent: centroids do not match k and features")
         return model
 

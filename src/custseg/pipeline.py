@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,15 +18,17 @@ import pandas as pd
 
 from custseg import i18n, naming
 from custseg.audit import CleaningRules, Ledger, audit
+from custseg.customers import CustomerLedger, CustomerRules, detect_roles, prepare_customers
 from custseg.engines import connect
-from custseg.errors import EmptyDataError
+from custseg.errors import CustsegError, EmptyDataError, SchemaError
 from custseg.explore import summarize
 from custseg.features import FEATURE_DESCRIPTIONS, TRANSACTION_FEATURES, customer_features
 from custseg.io import open_source
 from custseg.model import RFM_FEATURES, CustomerSegmenter
 from custseg.outputs import write_csv, write_json, write_parquet, write_text
+from custseg.personas import external_validity, personas
 from custseg.profiles import profile
-from custseg.schema import resolve_columns
+from custseg.schema import ColumnMap, resolve_columns
 
 RUN_FORMAT = "custseg.run/1"
 OUTPUT_FILES = (
@@ -48,27 +50,37 @@ class SegmentationResult:
 
     segments: pd.DataFrame
     profiles: pd.DataFrame
-    ledger: Ledger
+    ledger: Ledger | CustomerLedger
     model: CustomerSegmenter
     fingerprint: dict[str, Any]
     lang: str
     verdict: str
     exploration: dict[str, Any] | None = None  # data-quality aggregates (custseg.explore)
+    kind: str = "transactions"
+    segment_names: dict[int, str] = field(default_factory=dict)
+    personas: dict[int, dict[str, Any]] = field(default_factory=dict)
+    external: dict[str, Any] | None = None
 
     def model_document(self) -> dict[str, Any]:
         """The content of ``model.json``: the fitted model plus how its inputs were made."""
+        if self.kind == "transactions":
+            features = {f: FEATURE_DESCRIPTIONS[f] for f in TRANSACTION_FEATURES}
+        else:
+            features = {f: "numeric" for f in self.model.features} | {
+                c: "categorical" for c in self.model.categorical
+            }
         return {
             "format": RUN_FORMAT,
+            "kind": self.kind,
             "input": self.fingerprint,
             "as_of": self.ledger.as_of,
             "columns": self.ledger.columns,
             "cleaning_rules": self.ledger.rules,
-            "features": {f: FEATURE_DESCRIPTIONS[f] for f in TRANSACTION_FEATURES},
+            "features": features,
             "lang": self.lang,
-            "segment_names": {
-                str(s): naming.display_name(slug, self.lang)
-                for s, slug in self.model.segment_slugs_.items()
-            },
+            "segment_names": {str(s): name for s, name in self.segment_names.items()},
+            "personas": {str(s): p for s, p in self.personas.items()},
+            "external_validity": self.external,
             "verdict": self.verdict,
             "model": self.model.to_dict(),
         }
@@ -110,9 +122,9 @@ def verdict_sentence(model: CustomerSegmenter, lang: str) -> str:
 
     def fmt(vals: dict[str, float]) -> dict[str, str]:
         return {
-            "sil": f"{vals['silhouette']:.3f}",
-            "ch": f"{vals['calinski_harabasz']:.0f}",
-            "db": f"{vals['davies_bouldin']:.3f}",
+            "sil": i18n.number(vals["silhouette"], lang, 3),
+            "ch": i18n.number(vals["calinski_harabasz"], lang),
+            "db": i18n.number(vals["davies_bouldin"], lang, 3),
         }
 
     text = i18n.t(
@@ -153,14 +165,18 @@ def segment(
     lang: str = "en",
     features: Sequence[str] = RFM_FEATURES,
     rules: CleaningRules | None = None,
+    kind: str = "auto",
+    roles: Mapping[str, Any] | None = None,
+    customer_rules: CustomerRules | None = None,
     currency: str = "",
     on_step: Step | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> SegmentationResult:
-    """Segment the customers of a transactions file or DataFrame.
+    """Segment the customers of a transactions or customer-table file or DataFrame.
 
     transaction lines → one row per customer with features, RFM scores, a segment number and
-    a business name; plus profiles, the audit ledger and the fitted model.
+    a business name; or customer table (one row per customer) → engineered features, a
+    segment number and a persona name; plus profiles, the audit ledger and the fitted model.
 
     Parameters
     ----------
@@ -170,7 +186,11 @@ def segment(
     mapping : ``{canonical: source_column}`` overriding the alias recognition.
     as_of : date recency is measured to; default the day after the last kept transaction.
     lang : ``"en"`` or ``"fr"`` for names and sentences.
-    features : customer features clustered on.
+    features : customer features clustered on (transactions).
+    kind : ``"transactions"``, ``"customers"`` or ``"auto"`` (customers when the source has no
+        invoice/date pair of columns).
+    roles : declared column roles of a customer table (see :mod:`custseg.customers`).
+    customer_rules : cleaning policy of a customer table.
     on_step : called as ``on_step(step, info)`` at the start of each stage (for progress).
     """
     i18n.catalog(lang)
@@ -182,7 +202,23 @@ def segment(
         label = source if not isinstance(source, pd.DataFrame) else "<DataFrame>"
         step("read", {"source": str(label)})
         src = open_source(con, source)
-        colmap = resolve_columns(src.columns, mapping, source=src.label)
+        if kind not in {"auto", "transactions", "customers"}:
+            raise CustsegError(f"kind {kind!r} unknown; use transactions, customers or auto")
+        colmap = _transactions_colmap(src, mapping, kind)
+        if colmap is None:
+            return _segment_customers(
+                con,
+                src,
+                seed=seed,
+                k=k,
+                k_min=k_min,
+                k_max=k_max,
+                as_of=as_of,
+                lang=lang,
+                roles=roles,
+                rules=customer_rules,
+                step=step,
+            )
         step("audit", {})
         ledger = audit(
             con,
@@ -221,12 +257,103 @@ def segment(
             lang=lang,
             verdict=verdict_sentence(model, lang),
             exploration=summarize(con),
+            segment_names={s: naming.display_name(slug, lang) for s, slug in slugs.items()},
+            personas=personas(table, list(TRANSACTION_FEATURES), [], lang),
         )
     finally:
         if src is not None:
             src.close()
         if own:
             con.close()
+
+
+def _transactions_colmap(
+    src: Any, mapping: Mapping[str, str] | None, kind: str
+) -> ColumnMap | None:
+    """The transaction column map, or ``None`` when the source is a customer table.
+
+    ``auto`` takes the source for transactions when the customer, date and value columns of a
+    transaction line are all recognised (the invoice is optional); for a customer table when
+    they are not but a customer-id column is (``ID``, ``CustomerID``…); otherwise it asks.
+    ``--kind`` settles any doubt.
+    """
+    if kind == "customers":
+        return None
+    if kind == "transactions" or mapping:
+        return resolve_columns(src.columns, mapping, source=src.label)
+    try:
+        return resolve_columns(src.columns, mapping, source=src.label)
+    except SchemaError as exc:
+        if detect_roles(src.columns)["id"] is not None:
+            return None
+        raise SchemaError(
+            f"{exc}; or, if each row is one customer, run with --kind customers"
+        ) from exc
+
+
+def _segment_customers(
+    con: duckdb.DuckDBPyConnection,
+    src: Any,
+    *,
+    seed: int,
+    k: int | None,
+    k_min: int,
+    k_max: int,
+    as_of: date | str | None,
+    lang: str,
+    roles: Mapping[str, Any] | None,
+    rules: CustomerRules | None,
+    step: Step,
+) -> SegmentationResult:
+    step("customers", {})
+    table = prepare_customers(con, src, roles=roles, rules=rules, as_of=as_of)
+    step("sweep", {"customers": len(table.frame)})
+    model = CustomerSegmenter(
+        table.numeric,
+        categorical=table.categorical,
+        k=k,
+        k_min=k_min,
+        k_max=k_max,
+        random_state=seed,
+    ).fit(table.frame)
+    step("fit", {})
+    out = table.frame.copy()
+    out["segment"] = model.labels_
+    found = personas(out, table.numeric, table.categorical, lang)
+    names = {s: found[s]["name"] if s in found else f"{s}" for s in range(1, model.k_ + 1)}
+    out["segment_name"] = [names[int(s)] for s in model.labels_]
+    numeric = [
+        *table.numeric,
+        *[c for c in table.outcomes if pd.api.types.is_numeric_dtype(out[c])],
+    ]
+    revenue = "total_spend" if "total_spend" in out else None
+    profiles = profile(out, numeric, lang, revenue=revenue)
+    profiles.insert(2, "description", profiles["segment"].map(lambda s: found[int(s)]["portrait"]))
+    external = (
+        external_validity(model.labels_, out[table.label]) if table.label is not None else None
+    )
+    verdict = verdict_sentence(model, lang)
+    if external is not None:
+        verdict += " " + i18n.t(
+            lang,
+            "external_validity",
+            column=external["column"],
+            ari=i18n.number(external["ari"], lang, 3),
+            ami=i18n.number(external["ami"], lang, 3),
+        )
+    return SegmentationResult(
+        segments=out,
+        profiles=profiles,
+        ledger=table.ledger,
+        model=model,
+        fingerprint=src.fingerprint,
+        lang=lang,
+        verdict=verdict,
+        kind="customers",
+        segment_names=names,
+        personas=found,
+        external=external,
+    )
 
 
 def run(

@@ -10,7 +10,12 @@ from custseg import naming
 
 
 def profile(
-    customers: pd.DataFrame, features: Sequence[str], lang: str = "en", currency: str = ""
+    customers: pd.DataFrame,
+    features: Sequence[str],
+    lang: str = "en",
+    currency: str = "",
+    *,
+    revenue: str | None = "monetary",
 ) -> pd.DataFrame:
     """One row per segment (the ``segments`` table → profiles), in segment order.
 
@@ -19,13 +24,14 @@ def profile(
     """
     g = customers.groupby("segment", sort=True)
     total_customers = len(customers)
-    total_revenue = float(customers["monetary"].sum()) if "monetary" in customers else 0.0
+    revenue = revenue if revenue in customers else None
+    total_revenue = float(customers[revenue].sum()) if revenue else 0.0
     out = pd.DataFrame({"segment": sorted(customers["segment"].unique())})
     out["segment_name"] = out["segment"].map(g["segment_name"].first())
     out["customers"] = out["segment"].map(g.size()).astype("int64")
     out["share_customers"] = (out["customers"] / total_customers).round(6)
-    if "monetary" in customers:
-        out["revenue"] = out["segment"].map(g["monetary"].sum()).round(2)
+    if revenue:
+        out["revenue"] = out["segment"].map(g[revenue].sum()).round(2)
         out["share_revenue"] = (out["revenue"] / total_revenue).round(6) if total_revenue else 0.0
     for f in features:
         out[f"mean_{f}"] = out["segment"].map(g[f].mean()).round(4)

@@ -24,11 +24,25 @@ def print_summary(result: SegmentationResult, console: Console | None = None) ->
     console.print(
         f"[bold]{i18n.t(lang, 'audit_title')}[/]: {i18n.t(lang, 'rows_in')} "
         f"{n(led.input_rows, lang)} · {i18n.t(lang, 'rows_kept')} {n(led.kept_rows, lang)} · "
-        f"{i18n.t(lang, 'rows_dropped')} {n(dropped, lang)} ("
-        + ", ".join(f"{i18n.reason(lang, r)} {n(c, lang)}" for r, c in led.dropped.items() if c)
-        + ")"
+        f"{i18n.t(lang, 'rows_dropped')} {n(dropped, lang)}"
+        + (
+            " ("
+            + ", ".join(f"{i18n.reason(lang, r)} {n(c, lang)}" for r, c in led.dropped.items() if c)
+            + ")"
+            if dropped
+            else ""
+        )
     )
     console.print(result.verdict)
+    if result.kind == "transactions":
+        _rfm_table(result, console)
+    else:
+        _persona_table(result, console)
+
+
+def _rfm_table(result: SegmentationResult, console: Console) -> None:
+    lang = result.lang
+    n = i18n.number
     table = Table(title=i18n.t(lang, "summary_title"), caption=i18n.t(lang, "medians_note"))
     for key, justify in (
         ("segment_short", "right"),
@@ -55,6 +69,27 @@ def print_summary(result: SegmentationResult, console: Console | None = None) ->
             n(p["median_recency_days"], lang),
             n(p["median_frequency"], lang, 1 if p["median_frequency"] % 1 else 0),
             n(p["median_monetary"], lang),
+        )
+    console.print(table)
+
+
+def _persona_table(result: SegmentationResult, console: Console) -> None:
+    """Customer tables: size, share and the persona of every segment."""
+    lang = result.lang
+    n = i18n.number
+    table = Table(title=i18n.t(lang, "summary_title"))
+    table.add_column(i18n.t(lang, "segment_short"), justify="right")
+    table.add_column(i18n.t(lang, "name"))
+    table.add_column(i18n.t(lang, "customers"), justify="right")
+    table.add_column(i18n.t(lang, "share_customers"), justify="right")
+    table.add_column(i18n.t(lang, "description_col"))
+    for _, p in result.profiles.iterrows():
+        table.add_row(
+            str(p["segment"]),
+            str(p["segment_name"]),
+            n(p["customers"], lang),
+            n(100 * p["share_customers"], lang, 1),
+            str(p["description"]),
         )
     console.print(table)
 
