@@ -205,13 +205,15 @@ def repeated(fn: Callable[[], dict[str, Any]], n: int) -> dict[str, Any]:
     return best
 
 
-def median_of(fn: Callable[[], Any], reps: int) -> tuple[float, list[float], Any]:
-    times, value = [], None
+def median_of(fn: Callable[[], Any], reps: int) -> tuple[float, list[float], list[float], Any]:
+    """Median wall time of ``reps`` calls, the wall and process-CPU time of each, last value."""
+    walls, cpus, value = [], [], None
     for _ in range(reps):
-        t = time.perf_counter()
+        w, c = time.perf_counter(), time.process_time()
         value = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), times, value
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return statistics.median(walls), walls, cpus, value
 
 
 # ---- datasets ---------------------------------------------------------------------------------
@@ -261,10 +263,17 @@ def floor_scan(path: Path, reps: int) -> dict[str, Any]:
     sql = f"SELECT {', '.join(exprs)} FROM read_parquet('{path.as_posix()}')"
     con = connect()
     try:
-        med, times, row = median_of(lambda: con.execute(sql).fetchone(), reps)
+        med, walls, cpus, row = median_of(lambda: con.execute(sql).fetchone(), reps)
     finally:
         con.close()
-    return {"s": med, "runs_s": times, "sql": sql, "lines": int(row[0])}
+    return {
+        "s": med,
+        "cpu_s": statistics.median(cpus),
+        "runs_s": walls,
+        "runs_cpu_s": cpus,
+        "sql": sql,
+        "lines": int(row[0]),
+    }
 
 
 def in_process(path: Path, reps: int) -> dict[str, Any]:
@@ -332,20 +341,17 @@ def feature_duel(con: Any, as_of: str, reps: int) -> dict[str, Any]:
 
     two_sql = customer_features_sql(date.fromisoformat(as_of))
     naive_sql = NAIVE_SQL.format(as_of=as_of)
-    two_t, naive_t = [], []
-    two = naive = None
+    walls: dict[str, list[float]] = {"two": [], "naive": []}
+    cpus: dict[str, list[float]] = {"two": [], "naive": []}
+    frames: dict[str, Any] = {}
     for i in range(reps):  # interleaved, alternating which goes first
         pair = [("two", two_sql), ("naive", naive_sql)]
         for name, sql in pair if i % 2 == 0 else pair[::-1]:
-            t = time.perf_counter()
-            frame = con.execute(sql).df()
-            dt = time.perf_counter() - t
-            if name == "two":
-                two_t.append(dt)
-                two = frame
-            else:
-                naive_t.append(dt)
-                naive = frame
+            w, c = time.perf_counter(), time.process_time()
+            frames[name] = con.execute(sql).df()
+            walls[name].append(time.perf_counter() - w)
+            cpus[name].append(time.process_time() - c)
+    two, naive = frames.get("two"), frames.get("naive")
     assert two is not None and naive is not None
     differing: dict[str, int] = {}
     ids_two = two["customer_id"].astype(str).to_numpy()
@@ -358,13 +364,19 @@ def feature_duel(con: Any, as_of: str, reps: int) -> dict[str, Any]:
             bad = ~np.isclose(a, b, rtol=1e-9, atol=1e-9, equal_nan=True)
             if bad.any():
                 differing[col] = int(bad.sum())
-    two_s, naive_s = statistics.median(two_t), statistics.median(naive_t)
+    two_s, naive_s = statistics.median(walls["two"]), statistics.median(walls["naive"])
+    two_cpu, naive_cpu = statistics.median(cpus["two"]), statistics.median(cpus["naive"])
     return {
         "two_level_s": two_s,
         "naive_s": naive_s,
         "naive_over_two_level": naive_s / two_s if two_s else None,
-        "two_level_runs_s": two_t,
-        "naive_runs_s": naive_t,
+        "two_level_cpu_s": two_cpu,
+        "naive_cpu_s": naive_cpu,
+        "naive_over_two_level_cpu": naive_cpu / two_cpu if two_cpu else None,
+        "two_level_runs_s": walls["two"],
+        "naive_runs_s": walls["naive"],
+        "two_level_runs_cpu_s": cpus["two"],
+        "naive_runs_cpu_s": cpus["naive"],
         "customers": len(two),
         "same_customers": same_customers,
         "differing_values": differing,
@@ -464,8 +476,11 @@ def ratios(row: dict[str, Any]) -> dict[str, float | None]:
     def div(a: float | None, b: float | None) -> float | None:
         return a / b if a is not None and b else None
 
+    run_cpu = get(row, "custseg_run", "cpu_s") if run_ok else None
+    nb_cpu = get(row, "notebook", "cpu_s") if nb_ok else None
     return {
         "notebook_over_custseg": div(nb_s, run_s),
+        "notebook_over_custseg_cpu": div(nb_cpu, run_cpu),
         "custseg_data_over_floor": div(data_s, floor_s),
         "custseg_run_over_floor": div(run_s, floor_s),
         "custseg_data_s": data_s,
@@ -481,7 +496,8 @@ def ratios(row: dict[str, Any]) -> dict[str, float | None]:
 def fmt_s(v: float | None) -> str:
     if v is None:
         return "—"
-    return f"{v:.3f}" if v < 1 else f"{v:.2f}" if v < 10 else f"{v:.1f}"
+    a = abs(v)
+    return f"{v:.3f}" if a < 1 else f"{v:.2f}" if a < 10 else f"{v:.1f}"
 
 
 def fmt_x(v: float | None) -> str:
@@ -559,13 +575,13 @@ def markdown(report: dict[str, Any]) -> str:
         "## Feature query: two-level aggregation (custseg) vs naive single-level GROUP BY",
         "",
         "| dataset | customers | two-level s | naive 2 COUNT(DISTINCT) s | naive/two-level "
-        "| same result |",
-        "|---|---|---|---|---|---|",
+        "| two-level CPU s | naive CPU s | naive/two-level CPU | same result |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["datasets"]:
         fq = (r.get("custseg_stages") or {}).get("feature_query")
         if not fq:
-            out.append(f"| {r['dataset']} | — | — | — | — | — |")
+            out.append(f"| {r['dataset']} |" + " — |" * 8)
             continue
         same = "yes" if fq["same_customers"] and not fq["differing_values"] else (
             "customers differ" if not fq["same_customers"]
@@ -574,11 +590,31 @@ def markdown(report: dict[str, Any]) -> str:
         )
         out.append(
             f"| {r['dataset']} | {fq['customers']:,} | {fmt_s(fq['two_level_s'])} "
-            f"| {fmt_s(fq['naive_s'])} | {fmt_x(fq['naive_over_two_level'])} | {same} |"
+            f"| {fmt_s(fq['naive_s'])} | {fmt_x(fq['naive_over_two_level'])} "
+            f"| {fmt_s(fq.get('two_level_cpu_s'))} | {fmt_s(fq.get('naive_cpu_s'))} "
+            f"| {fmt_x(fq.get('naive_over_two_level_cpu'))} | {same} |"
         )
     out += [
         "",
-        "Median of the runs, interleaved; >1x means the two-level query is faster.",
+        "Median of the runs, interleaved; >1x means the two-level query is faster. CPU s is "
+        "the process CPU time of the query (all DuckDB threads), less sensitive than wall time "
+        "to other load on the machine.",
+        "",
+        "## CPU seconds (user + system) of the subprocesses",
+        "",
+        "| dataset | custseg run CPU s | notebook CPU s | notebook/custseg CPU "
+        "| custseg run wall minus in-process stages s |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {r['dataset']} | {cell(r['custseg_run'], 'cpu_s', fmt_s)} "
+            f"| {cell(r['notebook'], 'cpu_s', fmt_s)} "
+            f"| {fmt_x(r['ratios']['notebook_over_custseg_cpu'])} "
+            f"| {fmt_s(r['ratios']['custseg_run_outside_stages_s'])} |"
+            for r in report["datasets"]
+        ),
+        "",
+        "The last column is what the command costs beyond the measured stages: mostly Python "
+        "imports, plus process start and printing the summary.",
         "",
         "## Notebook baseline detail",
         "",

@@ -186,3 +186,15 @@ def test_mall_customers_end_to_end(tmp_path: Path) -> None:
     assert result.segments["customer_id"].iloc[0] == "0001"
     assert 3 <= result.model.k_ <= 8
     assert result.model.categorical == ["Genre"]
+
+
+def test_customer_run_report_names_segments_and_dummies(tmp_path: Path) -> None:
+    result = custseg.run(crm(), tmp_path, k=2)
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    for name in result.segment_names.values():
+        assert name in html
+    assert "Marital_Status=Married" in html  # one-hot columns keep their names in the loadings
+    assert "None → None" not in html
+    assert result.model.transformed_feature_names()[: len(result.model.features)] == list(
+        result.model.features
+    )

@@ -272,6 +272,11 @@ class CustomerSegmenter:
         self._validate_categorical(X)
         return np.hstack([(self._power(values) - self.mean_) / self.scale_, self._one_hot(X)])
 
+    def transformed_feature_names(self) -> list[str]:
+        """Names of the columns of :meth:`transform`: features, then ``column=category`` dummies."""
+        self._check_fitted()
+        return [*self.features, *(f"{c}={v}" for c in self.categorical for v in self.categories_[c])]
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Segment number (1..k) of each customer: the nearest centroid in the scaled space."""
         self._check_fitted()

@@ -169,10 +169,7 @@ def prepare(run: RunData, lang: str | None = None) -> dict[str, Any]:
     seed = int(model.random_state)
     rng = np.random.default_rng(seed)
     Xt = np.asarray(model.transform(seg), dtype=float)
-    features = list(model.features)
-    features += [f"x{j + 1}" for j in range(len(features), Xt.shape[1])][
-        : max(0, Xt.shape[1] - len(features))
-    ]
+    features = model.transformed_feature_names()
     n = len(seg)
     has_rfm = all(c in seg.columns for c in (*RFM, "r_score", "f_score"))
 

@@ -205,6 +205,8 @@ def compare_figures(p: dict[str, Any]) -> dict[str, Figure]:
             "layout": {
                 "title": {"text": t("fig_snake")},
                 "yaxis": {"title": {"text": t("standardised_mean")}, "zeroline": True},
+                "xaxis": {"automargin": True},
+                "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
             },
         },
     }
