@@ -12,7 +12,6 @@ from datetime import date
 
 import duckdb
 import pandas as pd
-import sqlglot
 
 #: features computed for every customer, in output order
 TRANSACTION_FEATURES: tuple[str, ...] = (
@@ -97,6 +96,8 @@ def customer_features_sql(as_of: date, *, lines: str = "lines", dialect: str = "
     sql = _SQL.format(lines=lines, as_of=as_of.isoformat())
     if dialect == "duckdb":
         return sql
+    import sqlglot  # only for other engines: keeps the default path's start-up short
+
     return sqlglot.transpile(sql, read="duckdb", write=dialect, pretty=True)[0]
 
 

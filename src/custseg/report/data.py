@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 RFM = ("recency_days", "frequency", "monetary")
 #: points drawn in the PCA map and fed to t-SNE / the silhouette plot (seeded samples)
 PCA_SAMPLE = 5_000
-TSNE_SAMPLE = 1_000
+TSNE_SAMPLE = 700
 SILHOUETTE_SAMPLE = 2_000
 OUTLIERS_SHOWN = 5
 
