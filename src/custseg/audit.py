@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import duckdb
@@ -243,24 +244,20 @@ def build_lines(
         price_rules = """
             WHEN v = 0 THEN 'zero_quantity'"""
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE lines_raw AS
-        SELECT {ts_expr} AS ts, {cust} AS customer_id, {invoice} AS invoice_in,
-               {product} AS product, {country} AS country, {descr} AS descr,
-               {qty} AS q, {price} AS p, {amount} AS a,
-               row_number() OVER (PARTITION BY {all_cols}) AS dup_rank
-        FROM {_q(src.view)}
-    """)
-    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE lines AS
-        WITH x AS (
+        WITH raw AS (
+            SELECT {ts_expr} AS ts, {cust} AS customer_id, {invoice} AS invoice_in,
+                   {product} AS product, {country} AS country, {descr} AS descr,
+                   {qty} AS q, {price} AS p, {amount} AS a, hash({all_cols}) AS h
+            FROM {_q(src.view)}
+        ), x AS (
             SELECT *, COALESCE(invoice_in, customer_id || '@' || CAST(ts AS VARCHAR)) AS invoice,
-                   CAST(ROUND({value}, 6) AS DECIMAL(38, 6)) AS v
-            FROM lines_raw
+                   CAST(ROUND({value}, 6) AS DECIMAL(18, 6)) AS v
+            FROM raw
         ), r AS (
             SELECT *, CASE
                 WHEN ts IS NULL THEN 'unparseable_date'
                 WHEN customer_id IS NULL THEN 'missing_customer_id'
-                WHEN dup_rank > 1 THEN 'duplicate'
                 WHEN regexp_matches(COALESCE(invoice_in, ''), {_lit(rules.adjustment_pattern)})
                      OR {adj_desc} THEN 'bad_debt_adjustment'
                 WHEN upper(product) IN ({codes})
@@ -275,10 +272,28 @@ def build_lines(
                     WHEN v > 0 THEN 'purchase'
                     WHEN starts_with(invoice, {prefix}) THEN 'cancellation'
                     ELSE 'return' END AS kind,
-               reason
+               reason, descr, a, h
         FROM r
     """)
-    con.execute("DROP TABLE lines_raw")
+    # Exact duplicates: rows can only be equal where their whole-row hash is equal, so the
+    # exact comparison (over the hash and every recognised column, which decides alone when
+    # all columns are recognised; unmapped columns are compared through the 64-bit hash) runs
+    # on those few candidate rows only. The first copy is kept; later copies are dropped
+    # unless an earlier rule (date, customer id) already dropped them.
+    con.execute("""
+        UPDATE lines SET reason = 'duplicate', kind = NULL
+        WHERE rowid IN (
+            SELECT rid FROM (
+                SELECT rowid AS rid,
+                       row_number() OVER (
+                           PARTITION BY h, ts, customer_id, invoice, product, country, descr,
+                                        quantity, price, a
+                           ORDER BY rowid) AS rank
+                FROM lines
+                WHERE h IN (SELECT h FROM lines GROUP BY h HAVING count(*) > 1)
+            ) WHERE rank > 1
+        ) AND (reason IS NULL OR reason NOT IN ('unparseable_date', 'missing_customer_id'))
+    """)
     con.execute("""
         UPDATE lines SET reason = 'return_without_purchase', kind = NULL
         WHERE kind IN ('cancellation', 'return') AND customer_id NOT IN (
@@ -287,24 +302,37 @@ def build_lines(
     return date_format
 
 
+_EXTREME_EXPRS: tuple[tuple[str, str], ...] = (
+    ("quantity", "abs(quantity)"),
+    ("price", "price"),
+    ("line_value", "abs(CAST(value AS DOUBLE))"),
+)
+
+
 def _extremes(con: duckdb.DuckDBPyConnection, rules: CleaningRules) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, expr in (
-        ("quantity", "abs(quantity)"),
-        ("price", "price"),
-        ("line_value", "abs(CAST(value AS DOUBLE))"),
-    ):
-        row = con.execute(f"""
-            SELECT quantile_cont(log10({expr}), 0.25), quantile_cont(log10({expr}), 0.75)
-            FROM lines WHERE reason IS NULL AND {expr} > 0
-        """).fetchone()
-        if row is None or row[0] is None:
+    """Flag kept lines beyond the log-scale Tukey fence of quantity, price and line value."""
+    quartiles = ", ".join(
+        f"quantile_cont(log10({e}), [0.25, 0.75]) FILTER (WHERE {e} > 0)" for _, e in _EXTREME_EXPRS
+    )
+    row = con.execute(f"SELECT {quartiles} FROM lines WHERE reason IS NULL").fetchone() or ()
+    fences: dict[str, tuple[str, float]] = {}
+    for (name, expr), q in zip(_EXTREME_EXPRS, row, strict=False):
+        if q is None or q[0] is None:
             continue
-        q1, q3 = row
-        threshold = float(10 ** (q3 + rules.extreme_iqr * (q3 - q1)))
-        (n,) = con.execute(
-            f"SELECT count(*) FROM lines WHERE reason IS NULL AND {expr} > ?", [threshold]
-        ).fetchone() or (0,)
+        q1, q3 = q
+        fences[name] = (expr, float(10 ** (q3 + rules.extreme_iqr * (q3 - q1))))
+    if not fences:
+        return {}
+    counts = (
+        con.execute(
+            "SELECT "
+            + ", ".join(f"count(*) FILTER (WHERE {e} > {t!r})" for e, t in fences.values())
+            + " FROM lines WHERE reason IS NULL"
+        ).fetchone()
+        or ()
+    )
+    out: dict[str, Any] = {}
+    for (name, (expr, threshold)), n in zip(fences.items(), counts, strict=True):
         top = con.execute(
             f"""
             SELECT invoice, customer_id, product, quantity, price, CAST(value AS DOUBLE)
@@ -313,19 +341,11 @@ def _extremes(con: duckdb.DuckDBPyConnection, rules: CleaningRules) -> dict[str,
         """,
             [threshold],
         ).fetchall()
+        keys = ("invoice", "customer_id", "product", "quantity", "price", "value")
         out[name] = {
             "threshold": round(threshold, 4),
             "lines": int(n),
-            "largest": [
-                dict(
-                    zip(
-                        ("invoice", "customer_id", "product", "quantity", "price", "value"),
-                        t,
-                        strict=True,
-                    )
-                )
-                for t in top
-            ],
+            "largest": [dict(zip(keys, t, strict=True)) for t in top],
         }
     return out
 
@@ -346,9 +366,20 @@ def audit(
     """
     rules = rules or CleaningRules()
     date_format = build_lines(con, src, colmap, rules, explicit_amount=explicit_amount)
-    by_reason = dict(
-        con.execute("SELECT COALESCE(reason, 'kept'), count(*) FROM lines GROUP BY ALL").fetchall()
-    )
+    # one pass: rows and exact (DECIMAL) money per reason and kind
+    groups = con.execute(
+        "SELECT COALESCE(reason, 'kept'), kind, count(*), SUM(value) FROM lines GROUP BY ALL"
+    ).fetchall()
+    by_reason: dict[str, int] = {}
+    money_exact: dict[str, Decimal] = {}
+    kinds: dict[str, int] = {}
+    kind_money: dict[str, Decimal] = {}
+    for reason, kind, count, total in groups:
+        by_reason[reason] = by_reason.get(reason, 0) + int(count)
+        money_exact[reason] = money_exact.get(reason, Decimal(0)) + (total or Decimal(0))
+        if reason == "kept":
+            kinds[kind] = int(count)
+            kind_money[kind] = total or Decimal(0)
     input_rows = int(sum(by_reason.values()))
     kept = int(by_reason.pop("kept", 0))
     dropped = {r: int(by_reason.get(r, 0)) for r in RULE_ORDER}
@@ -360,20 +391,11 @@ def audit(
             f"{src.label}: no valid transaction line after cleaning ({input_rows} rows, most "
             f"dropped as {worst}); check the column mapping with --map and the file's content"
         )
-    kinds = dict(
-        con.execute("SELECT kind, count(*) FROM lines WHERE reason IS NULL GROUP BY ALL").fetchall()
-    )
-    money_rows = con.execute(
-        "SELECT COALESCE(reason, 'kept'), CAST(SUM(value) AS DOUBLE) FROM lines GROUP BY ALL"
-    ).fetchall()
-    money_by = {r: round(float(m or 0.0), 2) for r, m in money_rows}
-    total_in = con.execute("SELECT CAST(SUM(value) AS DOUBLE) FROM lines").fetchone()
-    net_kept, bought, returned = con.execute("""
-        SELECT CAST(SUM(value) AS DOUBLE),
-               CAST(SUM(value) FILTER (WHERE kind = 'purchase') AS DOUBLE),
-               CAST(-SUM(value) FILTER (WHERE kind <> 'purchase') AS DOUBLE)
-        FROM lines WHERE reason IS NULL
-    """).fetchone() or (0.0, 0.0, 0.0)
+    money_by = {r: round(float(m), 2) for r, m in money_exact.items()}
+    total_in = [sum(money_exact.values(), Decimal(0))]
+    bought = kind_money.get("purchase", Decimal(0))
+    net_kept = money_exact.get("kept", Decimal(0))
+    returned = bought - net_kept
     first, last, customers = con.execute(
         "SELECT min(ts), max(ts), count(DISTINCT customer_id) FROM lines WHERE reason IS NULL"
     ).fetchone() or (None, None, 0)
@@ -382,9 +404,13 @@ def audit(
     else:
         as_of_date = date.fromisoformat(str(as_of)) if not isinstance(as_of, date) else as_of
     notes = []
-    late = con.execute(
-        "SELECT count(*) FROM lines WHERE reason IS NULL AND CAST(ts AS DATE) > ?", [as_of_date]
-    ).fetchone()
+    late = (
+        con.execute(
+            "SELECT count(*) FROM lines WHERE reason IS NULL AND CAST(ts AS DATE) > ?", [as_of_date]
+        ).fetchone()
+        if as_of is not None
+        else None
+    )
     if late and late[0]:
         notes.append(
             f"{late[0]} kept lines are dated after the as-of date {as_of_date}; "

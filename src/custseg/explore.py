@@ -36,9 +36,17 @@ _MEASURES: dict[str, str] = {
     "WHERE reason IS NULL AND kind = 'purchase' AND quantity > 0",
     "price": "SELECT CAST(price AS DOUBLE) AS x FROM lines "
     "WHERE reason IS NULL AND kind = 'purchase' AND price > 0",
-    "order_value": "SELECT CAST(SUM(value) AS DOUBLE) AS x FROM lines "
-    "WHERE reason IS NULL AND kind = 'purchase' GROUP BY customer_id, invoice HAVING SUM(value) > 0",
+    "order_value": "SELECT CAST(bought AS DOUBLE) AS x FROM invoices WHERE bought > 0",
 }
+
+#: kept lines summed per (customer, invoice) once, shared by the order-value and monthly figures
+_INVOICES = """
+    CREATE OR REPLACE TEMP TABLE invoices AS
+    SELECT customer_id, invoice, min(ts) AS ts,
+           SUM(value) FILTER (WHERE kind = 'purchase') AS bought, SUM(value) AS net,
+           bool_or(kind = 'purchase') AS is_purchase
+    FROM lines WHERE reason IS NULL GROUP BY customer_id, invoice
+"""
 
 
 def _r(x: float | None, digits: int = 4) -> float | None:
@@ -52,13 +60,14 @@ def _r(x: float | None, digits: int = 4) -> float | None:
 
 def _distribution(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any] | None:
     row = con.execute(f"""
-        SELECT count(*), min(x), quantile_cont(x, 0.25), median(x), quantile_cont(x, 0.75),
-               max(x), avg(x), quantile_cont(log10(x), 0.25), quantile_cont(log10(x), 0.75)
+        SELECT count(*), min(x), quantile_cont(x, [0.25, 0.5, 0.75]), max(x), avg(x)
         FROM ({sql})
     """).fetchone()
     if row is None or not row[0]:
         return None
-    n, lo, q1, med, q3, hi, mean, lq1, lq3 = row
+    n, lo, (q1, med, q3), hi, mean = row
+    # quartiles of log10(x) are log10 of x's quartiles (log is monotonic; one sort, not two)
+    lq1, lq3 = math.log10(q1), math.log10(q3)
     liqr = lq3 - lq1
     low_fence, high_fence = 10 ** (lq1 - 1.5 * liqr), 10 ** (lq3 + 1.5 * liqr)
     fences = con.execute(
@@ -102,6 +111,7 @@ def summarize(con: duckdb.DuckDBPyConnection, *, lines: str = "lines") -> dict[s
     """
     if lines != "lines":
         con.execute(f'CREATE OR REPLACE TEMP VIEW lines AS SELECT * FROM "{lines}"')
+    con.execute(_INVOICES)
     distributions = {name: _distribution(con, sql) for name, sql in _MEASURES.items()}
     countries = con.execute("""
         SELECT COALESCE(country, '?') AS country, count(DISTINCT customer_id), count(*),
@@ -122,12 +132,13 @@ def summarize(con: duckdb.DuckDBPyConnection, *, lines: str = "lines") -> dict[s
             "lines": int(sum(r[2] for r in rest)),
             "revenue": round(float(sum(r[3] or 0 for r in rest)), 2),
         }
+    # an invoice counts in the month of its first line
     months = con.execute("""
-        SELECT strftime(ts, '%Y-%m') AS month,
-               count(DISTINCT invoice) FILTER (WHERE kind = 'purchase'),
-               count(DISTINCT customer_id), CAST(SUM(value) AS DOUBLE)
-        FROM lines WHERE reason IS NULL GROUP BY ALL ORDER BY month
+        SELECT strftime(ts, '%Y-%m') AS month, count(*) FILTER (WHERE is_purchase),
+               count(DISTINCT customer_id), CAST(SUM(net) AS DOUBLE)
+        FROM invoices GROUP BY ALL ORDER BY month
     """).fetchall()
+    con.execute("DROP TABLE invoices")
     return {
         "format": EXPLORATION_FORMAT,
         "distributions": distributions,
