@@ -194,6 +194,8 @@ def test_customer_run_report_names_segments_and_dummies(tmp_path: Path) -> None:
     for name in result.segment_names.values():
         assert name in html
     assert "Marital_Status=Married" in html  # one-hot columns keep their names in the loadings
+    # one bar chart of category shares per segment for each categorical column
+    assert 'id="fig-cat-1"' in html and "Marital_Status: share of each category" in html
     assert "None → None" not in html
     assert result.model.transformed_feature_names()[: len(result.model.features)] == list(
         result.model.features

@@ -203,8 +203,6 @@ def build_lines(
     src: Source,
     colmap: ColumnMap,
     rules: CleaningRules,
-    *,
-    explicit_amount: bool = False,
 ) -> str | None:
     """Create the temp table ``lines`` (canonical columns + reason + kind); return the date format."""
     cols = colmap.present()
@@ -217,7 +215,7 @@ def build_lines(
     )
     price = _number(cols["price"], src.types[cols["price"]].upper()) if "price" in cols else "NULL"
     use_amount = "amount" in cols and (
-        explicit_amount or "quantity" not in cols or "price" not in cols
+        "amount" in colmap.explicit or "quantity" not in cols or "price" not in cols
     )
     amount = _number(cols["amount"], src.types[cols["amount"]].upper()) if use_amount else "NULL"
     value = "a" if use_amount else "(q * p)"
@@ -357,7 +355,6 @@ def audit(
     rules: CleaningRules | None = None,
     *,
     as_of: date | str | None = None,
-    explicit_amount: bool = False,
 ) -> Ledger:
     """Clean the source's lines into the temp table ``lines`` and account for every row.
 
@@ -365,7 +362,7 @@ def audit(
     Raises :class:`EmptyDataError` when no row survives.
     """
     rules = rules or CleaningRules()
-    date_format = build_lines(con, src, colmap, rules, explicit_amount=explicit_amount)
+    date_format = build_lines(con, src, colmap, rules)
     # one pass: rows and exact (DECIMAL) money per reason and kind
     groups = con.execute(
         "SELECT COALESCE(reason, 'kept'), kind, count(*), SUM(value) FROM lines GROUP BY ALL"

@@ -185,14 +185,7 @@ def explore(
     try:
         src = open_source(con, source)
         colmap = resolve_columns(src.columns, mapping, source=src.label)
-        ledger = audit(
-            con,
-            src,
-            colmap,
-            rules,
-            as_of=as_of,
-            explicit_amount=bool(mapping and "amount" in mapping),
-        )
+        ledger = audit(con, src, colmap, rules, as_of=as_of)
         return Exploration(ledger=ledger, summary=summarize(con), fingerprint=src.fingerprint)
     finally:
         if src is not None:

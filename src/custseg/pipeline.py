@@ -220,14 +220,7 @@ def segment(
                 step=step,
             )
         step("audit", {})
-        ledger = audit(
-            con,
-            src,
-            colmap,
-            rules,
-            as_of=as_of,
-            explicit_amount=bool(mapping and "amount" in mapping),
-        )
+        ledger = audit(con, src, colmap, rules, as_of=as_of)
         step("features", {})
         customers = customer_features(con, ledger.as_of)
         if customers.empty:

@@ -137,6 +137,8 @@ class ColumnMap:
     """Which source column plays which canonical role (``None`` when absent)."""
 
     columns: dict[str, str | None]
+    #: roles named explicitly by the user (``--map``), as opposed to recognised from aliases
+    explicit: frozenset[str] = frozenset()
 
     def __getitem__(self, canonical: str) -> str | None:
         return self.columns.get(canonical)
@@ -226,4 +228,4 @@ def resolve_columns(
             f"{', '.join(map(str, columns))}. Name it with --map, e.g. "
             f"--map {missing[0].split(' ')[0]}=<column>"
         )
-    return ColumnMap(chosen)
+    return ColumnMap(chosen, frozenset(mapping))

@@ -275,6 +275,11 @@ def prepare(run: RunData, lang: str | None = None) -> dict[str, Any]:
             for c in RFM
             if c in seg
         },
+        "categories": {
+            c: _category_shares(seg[c].astype(str), labels, ks)
+            for c in getattr(model, "categorical", ())
+            if c in seg
+        },
         "rf_grid": _rf_grid(seg) if has_rfm else None,
         "bubbles": {
             s: {c: float(seg.loc[labels == s, c].mean()) for c in RFM} for s in ks if counts[s]
@@ -288,6 +293,18 @@ def prepare(run: RunData, lang: str | None = None) -> dict[str, Any]:
         "audit": run.audit,
         "exploration": run.exploration,
     }
+
+
+def _category_shares(values: pd.Series, labels: np.ndarray, ks: list[int]) -> dict[str, Any]:
+    """Share of each category within each segment and in the whole base (categories by size)."""
+    cats = values.value_counts().index.tolist()
+    shares = {
+        s: values[labels == s].value_counts(normalize=True).reindex(cats, fill_value=0.0).tolist()
+        for s in ks
+        if (labels == s).any()
+    }
+    base = values.value_counts(normalize=True).reindex(cats, fill_value=0.0).tolist()
+    return {"values": cats, "shares": shares, "base": base}
 
 
 def _rf_grid(seg: pd.DataFrame) -> dict[str, Any]:

@@ -38,9 +38,9 @@ def colour(segment: int) -> str:
     return PALETTE[(segment - 1) % len(PALETTE)]
 
 
-def translator(lang: str) -> Callable[[str], str]:
-    """``key → text`` in ``lang``."""
-    return lambda key: i18n.t(lang, key)
+def translator(lang: str) -> Callable[..., str]:
+    """``key → text`` in ``lang`` (keyword arguments fill the text's placeholders)."""
+    return lambda key, **values: i18n.t(lang, key, **values)
 
 
 def _ticks(lo: int, hi: int) -> tuple[list[int], list[str]]:

@@ -210,6 +210,28 @@ def compare_figures(p: dict[str, Any]) -> dict[str, Figure]:
             },
         },
     }
+    for i, (col, cat) in enumerate(p.get("categories", {}).items(), start=1):
+        rows = [*cat["shares"]]
+        labels = [p["names"][s] for s in rows] + [t("all_customers")]
+        figs[f"fig-cat-{i}"] = {
+            "data": [
+                {
+                    "type": "bar",
+                    "orientation": "h",
+                    "y": labels,
+                    "x": [100 * cat["shares"][s][j] for s in rows] + [100 * cat["base"][j]],
+                    "name": str(value),
+                    "hovertemplate": "%{y}<br>" + str(value) + ": %{x:.1f} %<extra></extra>",
+                }
+                for j, value in enumerate(cat["values"])
+            ],
+            "layout": {
+                "title": {"text": t("fig_categories", column=feature_label(col, lang))},
+                "barmode": "stack",
+                "xaxis": {"title": {"text": "%"}, "range": [0, 100]},
+                "yaxis": {"automargin": True, "autorange": "reversed"},
+            },
+        }
     for col, boxes in p["boxes"].items():
         positive = all(b["lowerfence"] > 0 for b in boxes.values())
         figs[f"fig-box-{col}"] = {

@@ -164,6 +164,8 @@ def render_run(run: RunData, lang: str | None = None) -> str:
     figures |= map_figures(p)
     figures |= compare_figures(p)
     sections = {s: [f for f in ids if f in figures] for s, ids in SECTIONS.items()}
+    # one bar chart per categorical column, after the fixed figures of the comparison
+    sections["segments-categories"] = [f for f in figures if f.startswith("fig-cat-")]
     doc = p["doc"]
     return (
         _env()
