@@ -4,6 +4,11 @@ scaled customer features (n ≤ a few thousand rows) → 2-D coordinates. Exact 
 (O(n²) memory and time per iteration) are fast at the sample sizes the report uses and, unlike
 Barnes-Hut trees, do not slow down on the many duplicate points customer data has
 (one-order customers with the same recency). Same input and seed give the same output.
+
+Why not scikit-learn's ``TSNE``: measured on 1,000 Online Retail customers on the 2-core CI
+machine, it took 3.1 s (Barnes-Hut) and 16.7 s (exact) against 1.7 s here, a fixed cost paid
+by every run's report; this module is checked against it only by shape (clusters that are
+apart stay apart), so replace it when the library is faster at this size.
 """
 
 from __future__ import annotations
