@@ -200,3 +200,27 @@ def test_customer_run_report_names_segments_and_dummies(tmp_path: Path) -> None:
     assert result.model.transformed_feature_names()[: len(result.model.features)] == list(
         result.model.features
     )
+
+
+def test_cli_declares_roles_from_a_json_file(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from custseg.cli import app
+
+    frame = crm(80).rename(columns={"MntWines": "wine", "MntMeatProducts": "meat", "ID": "client"})
+    data = tmp_path / "crm.csv"
+    frame.to_csv(data, index=False)
+    roles = tmp_path / "roles.json"
+    roles.write_text(json.dumps({"id": "client", "spend": ["wine", "meat"]}))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["run", str(data), "--kind", "customers", "--roles", str(roles), "--out", str(out), "--k", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "model.json").read_text())
+    assert "total_spend" in doc["features"] and "share_wine" in doc["features"]
+    audit = json.loads((out / "audit.json").read_text())
+    assert audit["set_aside"]["client"] == "identifier"
+    roles.write_text("[1, 2]")
+    bad = CliRunner().invoke(app, ["run", str(data), "--roles", str(roles), "--out", str(out)])
+    assert bad.exit_code == 1 and "--roles" in bad.output and "Traceback" not in bad.output

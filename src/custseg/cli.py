@@ -32,6 +32,22 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
+def _read_roles(path: Path) -> dict[str, Any]:
+    """The --roles file: a JSON object mapping a role to a column or a list of columns."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        _fail(f"--roles {path}: cannot be read as JSON ({exc}); write e.g. {{\"id\": \"client\"}}")
+    if not isinstance(data, dict) or not all(
+        isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+        for v in data.values()
+    ):
+        _fail(f"--roles {path}: expected an object of role → column name or list of names")
+    return data
+
+
 @app.callback()
 def main() -> None:
     """custseg: customer segments from transaction lines."""
@@ -69,6 +85,13 @@ def run(
         str,
         typer.Option(help="Customer tables: clip (default), drop or keep flagged outliers."),
     ] = "clip",
+    roles: Annotated[
+        Path | None,
+        typer.Option(
+            help='Customer tables: JSON file declaring column roles, e.g. {"id": "client", '
+            '"spend": ["wine", "meat"], "birth_year": "born"}.'
+        ),
+    ] = None,
 ) -> None:
     """Segment the customers of a transactions file and write the outputs to --out.
 
@@ -104,6 +127,7 @@ def run(
         if out.resolve() == input.resolve().parent and input.name in OUTPUT_FILES:
             _fail(f"--out {out} would overwrite the input; choose another folder")
         mapping = parse_mapping(map_ or [])
+        declared = _read_roles(roles) if roles is not None else None
         with console.status("") as status:
 
             def on_step(name: str, info: dict[str, Any]) -> None:
@@ -122,6 +146,7 @@ def run(
                 on_step=on_step,
                 kind=kind,
                 customer_rules=CustomerRules(outliers=outliers),
+                roles=declared,
             )
     except CustsegError as exc:
         _fail(str(exc))
