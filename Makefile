@@ -17,9 +17,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/custseg run data/online_retail.parquet --out $(OUT) --seed 0
 
-## test: run the whole test suite (installs Debian's chromium for the report's browser test)
+## test: the quick benchmark (timings are printed, never asserted), then the whole test suite
+## (installs Debian's chromium for the report's browser test)
 test: $(STAMP) chromium
+	$(BIN)/python bench/run.py --quick
 	$(BIN)/python -m pytest
+
+## bench-quick: Online Retail and 1 M synthetic lines against the notebook and the bare scan (≤ 2 min)
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick
 
 ## chromium: the headless browser the report test drives (Debian package, no download of our own)
 chromium:
