@@ -21,7 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from custseg.audit import DATE_FORMATS, choose_date_format
+from custseg.audit import choose_date_format
 from custseg.errors import EmptyDataError, SchemaError
 from custseg.io import Source
 from custseg.schema import normalize_name
@@ -536,7 +536,6 @@ def prepare_customers(
 
 
 __all__ = [
-    "DATE_FORMATS",
     "ENGINEERED",
     "ROLE_PATTERNS",
     "CustomerLedger",
