@@ -27,6 +27,13 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 
+#: ``--map canonical=source``, shared by the commands that read a transactions file
+MapOption = Annotated[
+    list[str] | None,
+    typer.Option("--map", help="Column mapping canonical=source, repeatable."),
+]
+
+
 def _fail(message: str) -> None:
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=1)
@@ -65,10 +72,7 @@ def run(
     ] = None,
     k_min: Annotated[int, typer.Option("--k-min", help="Smallest k tried.")] = 2,
     k_max: Annotated[int, typer.Option("--k-max", help="Largest k tried.")] = 10,
-    map_: Annotated[
-        list[str] | None,
-        typer.Option("--map", help="Column mapping canonical=source, repeatable."),
-    ] = None,
+    map_: MapOption = None,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Recency measured to this date (YYYY-MM-DD).")
     ] = None,
@@ -195,10 +199,7 @@ def explore(
     html: Annotated[
         Path | None, typer.Option("--html", help="Also write the data-quality page here.")
     ] = None,
-    map_: Annotated[
-        list[str] | None,
-        typer.Option("--map", help="Column mapping canonical=source, repeatable."),
-    ] = None,
+    map_: MapOption = None,
     lang: Annotated[str, typer.Option("--lang", help="Language: en or fr.")] = "en",
 ) -> None:
     """Audit a transactions file and print its data quality, without segmenting.
