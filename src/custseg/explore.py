@@ -49,7 +49,7 @@ _INVOICES = """
 """
 
 
-def _r(x: float | None, digits: int = 4) -> float | None:
+def _r(x: float | None, digits: int = 6) -> float | None:
     """Round to ``digits`` significant digits (compact, stable JSON); ``None`` stays ``None``."""
     if x is None or not math.isfinite(x):
         return None
