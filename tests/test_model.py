@@ -166,3 +166,14 @@ def test_names_are_unique_even_with_many_segments() -> None:
     assert len(names) == 13
     assert len(set(names.values())) == 13
     assert naming.display_name("at_risk_2", "fr") == "À risque 2"
+
+
+def test_stability_is_measured_for_every_k_and_high_for_clear_groups() -> None:
+    model = CustomerSegmenter(random_state=0).fit(customers())
+    sel = model.selection_
+    assert sel is not None and len(sel.stability) == len(sel.ks)
+    assert all(v is None or -1.0 <= v <= 1.0 for v in sel.stability)
+    assert sel.stability[sel.ks.index(3)] >= 0.95  # three well separated groups
+    older = sel.to_dict()
+    del older["stability"]  # a model.json written before stability was recorded still loads
+    assert type(sel).from_dict(older).stability == []

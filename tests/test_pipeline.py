@@ -68,6 +68,7 @@ def test_online_retail_outputs(retail_run: tuple[Path, custseg.SegmentationResul
     assert profiles["mean_monetary"].is_monotonic_decreasing
     assert 2 <= result.model.k_ <= 10
     assert result.verdict.startswith(f"k = {result.model.k_}")
+    assert f"Stability of k = {result.model.k_}:" in result.verdict
     # the input was not touched
     assert online_retail.stat().st_size == 2_902_186
 

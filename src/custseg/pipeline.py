@@ -148,6 +148,9 @@ def verdict_sentence(model: CustomerSegmenter, lang: str) -> str:
         ch_k=b["calinski_harabasz"],
         db_k=b["davies_bouldin"],
     )
+    stab = sel.stability[sel.ks.index(r["k"])] if sel.stability and r["k"] in sel.ks else None
+    if stab is not None:
+        text += " " + i18n.t(lang, "verdict_stability", k=r["k"], ari=i18n.number(stab, lang, 2))
     if sel.sample.get("silhouette", 0) < sel.sample.get("customers", 0):
         text += " " + i18n.t(lang, "sample_note", n=sel.sample["silhouette"])
     return text

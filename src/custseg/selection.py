@@ -80,6 +80,8 @@ class Selection:
     forced: bool
     reason: dict[str, Any]
     sample: dict[str, int] = field(default_factory=dict)
+    #: per k, ARI between two K-Means fitted on the halves of a seeded split (see stability)
+    stability: list[float | None] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able scores (rounded so that saved models are stable and readable)."""
@@ -94,12 +96,51 @@ class Selection:
             "forced": self.forced,
             "reason": self.reason,
             "sample": self.sample,
+            "stability": [None if v is None else round(v, 6) for v in self.stability],
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Selection:
         """Inverse of :meth:`to_dict`."""
         return cls(**d)
+
+
+def stability(
+    X: np.ndarray,
+    k: int,
+    *,
+    random_state: int,
+    n_init: int = 2,
+    evaluate: np.ndarray | None = None,
+) -> float | None:
+    """How much the segments depend on which customers K-Means saw.
+
+    The customers are split in two halves (seeded); K-Means is fitted on each half and both
+    models label the same customers (``evaluate``, default all); the adjusted Rand index
+    between the two labelings is returned: 1 when either half gives the same segments, near 0
+    when the segments are an accident of the sample. ``None`` when a half has fewer than k
+    customers.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 0.3, (50, 2)), rng.normal(5, 0.3, (50, 2))])
+    >>> stability(X, 2, random_state=0)
+    1.0
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng([random_state, k])
+    order = rng.permutation(X.shape[0])
+    half = X.shape[0] // 2
+    if half < k:
+        return None
+    E = X if evaluate is None else evaluate
+    fits = [
+        KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(X[idx]).predict(E)
+        for idx in (order[:half], order[half:])
+    ]
+    return float(adjusted_rand_score(fits[0], fits[1]))
 
 
 def _ranks(values: list[float], higher_is_better: bool) -> list[int]:
@@ -225,7 +266,9 @@ def sweep(
     sil_X = Xs if sil_idx is None else Xs[sil_idx]
     D = pairwise_distances(sil_X.astype(np.float32))
     inertia, sil, ch, db = [], [], [], []
+    stable: list[float | None] = []
     for k in ks:
+        stable.append(stability(Xs, k, random_state=random_state, n_init=n_init, evaluate=sil_X))
         km = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(Xs)
         labels = km.labels_
         inertia.append(float(km.inertia_) * n / Xs.shape[0])
@@ -253,4 +296,5 @@ def sweep(
         forced=forced_k is not None,
         reason=reason,
         sample={"customers": n, "sweep": int(Xs.shape[0]), "silhouette": int(sil_n)},
+        stability=stable,
     )
