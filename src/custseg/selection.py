@@ -268,7 +268,12 @@ def sweep(
     inertia, sil, ch, db = [], [], [], []
     stable: list[float | None] = []
     for k in ks:
-        stable.append(stability(Xs, k, random_state=random_state, n_init=n_init, evaluate=sil_X))
+        # 3 restarts per half, a third of the cost of 10: on Online Retail the ARIs stay within
+        # 0.025 of those with 10 restarts for k <= 8 (0.628 vs 0.627 at k = 5) and are noisier
+        # beyond (up to 0.19 apart at k = 9-10), which is why stability does not vote
+        stable.append(
+            stability(Xs, k, random_state=random_state, n_init=min(3, n_init), evaluate=sil_X)
+        )
         km = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(Xs)
         labels = km.labels_
         inertia.append(float(km.inertia_) * n / Xs.shape[0])
