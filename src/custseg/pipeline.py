@@ -190,13 +190,16 @@ def segment(
     as_of : date recency is measured to; default the day after the last kept transaction.
     lang : ``"en"`` or ``"fr"`` for names and sentences.
     features : customer features clustered on (transactions).
-    kind : ``"transactions"``, ``"customers"`` or ``"auto"`` (customers when the source has no
-        invoice/date pair of columns).
+    kind : ``"transactions"``, ``"customers"`` or ``"auto"`` (transactions when the customer,
+        date and value columns of a line are recognised, customers when they are not but a
+        customer-id column is).
     roles : declared column roles of a customer table (see :mod:`custseg.customers`).
     customer_rules : cleaning policy of a customer table.
     on_step : called as ``on_step(step, info)`` at the start of each stage (for progress).
     """
     i18n.catalog(lang)
+    if kind not in {"auto", "transactions", "customers"}:
+        raise CustsegError(f"kind {kind!r} unknown; use transactions, customers or auto")
     step = on_step or (lambda name, info: None)
     own = con is None
     con = con or connect()
@@ -205,8 +208,6 @@ def segment(
         label = source if not isinstance(source, pd.DataFrame) else "<DataFrame>"
         step("read", {"source": str(label)})
         src = open_source(con, source)
-        if kind not in {"auto", "transactions", "customers"}:
-            raise CustsegError(f"kind {kind!r} unknown; use transactions, customers or auto")
         colmap = _transactions_colmap(src, mapping, kind)
         if colmap is None:
             return _segment_customers(
@@ -222,45 +223,77 @@ def segment(
                 rules=customer_rules,
                 step=step,
             )
-        step("audit", {})
-        ledger = audit(con, src, colmap, rules, as_of=as_of)
-        step("features", {})
-        customers = customer_features(con, ledger.as_of)
-        if customers.empty:
-            raise EmptyDataError(
-                f"{src.label}: no customer with a kept purchase; nothing to segment"
-            )
-        step("sweep", {"customers": len(customers)})
-        model = CustomerSegmenter(features, k=k, k_min=k_min, k_max=k_max, random_state=seed).fit(
-            customers
-        )
-        step("fit", {})
-        scores = model.rfm_scores(customers)
-        table = customers.copy()
-        table[["r_score", "f_score", "m_score"]] = scores[["r_score", "f_score", "m_score"]]
-        table["rfm_segment"] = [naming.display_name(s, lang) for s in scores["rfm_segment"]]
-        table["segment"] = model.labels_
-        slugs = model.segment_slugs_
-        table["segment_name"] = [naming.display_name(slugs[int(s)], lang) for s in model.labels_]
-        with_slug = table.assign(segment_slug=[slugs[int(s)] for s in model.labels_])
-        profiles = profile(with_slug, list(TRANSACTION_FEATURES), lang, currency)
-        return SegmentationResult(
-            segments=table,
-            profiles=profiles,
-            ledger=ledger,
-            model=model,
-            fingerprint=src.fingerprint,
+        return _segment_transactions(
+            con,
+            src,
+            colmap,
+            seed=seed,
+            k=k,
+            k_min=k_min,
+            k_max=k_max,
+            as_of=as_of,
             lang=lang,
-            verdict=verdict_sentence(model, lang),
-            exploration=summarize(con),
-            segment_names={s: naming.display_name(slug, lang) for s, slug in slugs.items()},
-            personas=personas(table, list(TRANSACTION_FEATURES), [], lang),
+            features=features,
+            rules=rules,
+            currency=currency,
+            step=step,
         )
     finally:
         if src is not None:
             src.close()
         if own:
             con.close()
+
+
+def _segment_transactions(
+    con: duckdb.DuckDBPyConnection,
+    src: Any,
+    colmap: ColumnMap,
+    *,
+    seed: int,
+    k: int | None,
+    k_min: int,
+    k_max: int,
+    as_of: date | str | None,
+    lang: str,
+    features: Sequence[str],
+    rules: CleaningRules | None,
+    currency: str,
+    step: Step,
+) -> SegmentationResult:
+    """Transaction lines in DuckDB → audited, featured, segmented and named customers."""
+    step("audit", {})
+    ledger = audit(con, src, colmap, rules, as_of=as_of)
+    step("features", {})
+    customers = customer_features(con, ledger.as_of)
+    if customers.empty:
+        raise EmptyDataError(f"{src.label}: no customer with a kept purchase; nothing to segment")
+    step("sweep", {"customers": len(customers)})
+    model = CustomerSegmenter(features, k=k, k_min=k_min, k_max=k_max, random_state=seed).fit(
+        customers
+    )
+    step("fit", {})
+    scores = model.rfm_scores(customers)
+    table = customers.copy()
+    table[["r_score", "f_score", "m_score"]] = scores[["r_score", "f_score", "m_score"]]
+    table["rfm_segment"] = [naming.display_name(s, lang) for s in scores["rfm_segment"]]
+    table["segment"] = model.labels_
+    slugs = model.segment_slugs_
+    table["segment_name"] = [naming.display_name(slugs[int(s)], lang) for s in model.labels_]
+    with_slug = table.assign(segment_slug=[slugs[int(s)] for s in model.labels_])
+    profiles = profile(with_slug, list(TRANSACTION_FEATURES), lang, currency)
+    return SegmentationResult(
+        segments=table,
+        profiles=profiles,
+        ledger=ledger,
+        model=model,
+        fingerprint=src.fingerprint,
+        lang=lang,
+        verdict=verdict_sentence(model, lang),
+        exploration=summarize(con),
+        segment_names={s: naming.display_name(slug, lang) for s, slug in slugs.items()},
+        personas=personas(table, list(TRANSACTION_FEATURES), [], lang),
+    )
 
 
 def _transactions_colmap(
