@@ -31,6 +31,7 @@ RULE_ORDER: tuple[str, ...] = (
     "negative_price",
     "zero_price",
     "zero_quantity",
+    "after_as_of",
     "return_without_purchase",
 )
 
@@ -143,16 +144,64 @@ def _text(col: str) -> str:
     return f"NULLIF(TRIM(CAST({_q(col)} AS VARCHAR)), '')"
 
 
-def _number(col: str, dtype: str) -> str:
-    if any(t in dtype for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL", "NUMERIC")):
-        return f"CAST({_q(col)} AS DOUBLE)"
-    s = f"regexp_replace(TRIM(CAST({_q(col)} AS VARCHAR)), '[^0-9,.eE+-]', '', 'g')"
-    return (
-        f"TRY_CAST(CASE WHEN contains({s}, ',') AND contains({s}, '.') THEN "
-        f"(CASE WHEN instr(reverse({s}), ',') < instr(reverse({s}), '.') "
-        f"THEN replace(replace({s}, '.', ''), ',', '.') ELSE replace({s}, ',', '') END) "
-        f"ELSE replace({s}, ',', '.') END AS DOUBLE)"
+#: text numbers written with a thousands comma (1,250.00) or a decimal comma (1.250,00 / 2,55)
+_US_NUMBER = r"^[^0-9]*[0-9]{1,3}(,[0-9]{3})+([.][0-9]+)?[^0-9]*$|[0-9],[0-9]*[.][0-9]"
+_EU_NUMBER = r"^[^0-9]*[0-9]{1,3}([.][0-9]{3})+(,[0-9]+)?[^0-9]*$|[0-9][.][0-9]*,[0-9]|[0-9],[0-9]{1,2}[^0-9]*$"
+
+
+def number_convention(con: duckdb.DuckDBPyConnection, view: str, col: str) -> str | None:
+    """``"us"`` (1,250.00), ``"eu"`` (1.250,00 or 2,55) or ``None`` for a text column.
+
+    Decided once per column from a sample of its distinct values, so that ``2,500`` reads as
+    2500 in a column that also holds ``1,250.00`` and as 2.5 in one that holds ``3,75``.
+    A column that shows both conventions, or neither, is read value by value.
+    """
+    sample = (
+        f"(SELECT DISTINCT TRIM(CAST({_q(col)} AS VARCHAR)) AS v FROM {_q(view)} "
+        f"WHERE {_q(col)} IS NOT NULL ORDER BY v LIMIT 20000)"
     )
+    us, eu = con.execute(
+        f"SELECT count(*) FILTER (WHERE regexp_matches(v, {_lit(_US_NUMBER)})), "
+        f"count(*) FILTER (WHERE regexp_matches(v, {_lit(_EU_NUMBER)})) FROM {sample}"
+    ).fetchone() or (0, 0)
+    if us and not eu:
+        return "us"
+    if eu and not us:
+        return "eu"
+    return None
+
+
+def _drop_group_separator(s: str, sep: str) -> str:
+    """SQL removing ``sep`` where it separates a group of three digits (applied twice, as
+    matches of one pass cannot overlap: 1.234.567 needs two)."""
+    pattern = _lit(f"([0-9])[{sep}]([0-9]{{3}})([^0-9]|$)")
+    once = f"regexp_replace({s}, {pattern}, '\\1\\2\\3', 'g')"
+    return f"regexp_replace({once}, {pattern}, '\\1\\2\\3', 'g')"
+
+
+def _number(col: str, dtype: str, convention: str | None = None) -> str:
+    """SQL turning a column into DOUBLE: numbers as they are; text with currency signs,
+    spaces, thousands separators, decimal commas or accounting parentheses (negative)."""
+    if any(t in dtype for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL", "NUMERIC", "BOOL")):
+        return f"CAST({_q(col)} AS DOUBLE)"
+    raw = f"TRIM(CAST({_q(col)} AS VARCHAR))"
+    # currency codes and words go; digits, separators, signs and exponents stay
+    s = f"regexp_replace(regexp_replace({raw}, '[A-Za-z]{{2,}}', '', 'g'), '[^0-9,.eE+-]', '', 'g')"
+    if convention == "us":
+        # a comma between a digit and a group of exactly three digits separates thousands; a
+        # comma left after that (2,55 among 1,250.00) can only be a decimal comma
+        text = f"replace({_drop_group_separator(s, ',')}, ',', '.')"
+    elif convention == "eu":
+        text = f"replace({_drop_group_separator(s, '.')}, ',', '.')"
+    else:
+        text = (
+            f"CASE WHEN contains({s}, ',') AND contains({s}, '.') THEN "
+            f"(CASE WHEN instr(reverse({s}), ',') < instr(reverse({s}), '.') "
+            f"THEN replace(replace({s}, '.', ''), ',', '.') ELSE replace({s}, ',', '') END) "
+            f"ELSE replace({s}, ',', '.') END"
+        )
+    value = f"TRY_CAST({text} AS DOUBLE)"
+    return f"(CASE WHEN regexp_matches({raw}, '^[(].*[)]$') THEN -{value} ELSE {value} END)"
 
 
 def _customer(col: str, dtype: str) -> str:
@@ -203,21 +252,31 @@ def build_lines(
     src: Source,
     colmap: ColumnMap,
     rules: CleaningRules,
+    as_of: date | None = None,
 ) -> str | None:
-    """Create the temp table ``lines`` (canonical columns + reason + kind); return the date format."""
+    """Create the temp table ``lines`` (canonical columns + reason + kind); return the date format.
+
+    With ``as_of``, lines dated on or after it are outside the observation period: they are
+    dropped as ``after_as_of`` so that recency, tenure, frequency and money all describe the
+    same period.
+    """
     cols = colmap.present()
     ts_expr, date_format = _date(con, src, cols["date"])
     cust = _customer(cols["customer_id"], src.types[cols["customer_id"]].upper())
-    qty = (
-        _number(cols["quantity"], src.types[cols["quantity"]].upper())
-        if "quantity" in cols
-        else "NULL"
-    )
-    price = _number(cols["price"], src.types[cols["price"]].upper()) if "price" in cols else "NULL"
+
+    def number(role: str) -> str:
+        if role not in cols:
+            return "NULL"
+        dtype = src.types[cols[role]].upper()
+        convention = number_convention(con, src.view, cols[role]) if dtype == "VARCHAR" else None
+        return _number(cols[role], dtype, convention)
+
+    qty = number("quantity")
+    price = number("price")
     use_amount = "amount" in cols and (
         "amount" in colmap.explicit or "quantity" not in cols or "price" not in cols
     )
-    amount = _number(cols["amount"], src.types[cols["amount"]].upper()) if use_amount else "NULL"
+    amount = number("amount") if use_amount else "NULL"
     value = "a" if use_amount else "(q * p)"
     invoice = _text(cols["invoice"]) if "invoice" in cols else "NULL"
     product = _text(cols["product"]) if "product" in cols else "NULL"
@@ -250,7 +309,7 @@ def build_lines(
             FROM {_q(src.view)}
         ), x AS (
             SELECT *, COALESCE(invoice_in, customer_id || '@' || CAST(ts AS VARCHAR)) AS invoice,
-                   CAST(ROUND({value}, 6) AS DECIMAL(18, 6)) AS v
+                   TRY_CAST(ROUND({value}, 6) AS DECIMAL(18, 6)) AS v
             FROM raw
         ), r AS (
             SELECT *, CASE
@@ -292,6 +351,12 @@ def build_lines(
             ) WHERE rank > 1
         ) AND (reason IS NULL OR reason NOT IN ('unparseable_date', 'missing_customer_id'))
     """)
+    if as_of is not None:
+        con.execute(
+            "UPDATE lines SET reason = 'after_as_of', kind = NULL "
+            "WHERE reason IS NULL AND CAST(ts AS DATE) >= ?",
+            [as_of],
+        )
     con.execute("""
         UPDATE lines SET reason = 'return_without_purchase', kind = NULL
         WHERE kind IN ('cancellation', 'return') AND customer_id NOT IN (
@@ -362,7 +427,10 @@ def audit(
     Raises :class:`EmptyDataError` when no row survives.
     """
     rules = rules or CleaningRules()
-    date_format = build_lines(con, src, colmap, rules)
+    given_as_of = None
+    if as_of is not None:
+        given_as_of = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of))
+    date_format = build_lines(con, src, colmap, rules, given_as_of)
     # one pass: rows and exact (DECIMAL) money per reason and kind
     groups = con.execute(
         "SELECT COALESCE(reason, 'kept'), kind, count(*), SUM(value) FROM lines GROUP BY ALL"
@@ -396,22 +464,12 @@ def audit(
     first, last, customers = con.execute(
         "SELECT min(ts), max(ts), count(DISTINCT customer_id) FROM lines WHERE reason IS NULL"
     ).fetchone() or (None, None, 0)
-    if as_of is None:
-        as_of_date = last.date() + timedelta(days=1)
-    else:
-        as_of_date = date.fromisoformat(str(as_of)) if not isinstance(as_of, date) else as_of
-    notes = []
-    late = (
-        con.execute(
-            "SELECT count(*) FROM lines WHERE reason IS NULL AND CAST(ts AS DATE) > ?", [as_of_date]
-        ).fetchone()
-        if as_of is not None
-        else None
-    )
-    if late and late[0]:
+    as_of_date = given_as_of or last.date() + timedelta(days=1)
+    notes: list[str] = []
+    if dropped["after_as_of"]:
         notes.append(
-            f"{late[0]} kept lines are dated after the as-of date {as_of_date}; "
-            "they are ignored by recency and tenure but counted in frequency and money"
+            f"{dropped['after_as_of']} lines are dated on or after the as-of date {as_of_date}: "
+            "outside the observation period, they are dropped"
         )
     ledger = Ledger(
         source=src.label,

@@ -61,6 +61,7 @@ ORDINAL_VOCABULARIES: tuple[tuple[str, ...], ...] = (
 #: engineered variables, in output order
 ENGINEERED: tuple[str, ...] = (
     "age",
+    "birth_year",
     "seniority_days",
     "total_spend",
     "children",
@@ -231,14 +232,15 @@ def _load(
     roles: dict[str, Any],
 ) -> tuple[pd.DataFrame, dict[str, str | None]]:
     """The table in pandas with numbers parsed, dates parsed and text trimmed."""
-    from custseg.audit import _number, _q
+    from custseg.audit import _number, _q, number_convention
 
     exprs: list[str] = []
     formats: dict[str, str | None] = {}
     for col in src.columns:
         dtype = src.types[col].upper()
         if info[col]["kind"] == "numeric" and col != roles.get("id"):
-            exprs.append(f"{_number(col, dtype)} AS {_q(col)}")
+            convention = number_convention(con, src.view, col) if dtype == "VARCHAR" else None
+            exprs.append(f"{_number(col, dtype, convention)} AS {_q(col)}")
         elif col == roles.get("enrolment_date") and dtype == "VARCHAR":
             fmt = choose_date_format(con, src.view, col)
             formats[col] = fmt or "ISO 8601"
@@ -254,6 +256,20 @@ def _load(
             exprs.append(f"NULLIF(TRIM(CAST({_q(col)} AS VARCHAR)), '') AS {_q(col)}")
     frame = con.execute(f"SELECT {', '.join(exprs)} FROM {_q(src.view)}").df()
     return frame, formats
+
+
+def _numeric_dates(values: pd.Series) -> pd.Series | None:
+    """Dates written as numbers: ``yyyymmdd`` or Excel serial days; ``None`` if neither."""
+    num = pd.to_numeric(values, errors="coerce")
+    if num.notna().sum() == 0:
+        return None
+    present = num.dropna()
+    if present.between(19000101, 21001231).mean() > 0.9:
+        text = num.round().astype("Int64").astype("string")
+        return pd.to_datetime(text, format="%Y%m%d", errors="coerce")
+    if present.between(1, 80_000).mean() > 0.9:
+        return pd.Timestamp("1899-12-30") + pd.to_timedelta(num, unit="D")
+    return None
 
 
 def _fence(values: pd.Series, iqr: float) -> tuple[float, float, bool] | None:
@@ -347,6 +363,14 @@ def prepare_customers(
 
     # as-of date: the day after the latest enrolment date, else none
     enrol = found["enrolment_date"]
+    if enrol is not None and not pd.api.types.is_datetime64_any_dtype(frame[enrol]):
+        parsed = _numeric_dates(frame[enrol])
+        if parsed is None:
+            set_aside[enrol] = "enrolment date that is not a date: not used"
+            notes.append(f"{enrol} looks like an enrolment date but holds no readable dates")
+            enrol = None
+        else:
+            frame[enrol] = parsed
     if as_of is not None:
         as_of_date = date.fromisoformat(str(as_of)) if not isinstance(as_of, date) else as_of
     elif enrol is not None and frame[enrol].notna().any():
@@ -360,9 +384,12 @@ def prepare_customers(
     consumed: set[str] = set()
     # engineered variables
     by = found["birth_year"]
-    if by is not None and info[by]["kind"] == "numeric":
-        ref_year = as_of_date.year if as_of_date else int(np.nanmax(frame[by]))
-        out["age"] = ref_year - frame[by]
+    if by is not None and info[by]["kind"] == "numeric" and frame[by].notna().any():
+        if as_of_date is not None:
+            out["age"] = as_of_date.year - frame[by]
+        else:  # no reference date in the data: the birth year itself carries the same order
+            out["birth_year"] = frame[by].astype(float)
+            notes.append(f"no reference date: {by} is used as a birth year; give --as-of for ages")
         consumed.add(by)
     if enrol is not None:
         if as_of_date is not None:

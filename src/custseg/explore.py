@@ -187,6 +187,10 @@ def explore(
         colmap = resolve_columns(src.columns, mapping, source=src.label)
         ledger = audit(con, src, colmap, rules, as_of=as_of)
         return Exploration(ledger=ledger, summary=summarize(con), fingerprint=src.fingerprint)
+    except duckdb.Error as exc:
+        from custseg.pipeline import engine_error
+
+        raise engine_error(src.label if src else str(source), exc) from exc
     finally:
         if src is not None:
             src.close()

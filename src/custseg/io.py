@@ -82,6 +82,26 @@ def detect_encoding(path: Path) -> str:
     return "cp1252"
 
 
+def has_quoted_newline(path: Path, limit: int = 64 << 20) -> bool:
+    """Whether a double-quoted CSV field spans lines within the first ``limit`` bytes.
+
+    DuckDB's parallel CSV scanner cannot combine such fields with padding of short rows, so
+    these files are read by one thread.
+    """
+    inside = False
+    seen = 0
+    with open(path, "rb") as fh:
+        for line in fh:
+            if line.count(b'"') % 2:
+                inside = not inside
+            if inside:
+                return True
+            seen += len(line)
+            if seen > limit:
+                break
+    return False
+
+
 def _transcode(path: Path, encoding: str, tmpdir: str) -> Path:
     target = Path(tmpdir) / (path.stem + ".utf8" + path.suffix)
     with (
@@ -170,10 +190,11 @@ def _open_csv(
     if encoding not in {"utf-8", "utf-8-sig"}:
         tmpdir = tempfile.mkdtemp(prefix="custseg-")
         target = _transcode(path, encoding, tmpdir)
+    parallel = "false" if has_quoted_newline(target) else "true"
     con.execute(
         f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM read_csv({_quote(target)}, '
         "all_varchar = true, header = true, quote = '\"', escape = '\"', "
-        "strict_mode = false, null_padding = true)"
+        f"strict_mode = false, null_padding = true, parallel = {parallel})"
     )
     src = _describe(con, view, str(path), "csv", fingerprint)
     src.encoding = encoding

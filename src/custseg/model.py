@@ -192,7 +192,9 @@ class CustomerSegmenter:
         hi = min(self.k_max, n - 1, distinct)
         ks = list(range(self.k_min, hi + 1)) if hi >= self.k_min else []
         if self.k is not None and self.k not in ks:
-            ks = sorted(set(ks) | {self.k}) if self.k >= 2 else ks
+            # a forced k is scored with the others when the indices are defined for it
+            # (2 <= k < number of distinct customers); otherwise it is fitted unscored
+            ks = sorted(set(ks) | {self.k}) if 2 <= self.k <= hi else []
         self.selection_: Selection | None
         # On small data, OpenMP threads in K-Means mostly wait for each other, and on a busy
         # machine they spin: one thread is 2x faster for Online Retail (4 k customers) and

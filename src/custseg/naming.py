@@ -132,10 +132,15 @@ def name_clusters(
 
 def display_name(slug: str, lang: str) -> str:
     """Display name of a segment slug (``at_risk_2`` → ``At Risk 2``)."""
+    names = i18n.catalog(lang)["segments"]
+    if slug in names:
+        return i18n.segment_text(lang, slug)["name"]
     base, _, num = slug.rpartition("_")
-    if num.isdigit() and base in i18n.catalog(lang)["segments"]:
+    if num.isdigit() and base in names:
         return f"{i18n.segment_text(lang, base)['name']} {num}"
-    return i18n.segment_text(lang, slug)["name"]
+    if num.isdigit():  # a segment that received no customer, hence no name (segment_3)
+        return f"{i18n.t(lang, 'segment')} {num}"
+    return slug
 
 
 def describe(slug: str, medians: dict[str, float], lang: str, currency: str = "") -> str:

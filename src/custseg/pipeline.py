@@ -20,7 +20,7 @@ from custseg import i18n, naming
 from custseg.audit import CleaningRules, Ledger, audit
 from custseg.customers import CustomerLedger, CustomerRules, detect_roles, prepare_customers
 from custseg.engines import connect
-from custseg.errors import CustsegError, EmptyDataError, SchemaError
+from custseg.errors import CustsegError, EmptyDataError, InputError, SchemaError
 from custseg.explore import summarize
 from custseg.features import FEATURE_DESCRIPTIONS, TRANSACTION_FEATURES, customer_features
 from custseg.io import open_source
@@ -238,11 +238,22 @@ def segment(
             currency=currency,
             step=step,
         )
+    except duckdb.Error as exc:  # raised while scanning a file whose header read fine
+        raise engine_error(src.label if src else str(source), exc) from exc
     finally:
         if src is not None:
             src.close()
         if own:
             con.close()
+
+
+def engine_error(label: str, exc: Exception) -> InputError:
+    """A one-line error for a failure of the SQL engine while it reads the input."""
+    first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    return InputError(
+        f"{label}: the data could not be read to the end ({first.strip()}); check the file "
+        "for malformed lines, or convert it to Parquet"
+    )
 
 
 def _segment_transactions(
