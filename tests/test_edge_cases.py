@@ -119,3 +119,17 @@ def test_text_numbers_follow_the_column_convention(
     assert number_convention(con, "t", "x") == convention
     got = [r[0] for r in con.execute(f"SELECT {_number('x', 'VARCHAR', convention)} FROM t").fetchall()]
     assert got == pytest.approx(expected)
+
+
+def test_an_amount_column_is_not_mistaken_for_the_customer_id() -> None:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({
+        "Member": [f"m{i}" for i in range(40)],  # no recognised id role
+        "AmountPaid": rng.normal(100, 30, 40).round(2) + np.arange(40) / 1000,  # all distinct
+        "Visits": rng.integers(1, 20, 40),
+    })
+    result = custseg.segment(frame, kind="customers", k=2)
+    # the amount is spend (summed into total_spend); the unique text column is the id
+    assert result.ledger.set_aside["AmountPaid"] == "summed into an engineered variable"
+    assert result.ledger.set_aside["Member"] == "identifier"
+    assert result.segments["customer_id"].str.startswith("m").all()

@@ -221,7 +221,10 @@ def choose_date_format(con: duckdb.DuckDBPyConnection, view: str, col: str) -> s
     Ties between day-first and month-first are resolved day-first, the usual order outside
     the United States.
     """
-    sample = f"(SELECT DISTINCT TRIM({_q(col)}) AS v FROM {_q(view)} WHERE {_q(col)} IS NOT NULL LIMIT 20000)"
+    sample = (
+        f"(SELECT DISTINCT TRIM({_q(col)}) AS v FROM {_q(view)} WHERE {_q(col)} IS NOT NULL "
+        "ORDER BY v LIMIT 20000)"  # ordered: the same sample, hence the same format, every run
+    )
     counts = ["count(TRY_CAST(v AS TIMESTAMP))"]
     counts += [f"count(try_strptime(v, {_lit(fmt)}))" for fmt in DATE_FORMATS]
     row = con.execute(f"SELECT {', '.join(counts)} FROM {sample}").fetchone()
@@ -400,7 +403,8 @@ def _extremes(con: duckdb.DuckDBPyConnection, rules: CleaningRules) -> dict[str,
             f"""
             SELECT invoice, customer_id, product, quantity, price, CAST(value AS DOUBLE)
             FROM lines WHERE reason IS NULL AND {expr} > ?
-            ORDER BY {expr} DESC, invoice, customer_id, product LIMIT 5
+            ORDER BY {expr} DESC, invoice, customer_id, product, quantity, price, value
+            LIMIT 5
         """,
             [threshold],
         ).fetchall()

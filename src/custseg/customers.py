@@ -327,14 +327,17 @@ def prepare_customers(
 
     id_col = found["id"]
     if id_col is None:
-        unique_int = [
-            c
-            for c in src.columns
-            if info[c]["distinct"] == n_in
-            and info[c]["kind"] != "date"
-            and "id" in normalize_name(c)
+        # a column unique on every row: named like an id, else the first such text column
+        unique = [
+            c for c in src.columns if info[c]["distinct"] == n_in and info[c]["kind"] != "date"
         ]
-        id_col = unique_int[0] if unique_int else None
+        named = [
+            c
+            for c in unique
+            if re.search(r"(^|[_\s.-])[Ii][Dd]$|[a-z]Id$|ID$|^[Ii][Dd]([_\s.-]|$)", c)
+        ]
+        texts = [c for c in unique if info[c]["kind"] == "text"]
+        id_col = (named or texts)[0] if named or texts else None
     if id_col is not None:
         frame["customer_id"] = frame[id_col].astype("string").str.strip()
         set_aside[id_col] = "identifier"
