@@ -209,34 +209,19 @@ def segment(
         step("read", {"source": str(label)})
         src = open_source(con, source)
         colmap = _transactions_colmap(src, mapping, kind)
+        common: dict[str, Any] = {
+            "seed": seed,
+            "k": k,
+            "k_min": k_min,
+            "k_max": k_max,
+            "as_of": as_of,
+            "lang": lang,
+            "step": step,
+        }
         if colmap is None:
-            return _segment_customers(
-                con,
-                src,
-                seed=seed,
-                k=k,
-                k_min=k_min,
-                k_max=k_max,
-                as_of=as_of,
-                lang=lang,
-                roles=roles,
-                rules=customer_rules,
-                step=step,
-            )
+            return _segment_customers(con, src, roles=roles, rules=customer_rules, **common)
         return _segment_transactions(
-            con,
-            src,
-            colmap,
-            seed=seed,
-            k=k,
-            k_min=k_min,
-            k_max=k_max,
-            as_of=as_of,
-            lang=lang,
-            features=features,
-            rules=rules,
-            currency=currency,
-            step=step,
+            con, src, colmap, features=features, rules=rules, currency=currency, **common
         )
     except duckdb.Error as exc:  # raised while scanning a file whose header read fine
         raise engine_error(src.label if src else str(source), exc) from exc
