@@ -22,6 +22,7 @@ import pandas as pd
 from custseg.audit import CleaningRules, Ledger, audit
 from custseg.engines import connect
 from custseg.io import open_source
+from custseg.outputs import significant
 from custseg.schema import resolve_columns
 
 EXPLORATION_FORMAT = "custseg.exploration/1"
@@ -49,13 +50,9 @@ _INVOICES = """
 """
 
 
-def _r(x: float | None, digits: int = 6) -> float | None:
-    """Round to ``digits`` significant digits (compact, stable JSON); ``None`` stays ``None``."""
-    if x is None or not math.isfinite(x):
-        return None
-    if x == 0:
-        return 0.0
-    return round(float(x), digits - 1 - math.floor(math.log10(abs(x))))
+def _r(x: float | None) -> float | None:
+    """Six significant digits: exact for quantities and prices as people write them."""
+    return significant(x, 6)
 
 
 def _distribution(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any] | None:

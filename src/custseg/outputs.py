@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -10,6 +11,23 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+
+def significant(x: float | None, digits: int) -> float | None:
+    """``x`` rounded to ``digits`` significant digits, for compact and stable JSON.
+
+    ``None``, NaN and infinities give ``None``.
+
+    Examples
+    --------
+    >>> significant(80995.123, 4), significant(0.0012345, 2), significant(float("nan"), 3)
+    (81000.0, 0.0012, None)
+    """
+    if x is None or not math.isfinite(x):
+        return None
+    if x == 0:
+        return 0.0
+    return round(float(x), digits - 1 - math.floor(math.log10(abs(x))))
 
 
 def _umask() -> int:

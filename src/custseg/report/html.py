@@ -19,6 +19,7 @@ import jinja2
 import numpy as np
 
 from custseg import i18n
+from custseg.outputs import significant
 from custseg.report.data import RunData, prepare
 from custseg.report.figures import colour, k_figures, quality_figures
 from custseg.report.figures_segments import compare_figures, feature_label, map_figures
@@ -62,11 +63,9 @@ SECTIONS: dict[str, tuple[str, ...]] = {
 
 
 def _round(x: float) -> float | int | None:
-    if not math.isfinite(x):
-        return None
-    if x == 0 or float(x).is_integer():
+    if math.isfinite(x) and float(x).is_integer():
         return int(x) if abs(x) < 2**53 else float(x)
-    return round(x, DIGITS - 1 - math.floor(math.log10(abs(x))))
+    return significant(x, DIGITS)
 
 
 def _plain(obj: Any) -> Any:

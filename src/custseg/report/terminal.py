@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -40,6 +40,17 @@ def print_summary(result: SegmentationResult, console: Console | None = None) ->
         _persona_table(result, console)
 
 
+def _size_cells(p: Any, lang: str) -> list[str]:
+    """The cells both summaries start with: number, name, customers and their share."""
+    n = i18n.number
+    return [
+        str(p["segment"]),
+        str(p["segment_name"]),
+        n(p["customers"], lang),
+        n(100 * p["share_customers"], lang, 1),
+    ]
+
+
 def _rfm_table(result: SegmentationResult, console: Console) -> None:
     lang = result.lang
     n = i18n.number
@@ -61,10 +72,7 @@ def _rfm_table(result: SegmentationResult, console: Console) -> None:
         )
     for _, p in result.profiles.iterrows():
         table.add_row(
-            str(p["segment"]),
-            str(p["segment_name"]),
-            n(p["customers"], lang),
-            n(100 * p["share_customers"], lang, 1),
+            *_size_cells(p, lang),
             n(100 * p["share_revenue"], lang, 1),
             n(p["median_recency_days"], lang),
             n(p["median_frequency"], lang, 1 if p["median_frequency"] % 1 else 0),
@@ -76,7 +84,6 @@ def _rfm_table(result: SegmentationResult, console: Console) -> None:
 def _persona_table(result: SegmentationResult, console: Console) -> None:
     """Customer tables: size, share and the persona of every segment."""
     lang = result.lang
-    n = i18n.number
     table = Table(title=i18n.t(lang, "summary_title"))
     table.add_column(i18n.t(lang, "segment_short"), justify="right")
     table.add_column(i18n.t(lang, "name"))
@@ -84,13 +91,7 @@ def _persona_table(result: SegmentationResult, console: Console) -> None:
     table.add_column(i18n.t(lang, "share_customers"), justify="right")
     table.add_column(i18n.t(lang, "description_col"))
     for _, p in result.profiles.iterrows():
-        table.add_row(
-            str(p["segment"]),
-            str(p["segment_name"]),
-            n(p["customers"], lang),
-            n(100 * p["share_customers"], lang, 1),
-            str(p["description"]),
-        )
+        table.add_row(*_size_cells(p, lang), str(p["description"]))
     console.print(table)
 
 
