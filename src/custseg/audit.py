@@ -9,16 +9,21 @@ totals are exactly the ones the features are built from.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from custseg.errors import EmptyDataError, SchemaError
 from custseg.io import Source
 from custseg.schema import ColumnMap
+
+#: lines cleaned at once (see :func:`partitions`); ``CUSTSEG_PARTITION_LINES`` overrides it
+PARTITION_LINES = 20_000_000
 
 #: drop reasons, in the order the rules are applied
 RULE_ORDER: tuple[str, ...] = (
@@ -256,23 +261,34 @@ def build_lines(
     colmap: ColumnMap,
     rules: CleaningRules,
     as_of: date | None = None,
+    *,
+    part: tuple[int, int] = (0, 1),
+    memo: dict[str, Any] | None = None,
 ) -> str | None:
     """Create the temp table ``lines`` (canonical columns + reason + kind); return the date format.
 
     With ``as_of``, lines dated on or after it are outside the observation period: they are
     dropped as ``after_as_of`` so that recency, tenure, frequency and money all describe the
-    same period.
+    same period. With ``part = (i, n)``, only the lines of the i-th of n disjoint sets of
+    customers (by a hash of the customer id) are built; every rule but the flagging of extreme
+    values looks at one customer's lines only, so the parts add up to the whole.
     """
     cols = colmap.present()
-    ts_expr, date_format = _date(con, src, cols["date"])
+    memo = {} if memo is None else memo  # per-column choices, made once for all parts
+    if "date" not in memo:
+        memo["date"] = _date(con, src, cols["date"])
+    ts_expr, date_format = memo["date"]
     cust = _customer(cols["customer_id"], src.types[cols["customer_id"]].upper())
 
     def number(role: str) -> str:
         if role not in cols:
             return "NULL"
         dtype = src.types[cols[role]].upper()
-        convention = number_convention(con, src.view, cols[role]) if dtype == "VARCHAR" else None
-        return _number(cols[role], dtype, convention)
+        if role not in memo:
+            memo[role] = (
+                number_convention(con, src.view, cols[role]) if dtype == "VARCHAR" else None
+            )
+        return _number(cols[role], dtype, memo[role])
 
     qty = number("quantity")
     price = number("price")
@@ -294,6 +310,8 @@ def build_lines(
         or "FALSE"
     )
     prefix = _lit(rules.cancellation_prefix)
+    index, parts = part
+    where = f"\n            WHERE hash({cust}) % {int(parts)} = {int(index)}" if parts > 1 else ""
     price_rules = ""
     if not use_amount:
         price_rules = """
@@ -309,7 +327,7 @@ def build_lines(
             SELECT {ts_expr} AS ts, {cust} AS customer_id, {invoice} AS invoice_in,
                    {product} AS product, {country} AS country, {descr} AS descr,
                    {qty} AS q, {price} AS p, {amount} AS a, hash({all_cols}) AS h
-            FROM {_q(src.view)}
+            FROM {_q(src.view)}{where}
         ), x AS (
             SELECT *, COALESCE(invoice_in, customer_id || '@' || CAST(ts AS VARCHAR)) AS invoice,
                    TRY_CAST(ROUND({value}, 6) AS DECIMAL(18, 6)) AS v
@@ -373,48 +391,131 @@ _EXTREME_EXPRS: tuple[tuple[str, str], ...] = (
     ("price", "price"),
     ("line_value", "abs(CAST(value AS DOUBLE))"),
 )
+_TOP_KEYS = ("invoice", "customer_id", "product", "quantity", "price", "value")
+
+
+def accumulate(con: duckdb.DuckDBPyConnection, table: str, sql: str, part: int) -> None:
+    """Store the result of ``sql`` as temp table ``table`` (part 0) or append it (later parts).
+
+    Partial aggregates of the parts of a large input are kept this way, then combined.
+    """
+    if part == 0:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
+    else:
+        con.execute(f"INSERT INTO {table} {sql}")
+
+
+def value_counts_sql(measure: str, expr: str, source: str, where: str) -> str:
+    """SQL counting the distinct values ``x`` of ``expr`` (``measure``, ``x``, ``n`` rows)."""
+    return (
+        f"SELECT {_lit(measure)} AS measure, CAST({expr} AS DOUBLE) AS x, count(*) AS n "
+        f"FROM {source} WHERE {where} GROUP BY x"
+    )
+
+
+def weighted_values(
+    con: duckdb.DuckDBPyConnection, table: str, measure: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct values of ``measure`` in a value-count table and their counts."""
+    rows = con.execute(
+        f"SELECT x, CAST(sum(n) AS BIGINT) FROM {table} WHERE measure = ? GROUP BY x ORDER BY x",
+        [measure],
+    ).fetchnumpy()
+    return rows["x"].astype(float), rows[next(k for k in rows if k != "x")].astype(np.int64)
+
+
+def quantiles_cont(
+    x: np.ndarray, n: np.ndarray, qs: tuple[float, ...], transform: Any = None
+) -> list[float]:
+    """Quantiles of values ``x`` repeated ``n`` times, as DuckDB's ``quantile_cont`` gives them.
+
+    Position ``(N - 1) q`` in the sorted values, linear interpolation between its neighbours,
+    applied to ``transform(x)`` when given (a monotonic function, such as log10).
+
+    Examples
+    --------
+    >>> quantiles_cont(np.array([1.0, 2.0, 10.0]), np.array([2, 1, 1]), (0.25, 0.5, 0.75))
+    [1.0, 1.5, 4.0]
+    """
+    total = int(n.sum())
+    cum = np.cumsum(n)
+    out = []
+    for q in qs:
+        h = (total - 1) * q
+        lo, hi = int(np.floor(h)), int(np.ceil(h))
+        a, b = x[np.searchsorted(cum, lo, side="right")], x[np.searchsorted(cum, hi, side="right")]
+        if transform is not None:
+            a, b = transform(a), transform(b)
+        out.append(float(a + (h - lo) * (b - a)))
+    return out
+
+
+def _collect_ledger(con: duckdb.DuckDBPyConnection, part: int) -> None:
+    """The partial aggregates of the ledger and of the flagging of extreme lines."""
+    accumulate(
+        con,
+        "_cs_ledger",
+        "SELECT COALESCE(reason, 'kept') AS reason, kind, count(*) AS n, SUM(value) AS total "
+        "FROM lines GROUP BY ALL",
+        part,
+    )
+    accumulate(
+        con,
+        "_cs_span",
+        "SELECT min(ts) AS first, max(ts) AS last, count(DISTINCT customer_id) AS customers "
+        "FROM lines WHERE reason IS NULL",
+        part,
+    )
+    values = " UNION ALL ".join(
+        value_counts_sql(name, expr, "lines", f"reason IS NULL AND {expr} > 0")
+        for name, expr in _EXTREME_EXPRS
+    )
+    accumulate(con, "_cs_extreme_values", values, part)
+    cols = ", ".join(_TOP_KEYS[:-1]) + ", CAST(value AS DOUBLE) AS value"
+    top = " UNION ALL ".join(
+        f"(SELECT {_lit(name)} AS measure, CAST({expr} AS DOUBLE) AS x, {cols} FROM lines "
+        f"WHERE reason IS NULL AND {expr} > 0 "
+        f"ORDER BY {expr} DESC, {', '.join(_TOP_KEYS)} LIMIT 5)"
+        for name, expr in _EXTREME_EXPRS
+    )
+    accumulate(con, "_cs_extreme_top", top, part)
 
 
 def _extremes(con: duckdb.DuckDBPyConnection, rules: CleaningRules) -> dict[str, Any]:
-    """Flag kept lines beyond the log-scale Tukey fence of quantity, price and line value."""
-    quartiles = ", ".join(
-        f"quantile_cont(log10({e}), [0.25, 0.75]) FILTER (WHERE {e} > 0)" for _, e in _EXTREME_EXPRS
-    )
-    row = con.execute(f"SELECT {quartiles} FROM lines WHERE reason IS NULL").fetchone() or ()
-    fences: dict[str, tuple[str, float]] = {}
-    for (name, expr), q in zip(_EXTREME_EXPRS, row, strict=False):
-        if q is None or q[0] is None:
-            continue
-        q1, q3 = q
-        fences[name] = (expr, float(10 ** (q3 + rules.extreme_iqr * (q3 - q1))))
-    if not fences:
-        return {}
-    counts = (
-        con.execute(
-            "SELECT "
-            + ", ".join(f"count(*) FILTER (WHERE {e} > {t!r})" for e, t in fences.values())
-            + " FROM lines WHERE reason IS NULL"
-        ).fetchone()
-        or ()
-    )
+    """Flag kept lines beyond the log-scale Tukey fence of quantity, price and line value.
+
+    Computed from the value counts and the five largest lines of every part, which give the
+    same fences, counts and lines as one pass over all lines.
+    """
     out: dict[str, Any] = {}
-    for (name, (expr, threshold)), n in zip(fences.items(), counts, strict=True):
+    for name, _ in _EXTREME_EXPRS:
+        x, n = weighted_values(con, "_cs_extreme_values", name)
+        if not len(x):
+            continue
+        q1, q3 = quantiles_cont(x, n, (0.25, 0.75), np.log10)
+        threshold = float(10 ** (q3 + rules.extreme_iqr * (q3 - q1)))
         top = con.execute(
-            f"""
-            SELECT invoice, customer_id, product, quantity, price, CAST(value AS DOUBLE)
-            FROM lines WHERE reason IS NULL AND {expr} > ?
-            ORDER BY {expr} DESC, invoice, customer_id, product, quantity, price, value
-            LIMIT 5
-        """,
-            [threshold],
+            f"SELECT {', '.join(_TOP_KEYS)} FROM _cs_extreme_top "
+            f"WHERE measure = ? AND x > ? ORDER BY x DESC, {', '.join(_TOP_KEYS)} LIMIT 5",
+            [name, threshold],
         ).fetchall()
-        keys = ("invoice", "customer_id", "product", "quantity", "price", "value")
         out[name] = {
             "threshold": round(threshold, 4),
-            "lines": int(n),
-            "largest": [dict(zip(keys, t, strict=True)) for t in top],
+            "lines": int(n[x > threshold].sum()),
+            "largest": [dict(zip(_TOP_KEYS, t, strict=True)) for t in top],
         }
     return out
+
+
+def partitions(con: duckdb.DuckDBPyConnection, src: Source) -> int:
+    """How many disjoint sets of customers the lines are cleaned in, one set at a time.
+
+    One for inputs up to ``CUSTSEG_PARTITION_LINES`` lines (default 20 million); beyond, the
+    lines of one part at a time are held, which bounds the memory of any input size.
+    """
+    per_part = int(os.environ.get("CUSTSEG_PARTITION_LINES", "0") or 0) or PARTITION_LINES
+    rows = src.estimated_rows(con)
+    return max(1, -(-rows // per_part))
 
 
 def audit(
@@ -425,19 +526,36 @@ def audit(
     *,
     as_of: date | str | None = None,
 ) -> Ledger:
-    """Clean the source's lines into the temp table ``lines`` and account for every row.
+    """Clean the source's lines and account for every row.
 
-    transactions → ``lines`` (same row count) + a :class:`Ledger`.
+    transactions → :class:`Ledger`, plus, in temp tables of ``con``, the partial aggregates
+    the features (:func:`custseg.features.customer_features`) and the exploration
+    (:func:`custseg.explore.summarize`) are computed from. When the input is cleaned in one
+    part, the cleaned lines stay in the temp table ``lines`` (same row count as the input).
     Raises :class:`EmptyDataError` when no row survives.
     """
+    from custseg.explore import collect as collect_exploration
+    from custseg.features.transactions import collect as collect_features
+
     rules = rules or CleaningRules()
     given_as_of = None
     if as_of is not None:
         given_as_of = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of))
-    date_format = build_lines(con, src, colmap, rules, given_as_of)
-    # one pass: rows and exact (DECIMAL) money per reason and kind
+    parts = partitions(con, src)
+    memo: dict[str, Any] = {}
+    date_format = None
+    for part in range(parts):
+        date_format = build_lines(
+            con, src, colmap, rules, given_as_of, part=(part, parts), memo=memo
+        )
+        _collect_ledger(con, part)
+        collect_features(con, part)
+        collect_exploration(con, part)
+        if parts > 1:
+            con.execute("DROP TABLE lines")
+    # rows and exact (DECIMAL) money per reason and kind
     groups = con.execute(
-        "SELECT COALESCE(reason, 'kept'), kind, count(*), SUM(value) FROM lines GROUP BY ALL"
+        "SELECT reason, kind, CAST(sum(n) AS BIGINT), SUM(total) FROM _cs_ledger GROUP BY ALL"
     ).fetchall()
     by_reason: dict[str, int] = {}
     money_exact: dict[str, Decimal] = {}
@@ -466,7 +584,7 @@ def audit(
     net_kept = money_exact.get("kept", Decimal(0))
     returned = bought - net_kept
     first, last, customers = con.execute(
-        "SELECT min(ts), max(ts), count(DISTINCT customer_id) FROM lines WHERE reason IS NULL"
+        "SELECT min(first), max(last), CAST(sum(customers) AS BIGINT) FROM _cs_span"
     ).fetchone() or (None, None, 0)
     as_of_date = given_as_of or last.date() + timedelta(days=1)
     notes: list[str] = []

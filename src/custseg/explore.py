@@ -17,9 +17,18 @@ from datetime import date
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
-from custseg.audit import CleaningRules, Ledger, audit
+from custseg.audit import (
+    CleaningRules,
+    Ledger,
+    accumulate,
+    audit,
+    quantiles_cont,
+    value_counts_sql,
+    weighted_values,
+)
 from custseg.engines import connect
 from custseg.io import open_source
 from custseg.outputs import significant
@@ -31,18 +40,17 @@ BINS_PER_DECADE = 10
 #: countries shown one by one; the others are summed as ``other``
 TOP_COUNTRIES = 15
 
-#: measure → SQL over the kept purchase lines (order value is summed per invoice first)
-_MEASURES: dict[str, str] = {
-    "quantity": "SELECT CAST(quantity AS DOUBLE) AS x FROM lines "
-    "WHERE reason IS NULL AND kind = 'purchase' AND quantity > 0",
-    "price": "SELECT CAST(price AS DOUBLE) AS x FROM lines "
-    "WHERE reason IS NULL AND kind = 'purchase' AND price > 0",
-    "order_value": "SELECT CAST(bought AS DOUBLE) AS x FROM invoices WHERE bought > 0",
+#: measure → (value, table, condition) counted over the kept purchase lines, or over the
+#: invoices (kept lines summed per customer and invoice) for the order value
+_MEASURES: dict[str, tuple[str, str, str]] = {
+    "quantity": ("quantity", "lines", "reason IS NULL AND kind = 'purchase' AND quantity > 0"),
+    "price": ("price", "lines", "reason IS NULL AND kind = 'purchase' AND price > 0"),
+    "order_value": ("bought", "_cs_invoices", "bought > 0"),
 }
 
 #: kept lines summed per (customer, invoice) once, shared by the order-value and monthly figures
 _INVOICES = """
-    CREATE OR REPLACE TEMP TABLE invoices AS
+    CREATE OR REPLACE TEMP TABLE _cs_invoices AS
     SELECT customer_id, invoice, min(ts) AS ts,
            SUM(value) FILTER (WHERE kind = 'purchase') AS bought, SUM(value) AS net,
            bool_or(kind = 'purchase') AS is_purchase
@@ -50,55 +58,81 @@ _INVOICES = """
 """
 
 
+def collect(con: duckdb.DuckDBPyConnection, part: int) -> None:
+    """Add the partial aggregates of the cleaned lines of one part (temp table ``lines``).
+
+    Value counts, and per country and month the lines, revenue, orders and distinct
+    customers: parts hold disjoint customers (and so disjoint invoices), so sums of the
+    parts' figures are the figures of the whole.
+    """
+    con.execute(_INVOICES)
+    values = " UNION ALL ".join(
+        value_counts_sql(name, expr, table, where) for name, (expr, table, where) in _MEASURES.items()
+    )
+    accumulate(con, "_cs_values", values, part)
+    accumulate(
+        con,
+        "_cs_countries",
+        """SELECT COALESCE(country, '?') AS country, count(DISTINCT customer_id) AS customers,
+                  count(*) AS lines, SUM(value) AS revenue
+           FROM lines WHERE reason IS NULL GROUP BY ALL""",
+        part,
+    )
+    # an invoice counts in the month of its first line
+    accumulate(
+        con,
+        "_cs_months",
+        """SELECT strftime(ts, '%Y-%m') AS month, count(*) FILTER (WHERE is_purchase) AS orders,
+                  count(DISTINCT customer_id) AS customers, SUM(net) AS revenue
+           FROM _cs_invoices GROUP BY ALL""",
+        part,
+    )
+    con.execute("DROP TABLE _cs_invoices")
+
+
 def _r(x: float | None) -> float | None:
     """Six significant digits: exact for quantities and prices as people write them."""
     return significant(x, 6)
 
 
-def _distribution(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any] | None:
-    row = con.execute(f"""
-        SELECT count(*), min(x), quantile_cont(x, [0.25, 0.5, 0.75]), max(x), avg(x)
-        FROM ({sql})
-    """).fetchone()
-    if row is None or not row[0]:
+def _distribution(con: duckdb.DuckDBPyConnection, measure: str) -> dict[str, Any] | None:
+    x, n = weighted_values(con, "_cs_values", measure)
+    if not len(x):
         return None
-    n, lo, (q1, med, q3), hi, mean = row
+    total = int(n.sum())
+    q1, med, q3 = quantiles_cont(x, n, (0.25, 0.5, 0.75))
     # quartiles of log10(x) are log10 of x's quartiles (log is monotonic; one sort, not two)
     lq1, lq3 = math.log10(q1), math.log10(q3)
     liqr = lq3 - lq1
     low_fence, high_fence = 10 ** (lq1 - 1.5 * liqr), 10 ** (lq3 + 1.5 * liqr)
-    fences = con.execute(
-        f"SELECT min(x) FILTER (WHERE x >= ?), max(x) FILTER (WHERE x <= ?) FROM ({sql})",
-        [low_fence, high_fence],
-    ).fetchone() or (lo, hi)
-    bins = con.execute(f"""
-        SELECT CAST(floor(log10(x) * {BINS_PER_DECADE} + 1e-9) AS INTEGER) AS b, count(*)
-        FROM ({sql}) GROUP BY b ORDER BY b
-    """).fetchall()
+    inside_low, inside_high = x[x >= low_fence], x[x <= high_fence]
+    bins = np.floor(np.log10(x) * BINS_PER_DECADE + 1e-9).astype(np.int64)
+    edges, first = np.unique(bins, return_index=True)
+    counts = np.add.reduceat(n, first)
     return {
-        "n": int(n),
+        "n": total,
         "box": {
-            "min": _r(lo),
-            "lowerfence": _r(fences[0]),
+            "min": _r(float(x[0])),
+            "lowerfence": _r(float(inside_low[0]) if len(inside_low) else float(x[0])),
             "q1": _r(q1),
             "median": _r(med),
             "q3": _r(q3),
-            "upperfence": _r(fences[1]),
-            "max": _r(hi),
-            "mean": _r(mean),
+            "upperfence": _r(float(inside_high[-1]) if len(inside_high) else float(x[-1])),
+            "max": _r(float(x[-1])),
+            "mean": _r(float(np.dot(x, n) / total)),
         },
         "bins_per_decade": BINS_PER_DECADE,
-        "histogram": [[int(b), int(c)] for b, c in bins],
+        "histogram": [[int(b), int(c)] for b, c in zip(edges, counts, strict=True)],
     }
 
 
-def summarize(con: duckdb.DuckDBPyConnection, *, lines: str = "lines") -> dict[str, Any]:
-    """Cleaned lines → the data-quality aggregates of the report (JSON-able, small).
+def summarize(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Audited lines → the data-quality aggregates of the report (JSON-able, small).
 
     Parameters
     ----------
-    con : connection holding the temp table ``lines`` built by :func:`custseg.audit.audit`.
-    lines : name of that table.
+    con : connection on which :func:`custseg.audit.audit` ran (it leaves the partial
+        aggregates this summary is computed from).
 
     Returns
     -------
@@ -106,14 +140,11 @@ def summarize(con: duckdb.DuckDBPyConnection, *, lines: str = "lines") -> dict[s
     histogram of ``[bin, count]`` where bin ``b`` covers ``[10**(b/10), 10**((b+1)/10))``),
     ``countries`` and ``months``.
     """
-    if lines != "lines":
-        con.execute(f'CREATE OR REPLACE TEMP VIEW lines AS SELECT * FROM "{lines}"')
-    con.execute(_INVOICES)
-    distributions = {name: _distribution(con, sql) for name, sql in _MEASURES.items()}
+    distributions = {name: _distribution(con, name) for name in _MEASURES}
     countries = con.execute("""
-        SELECT COALESCE(country, '?') AS country, count(DISTINCT customer_id), count(*),
-               CAST(SUM(value) AS DOUBLE)
-        FROM lines WHERE reason IS NULL GROUP BY ALL
+        SELECT country, CAST(sum(customers) AS BIGINT), CAST(sum(lines) AS BIGINT),
+               CAST(SUM(revenue) AS DOUBLE)
+        FROM _cs_countries GROUP BY ALL
         ORDER BY 2 DESC, 1
     """).fetchall()
     head = [
@@ -129,13 +160,11 @@ def summarize(con: duckdb.DuckDBPyConnection, *, lines: str = "lines") -> dict[s
             "lines": int(sum(r[2] for r in rest)),
             "revenue": round(float(sum(r[3] or 0 for r in rest)), 2),
         }
-    # an invoice counts in the month of its first line
     months = con.execute("""
-        SELECT strftime(ts, '%Y-%m') AS month, count(*) FILTER (WHERE is_purchase),
-               count(DISTINCT customer_id), CAST(SUM(net) AS DOUBLE)
-        FROM invoices GROUP BY ALL ORDER BY month
+        SELECT month, CAST(sum(orders) AS BIGINT), CAST(sum(customers) AS BIGINT),
+               CAST(SUM(revenue) AS DOUBLE)
+        FROM _cs_months GROUP BY ALL ORDER BY month
     """).fetchall()
-    con.execute("DROP TABLE invoices")
     return {
         "format": EXPLORATION_FORMAT,
         "distributions": distributions,

@@ -54,6 +54,23 @@ def _versions() -> dict[str, str]:
     }
 
 
+def _distinct_rows(Xt: np.ndarray, enough: int) -> int:
+    """Number of distinct rows, or at least ``enough`` when the first rows already hold that
+    many (sorting millions of rows to learn that k_max segments are possible is wasted)."""
+    head = len(np.unique(Xt[:2_000], axis=0))
+    return head if head >= enough else len(np.unique(Xt, axis=0))
+
+
+def _nearest(Xt: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Index (0-based) of the nearest centroid of each row."""
+    d = (
+        np.einsum("ij,ij->i", Xt, Xt)[:, None]
+        - 2.0 * Xt @ centers.T
+        + np.einsum("ij,ij->i", centers, centers)[None, :]
+    )
+    return np.argmin(d, axis=1)
+
+
 class CustomerSegmenter:
     """Segment customers from their features; choose k, order and name the segments.
 
@@ -73,7 +90,8 @@ class CustomerSegmenter:
     n_init : K-Means restarts for every fit.
     random_state : seed of every random step (K-Means, samples).
     sweep_sample : fit the k sweep on at most this many customers (seeded sample); the final
-        model is always fitted on all customers.
+        model is always fitted on all customers, starting from the sweep's centroids for the
+        chosen k (one Lloyd run instead of ``n_init`` restarts).
     silhouette_sample : silhouette computed on at most this many customers (seeded sample).
 
     Examples
@@ -99,7 +117,7 @@ class CustomerSegmenter:
         k_max: int = 10,
         n_init: int = 10,
         random_state: int = 0,
-        sweep_sample: int = 50_000,
+        sweep_sample: int = 20_000,
         silhouette_sample: int = 10_000,
     ) -> None:
         self.features = features
@@ -188,7 +206,7 @@ class CustomerSegmenter:
         self.categories_ = {c: sorted(X[c].astype(str).unique().tolist()) for c in self.categorical}
         Xt = np.hstack([(transformed - self.mean_) / self.scale_, self._one_hot(X)])
 
-        distinct = len(np.unique(Xt, axis=0))
+        distinct = _distinct_rows(Xt, self.k_max + 1)
         hi = min(self.k_max, n - 1, distinct)
         ks = list(range(self.k_min, hi + 1)) if hi >= self.k_min else []
         if self.k is not None and self.k not in ks:
@@ -196,12 +214,7 @@ class CustomerSegmenter:
             # (2 <= k < number of distinct customers); otherwise it is fitted unscored
             ks = sorted(set(ks) | {self.k}) if 2 <= self.k <= hi else []
         self.selection_: Selection | None
-        # On small data, OpenMP threads in K-Means mostly wait for each other, and on a busy
-        # machine they spin: one thread is 2x faster for Online Retail (4 k customers) and
-        # steady under load. Past SMALL_DATA customers the threads pay off.
-        with threadpool_limits(1, user_api="openmp") if n < SMALL_DATA else nullcontext():
-            k, km = self._sweep_and_fit(Xt, ks, distinct)
-        raw_labels = km.labels_
+        k, centers, raw_labels = self._sweep_and_fit(Xt, ks, distinct)
         self.value_feature_ = next(
             (f for f in VALUE_FEATURES if f in self.features), next(iter(self.features), None)
         )
@@ -214,7 +227,7 @@ class CustomerSegmenter:
         else:  # categorical only: the largest segment first
             value_means = [float((raw_labels == c).sum()) for c in range(k)]
         order = sorted(range(k), key=lambda c: (-value_means[c], c))
-        self.cluster_centers_ = km.cluster_centers_[order]
+        self.cluster_centers_ = centers[order]
         self.k_ = k
         self.n_features_in_ = len(self.features)
         self.feature_names_in_ = np.asarray(self.features, dtype=object)
@@ -227,19 +240,31 @@ class CustomerSegmenter:
         self._fit_names(X)
         return self
 
-    def _sweep_and_fit(self, Xt: np.ndarray, ks: list[int], distinct: int) -> tuple[int, KMeans]:
-        """Choose k (unless forced) and fit the final K-Means on all customers."""
+    def _sweep_and_fit(
+        self, Xt: np.ndarray, ks: list[int], distinct: int
+    ) -> tuple[int, np.ndarray, np.ndarray]:
+        """Choose k (unless forced), fit the final K-Means on all customers: k, centroids, labels.
+
+        The sweep fits samples of at most ``sweep_sample`` customers; on so few, OpenMP threads
+        in K-Means mostly wait for each other (and spin on a busy machine), so it runs on one
+        thread. When the sweep saw every customer its model for the chosen k is the final one;
+        otherwise the final fit on all customers starts from the sweep's centroids (measured
+        on 400 k customers: 0.2 s and the same inertia to 1e-9, against 2.7 s for 10 restarts).
+        """
+        n = Xt.shape[0]
         if ks:
-            self.selection_ = sweep(
-                Xt,
-                ks,
-                random_state=self.random_state,
-                n_init=self.n_init,
-                sweep_sample=self.sweep_sample,
-                silhouette_sample=self.silhouette_sample,
-                forced_k=self.k,
-            )
+            with threadpool_limits(1, user_api="openmp"):
+                self.selection_ = sweep(
+                    Xt,
+                    ks,
+                    random_state=self.random_state,
+                    n_init=self.n_init,
+                    sweep_sample=self.sweep_sample,
+                    silhouette_sample=self.silhouette_sample,
+                    forced_k=self.k,
+                )
             k = self.selection_.chosen
+            init = self.selection_.centers_of(k)
         else:
             if self.k is None:
                 raise TooFewCustomersError(
@@ -247,8 +272,19 @@ class CustomerSegmenter:
                 )
             self.selection_ = None
             k = self.k
-        km = KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state).fit(Xt)
-        return k, km
+            init = None
+        if init is not None and self.selection_ is not None and self.selection_.sample.get(
+            "sweep"
+        ) == n:
+            # the sweep fitted this very model: same customers, k, restarts and seed
+            return k, init, _nearest(Xt, init)
+        with threadpool_limits(1, user_api="openmp") if n < SMALL_DATA else nullcontext():
+            if init is not None:
+                km = KMeans(n_clusters=k, init=init, n_init=1).fit(Xt)
+            else:
+                km = KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state)
+                km.fit(Xt)
+        return k, km.cluster_centers_, km.labels_
 
     def _fit_names(self, X: pd.DataFrame) -> None:
         self.rfm_edges_: dict[str, list[float]] = {}
@@ -298,13 +334,7 @@ class CustomerSegmenter:
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Segment number (1..k) of each customer: the nearest centroid in the scaled space."""
         self._check_fitted()
-        Xt = self.transform(X)
-        d = (
-            np.einsum("ij,ij->i", Xt, Xt)[:, None]
-            - 2.0 * Xt @ self.cluster_centers_.T
-            + np.einsum("ij,ij->i", self.cluster_centers_, self.cluster_centers_)[None, :]
-        )
-        return (np.argmin(d, axis=1) + 1).astype("int64")
+        return (_nearest(self.transform(X), self.cluster_centers_) + 1).astype("int64")
 
     def rfm_scores(self, X: pd.DataFrame) -> pd.DataFrame:
         """r/f/m quintile scores (1–5, training edges) and the named RFM grid cell."""

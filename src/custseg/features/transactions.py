@@ -37,7 +37,8 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "(0 for one-purchase customers)",
 }
 
-_SQL = """
+#: per-customer totals that do not depend on the as-of date (combinable across parts)
+_TOTALS_CTES = """
 WITH clean AS (
     SELECT customer_id, invoice, product, ts, value, kind = 'purchase' AS is_purchase
     FROM {lines}
@@ -64,24 +65,33 @@ WITH clean AS (
            SUM(returned) AS returned
     FROM per_invoice
     GROUP BY customer_id
-)
+), totals AS (
+    SELECT c.customer_id, c.last_ts, c.first_ts, c.frequency, c.bought, c.returned,
+           COALESCE(p.product_breadth, 0) AS product_breadth
+    FROM per_customer AS c
+    LEFT JOIN per_product AS p ON p.customer_id = c.customer_id
+    WHERE c.frequency > 0
+)"""
+
+_FEATURES_SELECT = """
 SELECT c.customer_id,
        GREATEST(DATE_DIFF('day', CAST(c.last_ts AS DATE), CAST('{as_of}' AS DATE)), 0) AS recency_days,
        c.frequency,
        CAST(c.bought - c.returned AS DOUBLE) AS monetary,
        GREATEST(DATE_DIFF('day', CAST(c.first_ts AS DATE), CAST('{as_of}' AS DATE)), 0) AS tenure_days,
        CAST(c.bought / c.frequency AS DOUBLE) AS avg_basket,
-       COALESCE(p.product_breadth, 0) AS product_breadth,
+       c.product_breadth,
        CAST(LEAST(c.returned / c.bought, 1) AS DOUBLE) AS return_rate,
        CASE WHEN c.frequency > 1
             THEN CAST(DATE_DIFF('day', CAST(c.first_ts AS DATE), CAST(c.last_ts AS DATE)) AS DOUBLE)
                  / (c.frequency - 1)
             ELSE 0.0 END AS mean_days_between
-FROM per_customer AS c
-LEFT JOIN per_product AS p ON p.customer_id = c.customer_id
-WHERE c.frequency > 0
+FROM {totals} AS c
 ORDER BY c.customer_id
 """
+
+#: where :func:`collect` keeps the per-customer totals of the parts cleaned so far
+TOTALS_TABLE = "_cs_customer_totals"
 
 
 def customer_features_sql(as_of: date, *, lines: str = "lines", dialect: str = "duckdb") -> str:
@@ -93,7 +103,9 @@ def customer_features_sql(as_of: date, *, lines: str = "lines", dialect: str = "
     >>> "DATEDIFF" in sql.upper()
     True
     """
-    sql = _SQL.format(lines=lines, as_of=as_of.isoformat())
+    sql = _TOTALS_CTES.format(lines=lines) + _FEATURES_SELECT.format(
+        totals="totals", as_of=as_of.isoformat()
+    )
     if dialect == "duckdb":
         return sql
     import sqlglot  # only for other engines: keeps the default path's start-up short
@@ -101,14 +113,26 @@ def customer_features_sql(as_of: date, *, lines: str = "lines", dialect: str = "
     return sqlglot.transpile(sql, read="duckdb", write=dialect, pretty=True)[0]
 
 
-def customer_features(con: duckdb.DuckDBPyConnection, as_of: date | str) -> pd.DataFrame:
-    """Cleaned lines (temp table ``lines``) → one row per customer with :data:`TRANSACTION_FEATURES`.
+def collect(con: duckdb.DuckDBPyConnection, part: int) -> None:
+    """Add the per-customer totals of the cleaned lines of one part (temp table ``lines``).
 
-    Only customers with at least one kept purchase appear; rows are sorted by ``customer_id``.
+    Parts hold disjoint customers, so each customer's totals come from one part whole.
+    """
+    from custseg.audit import accumulate
+
+    accumulate(con, TOTALS_TABLE, _TOTALS_CTES.format(lines="lines") + " SELECT * FROM totals", part)
+
+
+def customer_features(con: duckdb.DuckDBPyConnection, as_of: date | str) -> pd.DataFrame:
+    """Audited lines → one row per customer with :data:`TRANSACTION_FEATURES`.
+
+    Computed from the per-customer totals :func:`custseg.audit.audit` left in ``con``. Only
+    customers with at least one kept purchase appear; rows are sorted by ``customer_id``.
     """
     if isinstance(as_of, str):
         as_of = date.fromisoformat(as_of)
-    frame = con.execute(customer_features_sql(as_of)).df()
+    sql = _FEATURES_SELECT.format(totals=TOTALS_TABLE, as_of=as_of.isoformat())
+    frame = con.execute(sql).df()
     frame["customer_id"] = frame["customer_id"].astype(str)
     for col in ("recency_days", "frequency", "tenure_days", "product_breadth"):
         frame[col] = frame[col].astype("int64")
