@@ -166,3 +166,22 @@ def test_online_retail_ledger(online_retail) -> None:
     assert ledger.money["kept_net"] + dropped_money == pytest.approx(9_747_747.93, abs=0.05)
     assert ledger.kept_by_kind["cancellation"] > 8000
     assert ledger.flagged["quantity"]["largest"][0]["quantity"] == 80995
+
+
+def test_quantiles_from_value_counts_equal_duckdb_quantile_cont() -> None:
+    """The flagging fences and box statistics come from value counts merged across parts."""
+    import duckdb
+    import numpy as np
+
+    from custseg.audit import quantiles_cont
+
+    rng = np.random.default_rng(5)
+    values = np.round(rng.lognormal(1.0, 1.2, 5_001), 2)  # many ties, as prices have
+    con = duckdb.connect()
+    con.register("v", pd.DataFrame({"x": values}))
+    qs = (0.25, 0.5, 0.75, 0.9)
+    expected = con.execute(f"SELECT quantile_cont(x, {list(qs)}) FROM v").fetchone()[0]
+    expected_log = con.execute("SELECT quantile_cont(log10(x), [0.25, 0.75]) FROM v").fetchone()[0]
+    x, n = np.unique(values, return_counts=True)
+    assert quantiles_cont(x, n, qs) == pytest.approx(expected, rel=1e-12)
+    assert quantiles_cont(x, n, (0.25, 0.75), np.log10) == pytest.approx(expected_log, rel=1e-12)

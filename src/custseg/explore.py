@@ -45,27 +45,17 @@ TOP_COUNTRIES = 15
 _MEASURES: dict[str, tuple[str, str, str]] = {
     "quantity": ("quantity", "lines", "reason IS NULL AND kind = 'purchase' AND quantity > 0"),
     "price": ("price", "lines", "reason IS NULL AND kind = 'purchase' AND price > 0"),
-    "order_value": ("bought", "_cs_invoices", "bought > 0"),
+    "order_value": ("bought", "_cs_invoices", "bought > 0"),  # see features.collect
 }
-
-#: kept lines summed per (customer, invoice) once, shared by the order-value and monthly figures
-_INVOICES = """
-    CREATE OR REPLACE TEMP TABLE _cs_invoices AS
-    SELECT customer_id, invoice, min(ts) AS ts,
-           SUM(value) FILTER (WHERE kind = 'purchase') AS bought, SUM(value) AS net,
-           bool_or(kind = 'purchase') AS is_purchase
-    FROM lines WHERE reason IS NULL GROUP BY customer_id, invoice
-"""
-
 
 def collect(con: duckdb.DuckDBPyConnection, part: int) -> None:
     """Add the partial aggregates of the cleaned lines of one part (temp table ``lines``).
 
     Value counts, and per country and month the lines, revenue, orders and distinct
     customers: parts hold disjoint customers (and so disjoint invoices), so sums of the
-    parts' figures are the figures of the whole.
+    parts' figures are the figures of the whole. Reads the part's invoices, which
+    :func:`custseg.features.transactions.collect` leaves in ``_cs_invoices``.
     """
-    con.execute(_INVOICES)
     values = " UNION ALL ".join(
         value_counts_sql(name, expr, table, where) for name, (expr, table, where) in _MEASURES.items()
     )
@@ -82,8 +72,9 @@ def collect(con: duckdb.DuckDBPyConnection, part: int) -> None:
     accumulate(
         con,
         "_cs_months",
-        """SELECT strftime(ts, '%Y-%m') AS month, count(*) FILTER (WHERE is_purchase) AS orders,
-                  count(DISTINCT customer_id) AS customers, SUM(net) AS revenue
+        """SELECT strftime(ts, '%Y-%m') AS month,
+                  count(*) FILTER (WHERE has_purchase = 1) AS orders,
+                  count(DISTINCT customer_id) AS customers, SUM(bought - returned) AS revenue
            FROM _cs_invoices GROUP BY ALL""",
         part,
     )

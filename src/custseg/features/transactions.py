@@ -37,24 +37,25 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "(0 for one-purchase customers)",
 }
 
-#: per-customer totals that do not depend on the as-of date (combinable across parts)
-_TOTALS_CTES = """
-WITH clean AS (
-    SELECT customer_id, invoice, product, ts, value, kind = 'purchase' AS is_purchase
-    FROM {lines}
-    WHERE reason IS NULL
-), per_invoice AS (
+#: kept lines summed per (customer, invoice); shared with the exploration (months, orders)
+PER_INVOICE_SQL = """
     SELECT customer_id, invoice,
            MIN(ts) AS ts,
-           SUM(CASE WHEN is_purchase THEN value ELSE 0 END) AS bought,
-           SUM(CASE WHEN is_purchase THEN 0 ELSE -value END) AS returned,
-           MAX(CASE WHEN is_purchase THEN 1 ELSE 0 END) AS has_purchase
-    FROM clean
-    GROUP BY customer_id, invoice
+           SUM(CASE WHEN kind = 'purchase' THEN value ELSE 0 END) AS bought,
+           SUM(CASE WHEN kind = 'purchase' THEN 0 ELSE -value END) AS returned,
+           MAX(CASE WHEN kind = 'purchase' THEN 1 ELSE 0 END) AS has_purchase
+    FROM {lines}
+    WHERE reason IS NULL
+    GROUP BY customer_id, invoice"""
+
+#: per-customer totals that do not depend on the as-of date (combinable across parts)
+_TOTALS_CTES = """
+WITH per_invoice AS ({per_invoice}
 ), per_product AS (
     SELECT customer_id, COUNT(*) AS product_breadth
-    FROM (SELECT customer_id, product FROM clean
-          WHERE is_purchase AND product IS NOT NULL GROUP BY customer_id, product) AS cp
+    FROM (SELECT customer_id, product FROM {lines}
+          WHERE reason IS NULL AND kind = 'purchase' AND product IS NOT NULL
+          GROUP BY customer_id, product) AS cp
     GROUP BY customer_id
 ), per_customer AS (
     SELECT customer_id,
@@ -103,7 +104,8 @@ def customer_features_sql(as_of: date, *, lines: str = "lines", dialect: str = "
     >>> "DATEDIFF" in sql.upper()
     True
     """
-    sql = _TOTALS_CTES.format(lines=lines) + _FEATURES_SELECT.format(
+    per_invoice = PER_INVOICE_SQL.format(lines=lines)
+    sql = _TOTALS_CTES.format(lines=lines, per_invoice=per_invoice) + _FEATURES_SELECT.format(
         totals="totals", as_of=as_of.isoformat()
     )
     if dialect == "duckdb":
@@ -116,11 +118,16 @@ def customer_features_sql(as_of: date, *, lines: str = "lines", dialect: str = "
 def collect(con: duckdb.DuckDBPyConnection, part: int) -> None:
     """Add the per-customer totals of the cleaned lines of one part (temp table ``lines``).
 
-    Parts hold disjoint customers, so each customer's totals come from one part whole.
+    Parts hold disjoint customers, so each customer's totals come from one part whole. Leaves
+    the part's invoices in the temp table ``_cs_invoices`` for :func:`custseg.explore.collect`.
     """
     from custseg.audit import accumulate
 
-    accumulate(con, TOTALS_TABLE, _TOTALS_CTES.format(lines="lines") + " SELECT * FROM totals", part)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _cs_invoices AS " + PER_INVOICE_SQL.format(lines="lines")
+    )
+    sql = _TOTALS_CTES.format(lines="lines", per_invoice="SELECT * FROM _cs_invoices")
+    accumulate(con, TOTALS_TABLE, sql + " SELECT * FROM totals", part)
 
 
 def customer_features(con: duckdb.DuckDBPyConnection, as_of: date | str) -> pd.DataFrame:
