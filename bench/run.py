@@ -52,7 +52,11 @@ PACKAGES = ("custseg", "duckdb", "pandas", "numpy", "scikit-learn", "scipy", "py
 FLOOR_COLUMNS = ("InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "CUSTSEG_THREADS")
 NOTEBOOK_STEPS = ("read", "clean", "rfm", "sweep", "final_fit", "imports")
-STAGES = ("read", "audit", "features", "fit", "names", "write")
+STAGES = ("read", "audit", "features", "sweep", "final_fit", "names", "report", "save")
+#: the sampled silhouette is checked against the full one up to this many customers
+SILHOUETTE_CHECK_MAX = 50_000
+#: the notebook baseline is skipped above this many lines (see --notebook-max-lines)
+NOTEBOOK_MAX_LINES = 20_000_000
 
 #: the naive feature query: one GROUP BY over the lines, two COUNT(DISTINCT); same output
 #: columns and order as custseg's two-level query (custseg.features.transactions)
@@ -276,7 +280,33 @@ def floor_scan(path: Path, reps: int) -> dict[str, Any]:
     }
 
 
-def in_process(path: Path, reps: int) -> dict[str, Any]:
+def silhouette_check(result: Any) -> dict[str, Any]:
+    """The sampled silhouette of the sweep against the silhouette of all customers.
+
+    For the chosen k and the k the sampled silhouette prefers: customers labelled by the
+    sweep's centroids, scikit-learn's silhouette_score on all of them (exact, chunked).
+    """
+    import numpy as np
+    from sklearn.metrics import silhouette_score
+
+    model = result.model
+    sel = model.selection_
+    X = model.transform(result.segments)
+    ks = sorted({sel.chosen, sel.ks[int(np.argmax(sel.silhouette))]})
+    rows = []
+    for k in ks:
+        centers = sel.centers_of(k)
+        d = ((X[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+        labels = d.argmin(axis=1)
+        t = time.perf_counter()
+        full = float(silhouette_score(X, labels))
+        sampled = float(sel.silhouette[sel.ks.index(k)])
+        rows.append({"k": k, "sampled": sampled, "full": full, "error": sampled - full,
+                     "full_s": time.perf_counter() - t})
+    return {"customers": int(X.shape[0]), "sample": sel.sample, "by_k": rows}
+
+
+def in_process(path: Path, reps: int, check_silhouette: bool = False) -> dict[str, Any]:
     """custseg's stages in this process (fresh connection), then the feature-query duel."""
     import inspect
 
@@ -304,13 +334,24 @@ def in_process(path: Path, reps: int) -> dict[str, Any]:
         order = ["read", "audit", "features", "sweep", "fit"]
         seen = [(n, marks[n]) for n in order if n in marks] + [("end", end)]
         spans = {a: y - x for (a, x), (_, y) in itertools.pairwise(seen)}
+        fit_s = getattr(result.model, "fit_seconds_", {})
+        from custseg.report import render_html
+
+        t = time.perf_counter()
+        render_html(result)
+        report_s = time.perf_counter() - t
         stages = {
             "read": spans.get("read"),
+            # cleaning in parts; each part also leaves per-customer totals and exploration sums
             "audit": spans.get("audit"),
-            "features": spans.get("features"),
-            "fit": spans.get("sweep"),  # k sweep + final fit: CustomerSegmenter.fit
-            "names": spans.get("fit"),  # RFM scores, names, profiles, verdict
-            "write": write_s,
+            "features": spans.get("features"),  # the feature query over the totals
+            # the rest of CustomerSegmenter.fit (transform, ordering, naming) counts in names
+            "sweep": fit_s.get("sweep"),
+            "final_fit": fit_s.get("final_fit"),
+            "names": (spans.get("sweep") or 0.0) + (spans.get("fit") or 0.0)
+            - sum(fit_s.values()),  # RFM scores, names, profiles, exploration summary
+            "report": report_s,  # render_html alone
+            "save": write_s,  # every file, the report included
         }
         sel = result.model.selection_
         out: dict[str, Any] = {
@@ -322,10 +363,23 @@ def in_process(path: Path, reps: int) -> dict[str, Any]:
             "kept_rows": result.ledger.kept_rows,
             "sample": sel.sample if sel is not None else None,
         }
+        if check_silhouette and sel is not None and sel.sample["silhouette"] < len(
+            result.segments
+        ) <= SILHOUETTE_CHECK_MAX:
+            checked = result
+            out["silhouette_check"] = guarded(
+                "silhouette check", lambda: silhouette_check(checked)
+            )
+            del checked
         as_of = result.ledger.as_of
         del result
-        if "con" in kwargs:
+        has_lines = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'lines'"
+        ).fetchone()[0]
+        if "con" in kwargs and has_lines:
             out["feature_query"] = feature_duel(con, as_of, reps)
+        elif "con" in kwargs:
+            out["feature_query"] = {"skipped": "cleaned in parts: no single lines table"}
         return out
     finally:
         con.close()
@@ -438,11 +492,16 @@ def bench_dataset(
     log(f"{name}: floor scan")
     row["floor"] = guarded("floor", lambda: floor_scan(path, args.reps))
     log(f"{name}: custseg stages in process + feature query duel")
-    row["custseg_stages"] = guarded("stages", lambda: in_process(path, args.reps))
+    row["custseg_stages"] = guarded(
+        "stages", lambda: in_process(path, args.reps, check_silhouette=not args.quick)
+    )
     gc.collect()
     log(f"{name}: custseg run (subprocess)")
     row["custseg_run"] = guarded("custseg run", lambda: cli_run(path, args.timeout, args.repeat))
-    if with_notebook:
+    lines = (row.get("floor") or {}).get("lines") or 0
+    if with_notebook and lines > args.notebook_max_lines:
+        row["notebook"] = {"skipped": f"> {size_label(args.notebook_max_lines)} lines"}
+    elif with_notebook:
         log(f"{name}: notebook baseline (subprocess)")
         row["notebook"] = guarded(
             "notebook", lambda: notebook_run(path, args.timeout, args.repeat)
@@ -470,7 +529,7 @@ def ratios(row: dict[str, Any]) -> dict[str, float | None]:
     stages = get(row, "custseg_stages", "stages_s") or {}
     data = [stages.get(s) for s in ("read", "audit", "features")]
     data_s = sum(data) if all(v is not None for v in data) else None
-    in_proc = [stages.get(s) for s in STAGES]
+    in_proc = [stages.get(s) for s in STAGES if s != "report"]  # save includes the report
     in_proc_s = sum(in_proc) if all(v is not None for v in in_proc) else None
 
     def div(a: float | None, b: float | None) -> float | None:
@@ -538,8 +597,8 @@ def markdown(report: dict[str, Any]) -> str:
         out += [f"> **Warning:** {report['busy_warning']}", ""]
     head = (
         "| dataset | lines | customers | custseg run s | read | audit | features "
-        "| fit (sweep+final) | names/profiles | write | peak RSS MiB | notebook s | notebook RSS MiB "
-        "| notebook/custseg | floor s | custseg data/floor |"
+        "| k sweep | final fit | names/profiles | report | save | peak RSS MiB | notebook s "
+        "| notebook RSS MiB | notebook/custseg | floor s | custseg data/floor |"
     )
     out += [head, "|" + "---|" * head.count(" | ") + "---|"]
     for r in report["datasets"]:
@@ -570,7 +629,10 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "Stages are measured in the benchmark process (imports already done, fresh DuckDB "
         "connection); *custseg run s* is the whole command in a subprocess, imports and file "
-        "hashing included. *custseg data/floor* = (read + audit + features) / floor.",
+        "hashing included. *audit* cleans the lines (in parts of 25 M lines at most) and "
+        "leaves per-customer totals and exploration sums; *features* is the final feature "
+        "query over those totals. *report* renders the HTML alone; *save* writes every file, "
+        "the report included. *custseg data/floor* = (read + audit + features) / floor.",
         "",
         "## Feature query: two-level aggregation (custseg) vs naive single-level GROUP BY",
         "",
@@ -580,7 +642,7 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for r in report["datasets"]:
         fq = (r.get("custseg_stages") or {}).get("feature_query")
-        if not fq:
+        if not fq or "skipped" in fq:
             out.append(f"| {r['dataset']} |" + " — |" * 8)
             continue
         same = "yes" if fq["same_customers"] and not fq["differing_values"] else (
@@ -615,6 +677,24 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "The last column is what the command costs beyond the measured stages: mostly Python "
         "imports, plus process start and printing the summary.",
+        "",
+        "## Sampled silhouette against the silhouette of all customers",
+        "",
+        "| dataset | customers | silhouette sample | k | sampled | all customers | error "
+        "| all-customer time s |",
+        "|---|---|---|---|---|---|---|---|",
+        *(
+            f"| {r['dataset']} | {c['customers']:,} | {c['sample']['silhouette']:,} | {b['k']} "
+            f"| {b['sampled']:.4f} | {b['full']:.4f} | {b['error']:+.4f} | {fmt_s(b['full_s'])} |"
+            for r in report["datasets"]
+            for c in [((r.get("custseg_stages") or {}).get("silhouette_check") or {})]
+            if c.get("by_k")
+            for b in c["by_k"]
+        ),
+        "",
+        "Customers labelled by the sweep's centroids for k; *sampled* is the silhouette the "
+        "sweep computed on its seeded sample, *all customers* scikit-learn's silhouette_score "
+        "on every customer (run without --quick, where there are at most 50 k customers).",
         "",
         "## Notebook baseline detail",
         "",
@@ -657,6 +737,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--notebook", choices=("all", "real", "none"),
                    help="where to run the notebook baseline (default: all; real with --quick)")
     p.add_argument("--no-real", action="store_true", help="skip the Online Retail file")
+    p.add_argument("--notebook-max-lines", type=parse_size, default=NOTEBOOK_MAX_LINES,
+                   help="skip the notebook baseline on larger files (it loads every line "
+                   "into pandas); default 20M")
     p.add_argument("--repeat", type=int, default=1,
                    help="runs of each subprocess (custseg run, notebook); the median is kept")
     p.add_argument("--reps", type=int, default=3,
