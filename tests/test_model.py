@@ -14,7 +14,7 @@ from sklearn.metrics import pairwise_distances, silhouette_score
 from custseg import naming
 from custseg.errors import ModelError, NotFittedError, SchemaError, TooFewCustomersError
 from custseg.model import CustomerSegmenter
-from custseg.selection import find_knee, silhouette_from_distances, verdict
+from custseg.selection import distance_matrix, find_knee, silhouette_from_distances, verdict
 
 
 def customers(n: int = 300, seed: int = 0) -> pd.DataFrame:
@@ -121,6 +121,11 @@ def test_fast_silhouette_matches_scikit_learn(k: int) -> None:
     labels[:k] = np.arange(k)
     ours = silhouette_from_distances(pairwise_distances(X), labels)
     assert ours == pytest.approx(silhouette_score(X, labels), abs=1e-9)
+    # the sweep's float32 distance matrix, computed by blocks, gives the same score
+    D = distance_matrix(X * 1000.0, block=64)
+    assert D.dtype == np.float32
+    assert np.allclose(D, pairwise_distances(X * 1000.0), rtol=1e-6, atol=1e-3)
+    assert silhouette_from_distances(D, labels) == pytest.approx(ours, abs=1e-6)
 
 
 def test_verdict_rules() -> None:

@@ -146,7 +146,14 @@ def _lit(value: str) -> str:
 
 
 def _text(col: str) -> str:
-    return f"NULLIF(TRIM(CAST({_q(col)} AS VARCHAR)), '')"
+    """SQL of a text column without surrounding spaces, NULL when empty. Only values that
+    start or end with a space are trimmed: copying every string cost 0.6 CPU seconds per
+    10 M lines and column."""
+    x = f"CAST({_q(col)} AS VARCHAR)"
+    return (
+        f"(CASE WHEN starts_with({x}, ' ') OR suffix({x}, ' ') "
+        f"THEN NULLIF(TRIM({x}), '') ELSE NULLIF({x}, '') END)"
+    )
 
 
 #: text numbers written with a thousands comma (1,250.00) or a decimal comma (1.250,00 / 2,55)
@@ -392,10 +399,16 @@ def build_lines(
             "WHERE reason IS NULL AND CAST(ts AS DATE) >= ?",
             [as_of],
         )
+    # customers with a kept cancellation or return are few; only they are looked up among
+    # the purchasers (a probe of the lines, not a distinct count of every buyer)
     con.execute("""
         UPDATE lines SET reason = 'return_without_purchase', kind = NULL
-        WHERE kind IN ('cancellation', 'return') AND customer_id NOT IN (
-            SELECT DISTINCT customer_id FROM lines WHERE kind = 'purchase')
+        WHERE kind IN ('cancellation', 'return') AND customer_id IN (
+            SELECT r.customer_id
+            FROM (SELECT DISTINCT customer_id FROM lines
+                  WHERE kind IN ('cancellation', 'return')) AS r
+            ANTI JOIN (SELECT customer_id FROM lines WHERE kind = 'purchase') AS p
+            ON p.customer_id = r.customer_id)
     """)
     return date_format
 

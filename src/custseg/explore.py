@@ -72,10 +72,11 @@ def collect(con: duckdb.DuckDBPyConnection, part: int) -> None:
     accumulate(
         con,
         "_cs_months",
-        """SELECT strftime(ts, '%Y-%m') AS month,
-                  count(*) FILTER (WHERE has_purchase = 1) AS orders,
-                  count(DISTINCT customer_id) AS customers, SUM(bought - returned) AS revenue
-           FROM _cs_invoices GROUP BY ALL""",
+        """SELECT strftime(m, '%Y-%m') AS month, orders, customers, revenue FROM (
+               SELECT date_trunc('month', ts) AS m,
+                      count(*) FILTER (WHERE has_purchase = 1) AS orders,
+                      count(DISTINCT customer_id) AS customers, SUM(bought - returned) AS revenue
+               FROM _cs_invoices GROUP BY m)""",
         part,
     )
     con.execute("DROP TABLE _cs_invoices")

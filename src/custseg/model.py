@@ -35,6 +35,8 @@ RFM_FEATURES = ("recency_days", "frequency", "monetary")
 #: features that cannot be negative; below 0 they are clipped before the transform (a customer
 #: whose returns exceed purchases in the window is worth 0, not an outlier of negative value)
 NON_NEGATIVE = frozenset(TRANSACTION_FEATURES)
+#: the Yeo-Johnson exponents are estimated on a seeded sample of at most this many customers
+LAMBDA_SAMPLE = 200_000
 #: below this many customers K-Means runs on one thread (see CustomerSegmenter.fit)
 SMALL_DATA = 50_000
 #: the first of these present orders the segments by its mean (1 = highest); else the first feature
@@ -196,7 +198,14 @@ class CustomerSegmenter:
         )
         values = np.maximum(values, self.lower_)
         if values.shape[1]:
-            pt = PowerTransformer(method="yeo-johnson", standardize=False).fit(values)
+            # the exponent of each feature is estimated (maximum likelihood) on a seeded sample
+            # of at most LAMBDA_SAMPLE customers: on 4 M customers the full estimate took 3.7 s
+            # for an exponent its sample's standard error makes indistinguishable
+            fit_on = values
+            if n > LAMBDA_SAMPLE:
+                rng = np.random.default_rng([self.random_state, 1])
+                fit_on = values[np.sort(rng.choice(n, LAMBDA_SAMPLE, replace=False))]
+            pt = PowerTransformer(method="yeo-johnson", standardize=False).fit(fit_on)
             self.lambdas_ = pt.lambdas_.astype(float)
         else:
             self.lambdas_ = np.zeros(0)
@@ -232,7 +241,7 @@ class CustomerSegmenter:
         self.k_ = k
         self.n_features_in_ = len(self.features)
         self.feature_names_in_ = np.asarray(self.features, dtype=object)
-        self.labels_ = self.predict(X)
+        self.labels_ = (_nearest(Xt, self.cluster_centers_) + 1).astype("int64")  # = predict(X)
         found = len(np.unique(self.labels_))
         if found < k:
             warnings.warn(

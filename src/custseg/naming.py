@@ -110,14 +110,22 @@ def name_clusters(
     clusters = sorted(int(c) for c in np.unique(labels))
     slugs = [b["slug"] for b in grid]
     centres = np.array([[np.mean(b["r"]), np.mean(b["f"])] for b in grid])
+    # members of each (cluster, own RFM cell), counted at once from integer codes
+    codes, cells = pd.factorize(np.asarray(rfm_segment, dtype=object))
+    where = np.searchsorted(clusters, labels)
+    table = np.bincount(where * len(cells) + codes, minlength=len(clusters) * len(cells))
+    table = table.reshape(len(clusters), len(cells)).astype(float)
+    sizes = np.bincount(where, minlength=len(clusters)).astype(float)
+    r_means = np.bincount(where, weights=np.asarray(r, dtype=float)) / sizes
+    f_means = np.bincount(where, weights=np.asarray(f, dtype=float)) / sizes
+    column = {str(cell): j for j, cell in enumerate(cells)}
     cost = np.zeros((len(clusters), len(slugs)))
-    for i, c in enumerate(clusters):
-        members = labels == c
-        shares = pd.Series(rfm_segment[members]).value_counts(normalize=True)
-        mean_rf = np.array([r[members].mean(), f[members].mean()])
-        dist = np.linalg.norm(centres - mean_rf, axis=1) / 4.0
+    for i in range(len(clusters)):
+        shares = table[i] / sizes[i]
+        dist = np.linalg.norm(centres - np.array([r_means[i], f_means[i]]), axis=1) / 4.0
         cost[i] = [
-            1.0 - float(shares.get(s, 0.0)) + 0.25 * d for s, d in zip(slugs, dist, strict=True)
+            1.0 - (float(shares[column[s]]) if s in column else 0.0) + 0.25 * d
+            for s, d in zip(slugs, dist, strict=True)
         ]
     rows, cols = linear_sum_assignment(cost)
     names = {clusters[i]: slugs[j] for i, j in zip(rows, cols, strict=True)}
