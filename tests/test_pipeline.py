@@ -110,7 +110,7 @@ def test_forced_k_and_as_of() -> None:
     assert result.segments["recency_days"].min() >= 31
 
 
-@pytest.mark.parametrize("ids", ["numbers", "text"])
+@pytest.mark.parametrize("ids", ["numbers", "text", "csv"])
 def test_cleaning_in_parts_gives_the_same_outputs(
     ids: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -125,11 +125,15 @@ def test_cleaning_in_parts_gives_the_same_outputs(
         text = num.map(lambda v: None if pd.isna(v) else f"{int(v)}")
         text[1::2] = num[1::2].map(lambda v: None if pd.isna(v) else f" {v:.1f} ")
         frame = frame.assign(CustomerID=text)
-    whole = custseg.run(frame, tmp_path / "whole", seed=0)
+    source: pd.DataFrame | Path = frame
+    if ids == "csv":  # text read as text; the number of lines is estimated from the file size
+        source = tmp_path / "lines.csv"
+        frame.to_csv(source, index=False)
+    whole = custseg.run(source, tmp_path / "whole", seed=0)
     monkeypatch.setenv("CUSTSEG_PARTITION_LINES", str(len(frame) // 4))
     con = connect()
-    assert partitions(con, open_source(con, frame)) == 5
-    parts = custseg.run(frame, tmp_path / "parts", seed=0)
+    assert partitions(con, open_source(con, source)) in (4, 5, 6)
+    parts = custseg.run(source, tmp_path / "parts", seed=0)
     assert parts.ledger.to_dict() == whole.ledger.to_dict()
     assert whole.ledger.dropped["duplicate"] > 0 and whole.ledger.flagged  # rules across lines
     for name in OUTPUT_FILES:
