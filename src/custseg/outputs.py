@@ -1,15 +1,24 @@
-"""Atomic output writing: every file is written to a temporary name, then renamed into place."""
+"""Atomic output writing: every file is written to a temporary name, then renamed into place.
+
+Large tables are written without a Python loop over rows: the CSV by DuckDB (``COPY``), in
+row blocks written side by side by several threads and joined in order, with pandas' own
+rendering (same bytes as ``DataFrame.to_csv``); the Parquet file by pyarrow.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -60,9 +69,304 @@ def write_json(path: Path, data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
 
 
+#: fewest rows for which DuckDB writes the CSV (pandas is quicker on smaller tables)
+CSV_DUCKDB_ROWS = 10_000
+#: fewest rows per block of a CSV written by several threads: below 2 blocks' worth, one COPY
+#: (during ``SegmentationResult.save`` the Parquet file and the report keep the other core busy;
+#: at millions of rows the CSV is the longest task and is worth splitting)
+CSV_BLOCK_ROWS = 1_000_000
+
+
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:
-    """Write a DataFrame as UTF-8 CSV without the index, atomically."""
-    return _atomic(path, lambda p: frame.to_csv(p, index=False, lineterminator="\n"))
+    """Write a DataFrame as UTF-8 CSV without the index, atomically.
+
+    The bytes are those of ``frame.to_csv(index=False, lineterminator="\\n")``: shortest
+    round-trip floats (``0.0``, ``1e-05``), missing values empty, fields quoted only when they
+    hold a comma, a quote or a line break. Large tables of numbers and text (the customer
+    tables custseg writes) are rendered by DuckDB, in row blocks written side by side; small
+    tables, other column types, or a DuckDB that does not render like pandas (see
+    :func:`duckdb_csv_is_pandas_csv`) by pandas.
+    """
+    table = _csv_table(frame) if len(frame) >= CSV_DUCKDB_ROWS else None
+
+    def write(target: Path) -> None:
+        if table is None or not _duckdb_csv(target, table):
+            frame.to_csv(target, index=False, lineterminator="\n")
+
+    return _atomic(path, write)
+
+
+def _csv_table(frame: pd.DataFrame) -> Any:
+    """``frame`` as an Arrow table whose DuckDB CSV is pandas' CSV, or ``None``.
+
+    Integers, float64 and text render alike; booleans become pandas' ``True`` / ``False``.
+    Other column types, text with a carriage return (quoted by DuckDB, not by pandas), and
+    column names that are not text, are empty, repeat or hold a line break give ``None``.
+    """
+    import pyarrow as pa
+
+    names = list(frame.columns)
+    if (
+        not names
+        or not all(isinstance(c, str) and c and "\r" not in c and "\n" not in c for c in names)
+        or len(set(names)) < len(names)
+    ):
+        return None
+    arrays = []
+    for name in names:
+        col = frame[name]
+        dtype = col.dtype
+        if isinstance(dtype, np.dtype) and (dtype.kind in "iu" or dtype == np.float64):
+            arrays.append(pa.array(col.to_numpy(), from_pandas=True))  # NaN → missing
+        elif isinstance(dtype, np.dtype) and dtype.kind == "b":
+            arrays.append(pa.array(np.where(col.to_numpy(), "True", "False")))
+        elif isinstance(dtype, pd.StringDtype) or (
+            pd.api.types.is_object_dtype(dtype)
+            and pd.api.types.infer_dtype(col, skipna=True) in ("string", "empty")
+        ):
+            text = pa.array(col, type=pa.large_string(), from_pandas=True)
+            if _holds_byte(text, 13):  # "\r"
+                return None
+            arrays.append(text)
+        else:
+            return None
+    return pa.table(arrays, names=names)
+
+
+def _holds_byte(text: Any, byte: int) -> bool:
+    """Whether the character data of an Arrow text array holds ``byte`` (one scan, no copy)."""
+    for chunk in getattr(text, "chunks", [text]):
+        data = chunk.buffers()[2]
+        if data is not None and (np.frombuffer(data, dtype=np.uint8) == byte).any():
+            return True
+    return False
+
+
+def _duckdb_copy(con: Any, table: Any, target: Path, header: bool, name: str = "block") -> None:
+    """``COPY`` an Arrow table to a CSV file, rendered as pandas renders it."""
+    import pyarrow as pa
+
+    # empty text written bare, as pandas does (DuckDB quotes it to tell it from NULL)
+    select = ", ".join(
+        f"nullif({_ident(c)}, '') AS {_ident(c)}"
+        if pa.types.is_large_string(t) or pa.types.is_string(t)
+        else _ident(c)
+        for c, t in zip(table.column_names, table.schema.types, strict=True)
+    )
+    view = f"custseg_{name}"
+    con.register(view, _Stream(table))
+    try:
+        con.execute(
+            f"COPY (SELECT {select} FROM {view}) TO '{_literal(str(target))}' "
+            f"(FORMAT csv, HEADER {str(header).lower()}, COMMENT '', NEW_LINE '\\n')"
+        )
+    finally:
+        con.unregister(view)
+
+
+class _Stream:
+    """An Arrow table seen only as an Arrow C stream (``__arrow_c_stream__``).
+
+    DuckDB reads such a stream without taking Python's GIL, so several threads can each
+    ``COPY`` a block at the same time; given the ``pyarrow.Table`` itself, they take turns.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        return self.table.__arrow_c_stream__(requested_schema)
+
+
+def _duckdb_csv(path: Path, table: Any) -> bool:
+    """Write ``table`` (Arrow) as CSV into ``path``: row blocks by parallel threads, joined.
+
+    ``False`` (nothing written) when this DuckDB does not render CSV as pandas does.
+    """
+    from custseg.engines import connect
+
+    head = io.StringIO()
+    csv.writer(head, lineterminator="\n").writerow(table.column_names)
+    header = head.getvalue().encode("utf-8")
+    blocks = max(1, min(cpu_count(), -(-table.num_rows // CSV_BLOCK_ROWS)))
+    size = -(-table.num_rows // blocks) if table.num_rows else 0
+    # block 0 (with DuckDB's header line) straight into path, the others beside it
+    parts = [path, *(path.with_name(f"{path.name}.{i}") for i in range(1, blocks))]
+    # one DuckDB thread per block, the blocks side by side (DuckDB's own threads would only
+    # wait on the single writer of each COPY); a cursor per thread
+    con = connect(threads=1)
+    if not duckdb_csv_is_pandas_csv(con, path.with_name(path.name + ".probe")):
+        con.close()
+        return False
+    cursors = [con.cursor() for _ in range(blocks)]
+    try:
+
+        def block(i: int) -> None:
+            _duckdb_copy(cursors[i], table.slice(i * size, size), parts[i], i == 0, f"b{i}")
+
+        if blocks == 1:
+            block(0)
+        else:
+            with ThreadPoolExecutor(blocks) as pool:
+                list(pool.map(block, range(blocks)))
+        with open(path, "rb") as f:
+            first = f.read(len(header))
+        if first != header:  # DuckDB spelled a column name unlike pandas: rewrite the line
+            _rewrite_header(path, header)
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.lseek(fd, 0, os.SEEK_END)
+            for part in parts[1:]:
+                _append(fd, part)
+        finally:
+            os.close(fd)
+    finally:
+        for cur in cursors:
+            cur.close()
+        con.close()
+        for part in parts[1:]:
+            part.unlink(missing_ok=True)
+    return True
+
+
+def cpu_count() -> int:
+    """Cores this process may use (``CUSTSEG_THREADS`` caps it, as it caps DuckDB)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    limit = int(os.environ.get("CUSTSEG_THREADS", "0") or 0)
+    return max(1, min(cores, limit) if limit > 0 else cores)
+
+
+def _rewrite_header(path: Path, header: bytes) -> None:
+    """Replace the first line of ``path`` (no column name holds a line break) by ``header``."""
+    with open(path, "rb") as f:
+        skip = len(f.readline())
+    fixed = path.with_name(path.name + ".header")
+    try:
+        fd = os.open(fixed, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            _write_all(fd, header)
+            _append(fd, path, skip)
+        finally:
+            os.close(fd)
+        os.replace(fixed, path)
+    finally:
+        fixed.unlink(missing_ok=True)
+
+
+def _append(fd: int, src: Path, start: int = 0) -> None:
+    """Write the bytes of ``src`` from ``start`` at ``fd``'s offset (in the kernel if it can)."""
+    with open(src, "rb", buffering=0) as f:
+        size = os.fstat(f.fileno()).st_size
+        pos = start
+        try:
+            while pos < size:
+                done = os.copy_file_range(f.fileno(), fd, size - pos, pos)
+                if not done:
+                    break
+                pos += done
+        except (AttributeError, OSError):  # not Linux, or not between these two files
+            pass
+        f.seek(pos)
+        while chunk := f.read(1 << 20):
+            _write_all(fd, chunk)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return text.replace("'", "''")
+
+
+#: values whose CSV rendering differs most between writers (floats, quoting, missing values)
+_PROBE = {
+    "x": [
+        0.0,
+        -0.0,
+        1.0,
+        0.1,
+        1 / 3,
+        1e-05,
+        1e-4,
+        1e16,
+        1e15,
+        2.5e-300,
+        1.7976931348623157e308,
+        123456.789,
+        float("nan"),
+        float("inf"),
+        float("-inf"),
+        5e-324,
+        1e22,
+        12345678901234567.0,
+    ],
+    "n": [0, -1, 2**62, -(2**63), 7, 10**15, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15],
+    "s": [
+        "a,b",
+        'q"u',
+        "new\nline",
+        "",
+        None,
+        " lead",
+        "é ü",
+        "#1",
+        "x#",
+        "NULL",
+        "nan",
+        "\t",
+        "'",
+        '""',
+        "a b",
+        "-",
+        "1e5",
+        "z",
+    ],
+}
+
+
+_PANDAS_CSV: list[bool] = []  # the probe's answer, once known
+
+
+def duckdb_csv_is_pandas_csv(con: Any = None, scratch: Path | None = None) -> bool:
+    """Whether DuckDB's CSV of :data:`_PROBE` is byte for byte pandas' (probed once).
+
+    ``con`` (a DuckDB connection) and ``scratch`` (a file name to write and delete) are used
+    when given; the answer is kept for the rest of the process.
+    """
+    if _PANDAS_CSV:
+        return _PANDAS_CSV[0]
+    import duckdb
+
+    from custseg.engines import connect
+
+    frame = pd.DataFrame(_PROBE).astype({"s": "string"})
+    table = _csv_table(frame)
+    expected = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    with tempfile.TemporaryDirectory(prefix="custseg-") as tmp:
+        target = scratch or Path(tmp) / "probe.csv"
+        own = con is None
+        con = connect(threads=1) if own else con
+        try:
+            _duckdb_copy(con, table, target, header=True, name="probe")
+            same = target.read_bytes() == expected
+        except duckdb.Error:  # an older DuckDB, without an option used here
+            same = False
+        finally:
+            target.unlink(missing_ok=True)
+            if own:
+                con.close()
+    _PANDAS_CSV[:] = [same]
+    return same
 
 
 def write_parquet(path: Path, frame: pd.DataFrame) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -86,23 +87,30 @@ class SegmentationResult:
         }
 
     def save(self, out: str | os.PathLike[str]) -> dict[str, Path]:
-        """Write every output file into ``out`` (created if needed), each atomically."""
+        """Write every output file into ``out`` (created if needed), each atomically.
+
+        The customer tables (CSV and Parquet, the files that grow with the customers) are
+        written by worker threads while this thread writes the small files and the report.
+        """
         from custseg.report import render_html
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         table = self.segments
-        paths = {
-            "segments.parquet": write_parquet(out / "segments.parquet", table),
-            "segments.csv": write_csv(out / "segments.csv", table),
-            "profiles.csv": write_csv(out / "profiles.csv", self.profiles),
-            "model.json": write_json(out / "model.json", self.model_document()),
-            "audit.json": write_json(out / "audit.json", self.ledger.to_dict()),
-        }
-        if self.exploration is not None:
-            paths["exploration.json"] = write_json(out / "exploration.json", self.exploration)
-        paths["report.html"] = write_text(out / "report.html", render_html(self))
-        return paths
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="custseg-save") as pool:
+            tables = {
+                "segments.parquet": pool.submit(write_parquet, out / "segments.parquet", table),
+                "segments.csv": pool.submit(write_csv, out / "segments.csv", table),
+            }
+            small = {
+                "profiles.csv": write_csv(out / "profiles.csv", self.profiles),
+                "model.json": write_json(out / "model.json", self.model_document()),
+                "audit.json": write_json(out / "audit.json", self.ledger.to_dict()),
+            }
+            if self.exploration is not None:
+                small["exploration.json"] = write_json(out / "exploration.json", self.exploration)
+            small["report.html"] = write_text(out / "report.html", render_html(self))
+            return {name: done.result() for name, done in tables.items()} | small
 
 
 def verdict_sentence(model: CustomerSegmenter, lang: str) -> str:
@@ -272,11 +280,13 @@ def _segment_transactions(
     scores = model.rfm_scores(customers)
     table = customers.copy()
     table[["r_score", "f_score", "m_score"]] = scores[["r_score", "f_score", "m_score"]]
-    table["rfm_segment"] = [naming.display_name(s, lang) for s in scores["rfm_segment"]]
+    cells = pd.Series(scores["rfm_segment"].to_numpy(), index=table.index)
+    table["rfm_segment"] = cells.map({c: naming.display_name(c, lang) for c in cells.unique()})
     table["segment"] = model.labels_
     slugs = model.segment_slugs_
-    table["segment_name"] = [naming.display_name(slugs[int(s)], lang) for s in model.labels_]
-    with_slug = table.assign(segment_slug=[slugs[int(s)] for s in model.labels_])
+    labels = pd.Series(model.labels_, index=table.index)
+    table["segment_name"] = labels.map({s: naming.display_name(v, lang) for s, v in slugs.items()})
+    with_slug = table.assign(segment_slug=labels.map(slugs))
     profiles = profile(with_slug, list(TRANSACTION_FEATURES), lang, currency)
     return SegmentationResult(
         segments=table,

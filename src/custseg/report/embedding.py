@@ -8,7 +8,10 @@ Barnes-Hut trees, do not slow down on the many duplicate points customer data ha
 Why not scikit-learn's ``TSNE``: measured on 1,000 Online Retail customers on the 2-core CI
 machine, it took 3.1 s (Barnes-Hut) and 16.7 s (exact) against 1.7 s here, a fixed cost paid
 by every run's report; this module is checked against it only by shape (clusters that are
-apart stay apart), so replace it when the library is faster at this size.
+apart stay apart), so replace it when the library is faster at this size. Since then each
+iteration reuses its n × n arrays and makes fewer passes over them, and the perplexity search
+no longer lets ``exp`` underflow (its slow path): about half the time again (1,000 points:
+0.5 s of CPU against 1.1 s before, on a loaded 2-core machine).
 """
 
 from __future__ import annotations
@@ -28,11 +31,17 @@ def _affinities(X: np.ndarray, perplexity: float, tol: float = 1e-4) -> np.ndarr
     np.fill_diagonal(D, np.nan)
     dmin = np.nanmin(D, axis=1, keepdims=True)
     D = np.nan_to_num(D - dmin, nan=0.0)
-    off = 1.0 - np.eye(n)
+    diagonal = np.arange(n)
+    W = np.empty_like(D)
     for _ in range(64):
-        W = np.exp(-D * beta[:, None]) * off
+        np.multiply(D, -beta[:, None], out=W)
+        # exp underflows below -745 and takes a slow path there; exp(-700) is already 0 next
+        # to each row's nearest neighbour, exp(0) = 1
+        np.maximum(W, -700.0, out=W)
+        np.exp(W, out=W)
+        W[diagonal, diagonal] = 0.0
         S = W.sum(axis=1)
-        H = np.log(S) + beta * (W * D).sum(axis=1) / S
+        H = np.log(S) + beta * np.einsum("ij,ij->i", W, D) / S
         diff = H - target
         if np.all(np.abs(diff) < tol):
             break
@@ -83,18 +92,38 @@ def tsne(
 
 
 def _descend(P: np.ndarray, Y: np.ndarray, n_iter: int, lr: float) -> np.ndarray:
+    n, dtype = Y.shape[0], Y.dtype
     update = np.zeros_like(Y)
     gains = np.ones_like(Y)
     exaggeration_until = min(100, n_iter // 2)
+    P_early = P * dtype.type(12.0)  # early exaggeration
+    # n × n work arrays, reused by every iteration
+    num = np.empty((n, n), dtype=dtype)
+    PQ = np.empty((n, n), dtype=dtype)
+    # 1 + |y_i - y_j|² as one (n, 4) × (4, n) product: [1 + |y|², 1, -2y] · [1, |y|², y]
+    left = np.ones((n, 4), dtype=dtype)
+    right = np.ones((n, 4), dtype=dtype)
+    ones_y = np.ones((n, 3), dtype=dtype)
+    diagonal = np.arange(n)
     for it in range(n_iter):
-        exag = 12.0 if it < exaggeration_until else 1.0
-        momentum = 0.5 if it < exaggeration_until else 0.8
+        early = it < exaggeration_until
+        momentum = 0.5 if early else 0.8
         sq = np.einsum("ij,ij->i", Y, Y)
-        num = 1.0 / (1.0 + np.maximum(sq[:, None] + sq[None, :] - 2.0 * Y @ Y.T, 0.0))
-        np.fill_diagonal(num, 0.0)
-        Q = np.maximum(num / num.sum(), 1e-12)
-        PQ = (exag * P - Q) * num
-        grad = 4.0 * (PQ.sum(axis=1)[:, None] * Y - PQ @ Y)
+        left[:, 0] = sq + 1.0
+        left[:, 2:] = -2.0 * Y
+        right[:, 1] = sq
+        right[:, 2:] = Y
+        np.matmul(left, right.T, out=num)
+        if sq.max() > 1e5:  # rounding (~1e-7 |y|²) could bring 1 + d² near 0: clamp it
+            np.maximum(num, 1.0, out=num)
+        np.divide(1.0, num, out=num)  # Student-t kernel 1 / (1 + d²)
+        num[diagonal, diagonal] = 0.0
+        np.multiply(num, 1.0 / np.einsum("ij->", num), out=PQ)  # Q (einsum: a quicker sum)
+        np.subtract(P_early if early else P, PQ, out=PQ)
+        PQ *= num
+        ones_y[:, 1:] = Y
+        S = PQ @ ones_y  # the row sums of PQ and PQ @ Y in one product
+        grad = 4.0 * (S[:, :1] * Y - S[:, 1:])
         same = np.sign(grad) == np.sign(update)
         gains = np.maximum(np.where(same, gains * 0.8, gains + 0.2), 0.01)
         update = momentum * update - lr * gains * grad

@@ -100,9 +100,9 @@ def map_figures(p: dict[str, Any]) -> dict[str, Figure]:
         }
     ev = p["explained"]
     axis = [t("pc_axis").format(i=i + 1, pct=f"{100 * float(v):.1f}") for i, v in enumerate(ev)]
-    proj = p["proj"]
+    proj = p["proj"]  # the projection of the sample's rows
     if proj.shape[1] >= 2:
-        data = _scatter(p, p["sample"], proj[p["sample"]])
+        data = _scatter(p, p["sample"], proj)
         cen = (np.asarray(p["centers"]) - p["proj_mean"]) @ p["components"].T
         data.append(
             {

@@ -75,6 +75,8 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_plain(v) for v in obj]
     if isinstance(obj, np.ndarray):
+        if obj.ndim == 1 and obj.dtype.kind == "f":  # the bulk of the figures' numbers
+            return [_round(v) for v in obj.tolist()]
         return _plain(obj.tolist())
     if isinstance(obj, bool | np.bool_):
         return bool(obj)
@@ -107,7 +109,9 @@ def plotly_version() -> str:
     return m.group(1) if m else "?"
 
 
+@cache
 def _env() -> jinja2.Environment:
+    """The templates' environment, made (and each template compiled) once per process."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("custseg.report", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
