@@ -185,3 +185,18 @@ def test_quantiles_from_value_counts_equal_duckdb_quantile_cont() -> None:
     x, n = np.unique(values, return_counts=True)
     assert quantiles_cont(x, n, qs) == pytest.approx(expected, rel=1e-12)
     assert quantiles_cont(x, n, (0.25, 0.75), np.log10) == pytest.approx(expected_log, rel=1e-12)
+
+
+def test_duplicates_found_among_repeated_products_only() -> None:
+    """Duplicates are looked for among the lines of a (customer, product) pair seen twice:
+    copies without a product, copies of a dropped line and near-copies must all be right."""
+    no_product = ("500050", None, 2, "2011-01-06 10:00", 1.0, 12345.0)
+    postage = ("500051", "POST", 1, "2011-01-06 11:00", 5.0, 12345.0)
+    near = ("500001", "10001", 2, "2011-01-03 10:00", 3.0, 12345.0)  # BASE with another price
+    ledger, table, _ = run_audit(
+        lines([BASE, no_product, no_product, postage, postage, near, BASE])
+    )
+    assert ledger.dropped["duplicate"] == 3
+    assert table["reason"].fillna("kept").tolist() == [
+        "kept", "kept", "duplicate", "non_product", "duplicate", "kept", "duplicate"
+    ]

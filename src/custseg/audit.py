@@ -330,6 +330,9 @@ def build_lines(
         or "FALSE"
     )
     prefix = _lit(rules.cancellation_prefix)
+    after = ""
+    if as_of is not None:
+        after = f"\n            WHEN CAST(ts AS DATE) >= DATE {_lit(as_of.isoformat())} THEN 'after_as_of'"
     index, parts = part
     key = _partition_key(cols["customer_id"], src.types[cols["customer_id"]].upper(), cust)
     where = f"\n            WHERE {key} % {int(parts)} = {int(index)}" if parts > 1 else ""
@@ -362,7 +365,7 @@ def build_lines(
                 WHEN upper(product) IN ({codes})
                      OR regexp_matches(COALESCE(product, ''), {_lit(rules.non_product_pattern)})
                      THEN 'non_product'
-                WHEN v IS NULL OR isinf(CAST(v AS DOUBLE)) THEN 'invalid_quantity_or_price'{price_rules}
+                WHEN v IS NULL OR isinf(CAST(v AS DOUBLE)) THEN 'invalid_quantity_or_price'{price_rules}{after}
                 ELSE NULL END AS reason
             FROM x
         )
@@ -374,41 +377,51 @@ def build_lines(
                reason, h
         FROM r
     """)
-    # Exact duplicates: rows can only be equal where their whole-row hash is equal, so the
-    # exact comparison (over the hash and the cleaned columns kept in ``lines``; the
-    # description and unmapped columns are compared through the 64-bit hash) runs on those
-    # few candidate rows only. The first copy is kept; later copies are dropped
+    # One aggregation per (customer, product) over the lines a customer can be identified
+    # on gives, per customer: the product breadth (distinct products among kept purchases),
+    # whether they kept a purchase or a return, and the products they have on several lines.
+    # Removing a later copy of a line never removes its (customer, product) pair nor a
+    # customer's last purchase, so these hold before and after the duplicates are dropped.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _cs_pairs AS
+        SELECT customer_id,
+               count(*) FILTER (WHERE kept_purchase AND product IS NOT NULL) AS product_breadth,
+               bool_or(kept_purchase) AS has_purchase,
+               bool_or(kept_return) AS has_return,
+               list(product) FILTER (WHERE n > 1) AS repeated
+        FROM (SELECT customer_id, product, count(*) AS n,
+                     bool_or(kind = 'purchase') AS kept_purchase,
+                     bool_or(kind IN ('cancellation', 'return')) AS kept_return
+              FROM lines WHERE ts IS NOT NULL AND customer_id IS NOT NULL
+              GROUP BY customer_id, product) AS pairs
+        GROUP BY customer_id
+    """)
+    # Exact duplicates share every column, so they lie among the lines of a (customer,
+    # product) pair seen more than once: only those few are compared, over the whole-row hash
+    # and the cleaned columns kept in ``lines`` (the description and unmapped columns are
+    # compared through the 64-bit hash). The first copy is kept; later copies are dropped
     # unless an earlier rule (date, customer id) already dropped them.
     con.execute("""
         UPDATE lines SET reason = 'duplicate', kind = NULL
         WHERE rowid IN (
             SELECT rid FROM (
-                SELECT rowid AS rid,
+                SELECT l.rowid AS rid,
                        row_number() OVER (
-                           PARTITION BY h, ts, customer_id, invoice, product, country,
+                           PARTITION BY h, ts, l.customer_id, invoice, l.product, country,
                                         quantity, price, value
-                           ORDER BY rowid) AS rank
-                FROM lines
-                WHERE h IN (SELECT h FROM lines GROUP BY h HAVING count(*) > 1)
+                           ORDER BY l.rowid) AS rank
+                FROM lines AS l
+                SEMI JOIN (SELECT customer_id, unnest(repeated) AS product FROM _cs_pairs
+                           WHERE len(repeated) > 0) AS c
+                ON l.customer_id = c.customer_id AND l.product IS NOT DISTINCT FROM c.product
+                WHERE l.ts IS NOT NULL AND l.customer_id IS NOT NULL
             ) WHERE rank > 1
-        ) AND (reason IS NULL OR reason NOT IN ('unparseable_date', 'missing_customer_id'))
-    """)
-    if as_of is not None:
-        con.execute(
-            "UPDATE lines SET reason = 'after_as_of', kind = NULL "
-            "WHERE reason IS NULL AND CAST(ts AS DATE) >= ?",
-            [as_of],
         )
-    # customers with a kept cancellation or return are few; only they are looked up among
-    # the purchasers (a probe of the lines, not a distinct count of every buyer)
+    """)
     con.execute("""
         UPDATE lines SET reason = 'return_without_purchase', kind = NULL
         WHERE kind IN ('cancellation', 'return') AND customer_id IN (
-            SELECT r.customer_id
-            FROM (SELECT DISTINCT customer_id FROM lines
-                  WHERE kind IN ('cancellation', 'return')) AS r
-            ANTI JOIN (SELECT customer_id FROM lines WHERE kind = 'purchase') AS p
-            ON p.customer_id = r.customer_id)
+            SELECT customer_id FROM _cs_pairs WHERE has_return AND NOT has_purchase)
     """)
     return date_format
 

@@ -48,15 +48,18 @@ PER_INVOICE_SQL = """
     WHERE reason IS NULL
     GROUP BY customer_id, invoice"""
 
-#: per-customer totals that do not depend on the as-of date (combinable across parts)
-_TOTALS_CTES = """
-WITH per_invoice AS ({per_invoice}
-), per_product AS (
+#: distinct products among each customer's kept purchases
+PER_PRODUCT_SQL = """
     SELECT customer_id, COUNT(*) AS product_breadth
     FROM (SELECT customer_id, product FROM {lines}
           WHERE reason IS NULL AND kind = 'purchase' AND product IS NOT NULL
           GROUP BY customer_id, product) AS cp
-    GROUP BY customer_id
+    GROUP BY customer_id"""
+
+#: per-customer totals that do not depend on the as-of date (combinable across parts)
+_TOTALS_CTES = """
+WITH per_invoice AS ({per_invoice}
+), per_product AS ({per_product}
 ), per_customer AS (
     SELECT customer_id,
            MAX(CASE WHEN has_purchase = 1 THEN ts END) AS last_ts,
@@ -104,8 +107,10 @@ def customer_features_sql(as_of: date, *, lines: str = "lines", dialect: str = "
     >>> "DATEDIFF" in sql.upper()
     True
     """
-    per_invoice = PER_INVOICE_SQL.format(lines=lines)
-    sql = _TOTALS_CTES.format(lines=lines, per_invoice=per_invoice) + _FEATURES_SELECT.format(
+    sql = _TOTALS_CTES.format(
+        per_invoice=PER_INVOICE_SQL.format(lines=lines),
+        per_product=PER_PRODUCT_SQL.format(lines=lines),
+    ) + _FEATURES_SELECT.format(
         totals="totals", as_of=as_of.isoformat()
     )
     if dialect == "duckdb":
@@ -118,15 +123,20 @@ def customer_features_sql(as_of: date, *, lines: str = "lines", dialect: str = "
 def collect(con: duckdb.DuckDBPyConnection, part: int) -> None:
     """Add the per-customer totals of the cleaned lines of one part (temp table ``lines``).
 
-    Parts hold disjoint customers, so each customer's totals come from one part whole. Leaves
-    the part's invoices in the temp table ``_cs_invoices`` for :func:`custseg.explore.collect`.
+    Parts hold disjoint customers, so each customer's totals come from one part whole. The
+    product breadth comes from the per-(customer, product) aggregation the cleaning already
+    made (``_cs_pairs``, see :func:`custseg.audit.build_lines`). Leaves the part's invoices in
+    the temp table ``_cs_invoices`` for :func:`custseg.explore.collect`.
     """
     from custseg.audit import accumulate
 
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _cs_invoices AS " + PER_INVOICE_SQL.format(lines="lines")
     )
-    sql = _TOTALS_CTES.format(lines="lines", per_invoice="SELECT * FROM _cs_invoices")
+    sql = _TOTALS_CTES.format(
+        per_invoice="SELECT * FROM _cs_invoices",
+        per_product="SELECT customer_id, product_breadth FROM _cs_pairs",
+    )
     accumulate(con, TOTALS_TABLE, sql + " SELECT * FROM totals", part)
 
 
