@@ -24,6 +24,7 @@ numbers. Results go to ``--out`` as JSON and Markdown; the Markdown table is als
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -166,34 +167,76 @@ def machine() -> dict[str, Any]:
 
 
 # ---- measuring --------------------------------------------------------------------------------
+#: run by a small intermediate Python: fork, exec the command, report the command's own rusage.
+#: On Linux a process's peak RSS counts the memory of the process it was forked from (the
+#: high-water mark survives exec), so a command forked by this benchmark, which holds gigabytes
+#: after the in-process stages, would report at least that; forked from this small runner it
+#: reports its own peak.
+_RUNNER = """
+import json, os, sys, time
+report, cmd = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(cmd[0], cmd)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+with open(report, "w") as f:
+    json.dump({"wall_s": wall, "maxrss_kib": usage.ru_maxrss,
+               "cpu_s": usage.ru_utime + usage.ru_stime,
+               "returncode": os.waitstatus_to_exitcode(status)}, f)
+"""
+
+
 def measured_subprocess(cmd: list[str], timeout: float) -> dict[str, Any]:
-    """Run ``cmd``; wall time (s) and the peak RSS of that one child (os.wait4's rusage)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Run ``cmd``; its wall time (s), peak RSS and CPU time, measured by a small runner
+    process that forks it (see ``_RUNNER``), so that none of this process's memory counts."""
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory(prefix="custseg-bench-rusage-") as tmp,
+    ):
+        report = Path(tmp) / "rusage.json"
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
-        timer = threading.Timer(timeout, proc.kill)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _RUNNER, str(report), *cmd],
+            stdout=out,
+            stderr=err,
+            cwd=ROOT,
+            start_new_session=True,  # a timeout kills the runner and the command together
+        )
+
+        def kill() -> None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 9)
+
+        timer = threading.Timer(timeout, kill)
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            proc.wait()
         finally:
             timer.cancel()
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        usage = json.loads(report.read_text()) if report.exists() else None
         out.seek(0)
         err.seek(0)
         stdout = out.read().decode(errors="replace")
         stderr = err.read().decode(errors="replace")
-    timed_out = wall >= timeout and proc.returncode != 0
+    timed_out = wall >= timeout and (usage is None or usage["returncode"] != 0)
+    returncode = usage["returncode"] if usage else (proc.returncode or -9)
     result: dict[str, Any] = {
-        "wall_s": wall,
-        "peak_rss_mib": usage.ru_maxrss / 1024,  # KiB on Linux
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "returncode": proc.returncode,
+        "wall_s": usage["wall_s"] if usage else wall,
+        "peak_rss_mib": usage["maxrss_kib"] / 1024 if usage else None,  # KiB on Linux
+        "cpu_s": usage["cpu_s"] if usage else None,
+        "returncode": returncode,
         "timed_out": timed_out,
     }
-    if proc.returncode != 0:
+    if returncode != 0:
         result["error"] = (f"timed out after {timeout:.0f} s; " if timed_out else "") + (
-            stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {proc.returncode}"
+            stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {returncode}"
         )
     result["stdout"] = stdout
     return result
