@@ -349,6 +349,47 @@ def silhouette_check(result: Any) -> dict[str, Any]:
     return {"customers": int(X.shape[0]), "sample": sel.sample, "by_k": rows}
 
 
+class RssSampler:
+    """This process's resident memory, sampled every ``interval`` s by a thread (Linux
+    ``/proc/self/statm``), so that the peak of each stage can be read off afterwards."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss(self) -> int | None:
+        try:
+            return int(Path("/proc/self/statm").read_text().split()[1]) * self._page
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            rss = self._rss()
+            if rss is None:
+                return
+            self.samples.append((time.perf_counter(), rss))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_mib(self, start: float | None, end: float | None) -> float | None:
+        """Highest sample between ``start`` and ``end`` (MiB), or ``None`` without samples."""
+        if start is None or end is None:
+            return None
+        inside = [r for t, r in self.samples if start <= t <= end]
+        return max(inside) / 2**20 if inside else None
+
+
 def in_process(path: Path, reps: int, check_silhouette: bool = False) -> dict[str, Any]:
     """custseg's stages in this process (fresh connection), then the feature-query duel."""
     import inspect
@@ -366,17 +407,24 @@ def in_process(path: Path, reps: int, check_silhouette: bool = False) -> dict[st
         kwargs: dict[str, Any] = {"seed": SEED, "on_step": on_step}
         if "con" in inspect.signature(segment).parameters:
             kwargs["con"] = con
-        start = time.perf_counter()
-        result = segment(path, **kwargs)
-        end = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="custseg-bench-") as tmp:
-            t = time.perf_counter()
-            result.save(tmp)
-            write_s = time.perf_counter() - t
+        with RssSampler() as rss:
+            start = time.perf_counter()
+            result = segment(path, **kwargs)
+            end = time.perf_counter()
+            with tempfile.TemporaryDirectory(prefix="custseg-bench-") as tmp:
+                t_save = time.perf_counter()
+                result.save(tmp)
+                write_s = time.perf_counter() - t_save
+            save_end = time.perf_counter()
 
         order = ["read", "audit", "features", "sweep", "fit"]
         seen = [(n, marks[n]) for n in order if n in marks] + [("end", end)]
         spans = {a: y - x for (a, x), (_, y) in itertools.pairwise(seen)}
+        peaks = {
+            name: rss.peak_mib(x, y)
+            for (name, x), (_, y) in itertools.pairwise(seen)
+        }
+        peaks["save"] = rss.peak_mib(t_save, save_end)
         fit_s = getattr(result.model, "fit_seconds_", {})
         from custseg.report import render_html
 
@@ -400,6 +448,11 @@ def in_process(path: Path, reps: int, check_silhouette: bool = False) -> dict[st
         out: dict[str, Any] = {
             "segment_s": end - start,
             "stages_s": stages,
+            # highest resident memory of this process during each on_step span (MiB); the
+            # spans "sweep" (CustomerSegmenter.fit) and "fit" (naming, profiles) as marked
+            "stage_peak_rss_mib": peaks,
+            "peak_rss_mib": rss.peak_mib(start, save_end),
+            "rss_at_start_mib": rss.samples[0][1] / 2**20 if rss.samples else None,
             "customers": len(result.segments),
             "k": int(result.model.k_),
             "input_rows": result.ledger.input_rows,
@@ -720,6 +773,26 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "The last column is what the command costs beyond the measured stages: mostly Python "
         "imports, plus process start and printing the summary.",
+        "",
+        "## Peak memory by stage (benchmark process, MiB)",
+        "",
+        "| dataset | at start | read | audit | features | model fit (sweep + final) "
+        "| names/profiles | save | whole |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *(
+            f"| {r['dataset']} | {fmt_mib(st.get('rss_at_start_mib'))} | "
+            + " | ".join(
+                fmt_mib((st.get("stage_peak_rss_mib") or {}).get(k))
+                for k in ("read", "audit", "features", "sweep", "fit", "save")
+            )
+            + f" | {fmt_mib(st.get('peak_rss_mib'))} |"
+            for r in report["datasets"]
+            for st in [r.get("custseg_stages") or {}]
+        ),
+        "",
+        "Resident memory of the benchmark process sampled every 20 ms during each stage; it "
+        "includes what the process held at the start (imports, earlier data sets), so the "
+        "subprocess's peak RSS in the first table is the figure to compare with a budget.",
         "",
         "## Sampled silhouette against the silhouette of all customers",
         "",
