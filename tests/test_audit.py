@@ -200,3 +200,73 @@ def test_duplicates_found_among_repeated_products_only() -> None:
     assert table["reason"].fillna("kept").tolist() == [
         "kept", "kept", "duplicate", "non_product", "duplicate", "kept", "duplicate"
     ]
+
+
+def test_text_is_trimmed_of_unicode_spaces_as_trim_does() -> None:
+    """Only values that may start or end with a space are trimmed; a no-break space
+    (U+00A0, common in spreadsheets and web exports) is one, and so are U+3000 and U+1680."""
+    import itertools
+
+    import duckdb
+
+    from custseg.audit import _text
+
+    chars = [" ", "\t", "\xa0", "\u3000", "\u1680", "\u202f", "\u200b", "a", "é", "0"]
+    values = ["".join(p) for n in range(4) for p in itertools.product(chars, repeat=n)]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT unnest(?) AS x", [values])
+    differ = con.execute(
+        f"SELECT x FROM t WHERE {_text('x')} IS DISTINCT FROM NULLIF(TRIM(x), '')"
+    ).fetchall()
+    assert differ == []
+    frame = lines([
+        (*BASE[:5], "12345"),
+        ("500001", "10002", 1, "2011-01-04 10:00", 2.0, "\xa012345"),  # the same customer
+        ("500002", "POST\xa0", 1, "2011-01-04 10:00", 18.0, "12345"),  # postage
+        ("500003", "10002", 1, "2011-01-04 10:00", 2.0, "\xa0"),  # no customer id
+    ])
+    ledger, _, _ = run_audit(frame)
+    assert ledger.customers == 1
+    assert ledger.dropped["non_product"] == 1 and ledger.dropped["missing_customer_id"] == 1
+
+
+def _audit_in_parts(frame: pd.DataFrame, part_lines: int | None, monkeypatch) -> tuple:
+    import duckdb
+
+    from custseg.audit import audit
+    from custseg.features import customer_features
+    from custseg.io import open_source
+    from custseg.schema import resolve_columns
+
+    if part_lines:
+        monkeypatch.setenv("CUSTSEG_PARTITION_LINES", str(part_lines))
+    else:
+        monkeypatch.delenv("CUSTSEG_PARTITION_LINES", raising=False)
+    con = duckdb.connect()
+    src = open_source(con, frame)
+    ledger = audit(con, src, resolve_columns(src.columns))
+    return ledger.to_dict(), customer_features(con, ledger.as_of).to_dict("records")
+
+
+def test_categorical_ids_are_cleaned_alike_in_one_part_or_many(monkeypatch) -> None:
+    """A pandas categorical is an ENUM whose type lists its values: ids such as "mint" or
+    "realty" must not be read as INT or REAL types (parts split by the raw value, a crash)."""
+    ids = ["mint", " mint", "print", "print ", "realty", " realty", "a", " a", "b", "b "]
+    frame = lines([
+        (f"5000{i}", "10001", 1 + i, f"2011-01-0{1 + i % 9} 10:00", 1.5, c)
+        for i, c in enumerate(ids)
+    ])
+    frame["CustomerID"] = frame["CustomerID"].astype("category")
+    whole = _audit_in_parts(frame, None, monkeypatch)
+    assert whole[0]["customers"] == 5
+    for part_lines in (2, 3):
+        assert _audit_in_parts(frame, part_lines, monkeypatch) == whole
+
+
+def test_infinite_or_huge_numeric_ids() -> None:
+    """An infinite id is no id; a huge one is kept as written; neither stops the run."""
+    rows = [BASE, (*BASE[:5], float("inf")), ("500001", "10001", 2, "2011-01-04 10:00", 1.5, 1e40)]
+    ledger, table, _ = run_audit(lines(rows))
+    assert ledger.dropped["missing_customer_id"] == 1
+    assert ledger.kept_rows == 2
+    assert sorted(table["customer_id"].dropna()) == ["12345", "1e+40"]

@@ -121,6 +121,19 @@ def test_text_numbers_follow_the_column_convention(
     assert got == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("convention", [None, "us", "eu"])
+def test_plain_text_numbers_are_read_as_written(convention: str | None) -> None:
+    """Plain numbers take a direct cast; it must agree with the full clean-up."""
+    values = ["0", "-3", "007", " 42 ", "12.50", "-0.5", "123456789.125", "1.250", "nan", "inf"]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT unnest(?) AS x", [values])
+    got = [r[0] for r in con.execute(f"SELECT {_number('x', 'VARCHAR', convention)} FROM t").fetchall()]
+    eu = convention == "eu"  # with a decimal comma, a dot before three digits groups thousands
+    assert got[:6] == [0.0, -3.0, 7.0, 42.0, 12.5, -0.5]
+    assert got[6:8] == ([123456789125.0, 1250.0] if eu else [123456789.125, 1.25])
+    assert got[8:] == [None, None]  # words are not numbers
+
+
 def test_an_amount_column_is_not_mistaken_for_the_customer_id() -> None:
     rng = np.random.default_rng(3)
     frame = pd.DataFrame({
