@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from custseg.audit import RULE_ORDER, CleaningRules
+from custseg.audit import RULE_ORDER, CleaningRules, audit
 from custseg.errors import EmptyDataError
 from tests.conftest import lines, run_audit
 
@@ -270,3 +270,25 @@ def test_infinite_or_huge_numeric_ids() -> None:
     assert ledger.dropped["missing_customer_id"] == 1
     assert ledger.kept_rows == 2
     assert sorted(table["customer_id"].dropna()) == ["12345", "1e+40"]
+
+
+def test_infinite_quantity_beside_an_amount_stays_out_of_the_statistics() -> None:
+    from custseg.engines import connect
+    from custseg.explore import summarize
+    from custseg.io import open_source
+    from custseg.schema import resolve_columns
+
+    frame = pd.DataFrame({
+        "InvoiceNo": ["1", "2", "3"],
+        "CustomerID": ["a", "b", "c"],
+        "InvoiceDate": pd.to_datetime(["2011-01-01", "2011-01-02", "2011-01-03"]),
+        "Quantity": [1.0, float("inf"), 2.0],
+        "Amount": [10.0, 20.0, 30.0],
+    })
+    con = connect()
+    src = open_source(con, frame)
+    ledger = audit(con, src, resolve_columns(src.columns, {"amount": "Amount"}))
+    assert ledger.kept_rows == 3
+    quantity = summarize(con)["distributions"]["quantity"]
+    assert quantity["n"] == 2 and quantity["box"]["max"] == 2.0
+    assert all(b < 100 for b, _ in quantity["histogram"])

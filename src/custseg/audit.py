@@ -459,10 +459,14 @@ def accumulate(con: duckdb.DuckDBPyConnection, table: str, sql: str, part: int) 
 
 
 def value_counts_sql(measure: str, expr: str, source: str, where: str) -> str:
-    """SQL counting the distinct values ``x`` of ``expr`` (``measure``, ``x``, ``n`` rows)."""
+    """SQL counting the distinct finite values ``x`` of ``expr`` (``measure``, ``x``, ``n``).
+
+    Infinite values (an infinite quantity on a line whose amount is given) have no place in a
+    histogram or a quartile and are left out.
+    """
     return (
         f"SELECT {_lit(measure)} AS measure, CAST({expr} AS DOUBLE) AS x, count(*) AS n "
-        f"FROM {source} WHERE {where} GROUP BY x"
+        f"FROM {source} WHERE {where} AND isfinite(CAST({expr} AS DOUBLE)) GROUP BY x"
     )
 
 
