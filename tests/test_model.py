@@ -14,7 +14,13 @@ from sklearn.metrics import pairwise_distances, silhouette_score
 from custseg import naming
 from custseg.errors import ModelError, NotFittedError, SchemaError, TooFewCustomersError
 from custseg.model import CustomerSegmenter
-from custseg.selection import distance_matrix, find_knee, silhouette_from_distances, verdict
+from custseg.selection import (
+    distance_matrix,
+    find_knee,
+    silhouette_from_distances,
+    silhouettes,
+    verdict,
+)
 
 
 def customers(n: int = 300, seed: int = 0) -> pd.DataFrame:
@@ -126,6 +132,12 @@ def test_fast_silhouette_matches_scikit_learn(k: int) -> None:
     assert D.dtype == np.float32
     assert np.allclose(D, pairwise_distances(X * 1000.0), rtol=1e-6, atol=1e-3)
     assert silhouette_from_distances(D, labels) == pytest.approx(ours, abs=1e-6)
+    # the sweep's blocked pass scores several labelings at once, the same way
+    others = rng.integers(0, 2, 400)
+    together = silhouettes(X, [labels, others, np.zeros(400, dtype=int)], block=64)
+    assert together[0] == pytest.approx(ours, abs=1e-6)
+    assert together[1] == pytest.approx(silhouette_score(X, others), abs=1e-6)
+    assert together[2] == -1.0
 
 
 def test_verdict_rules() -> None:
