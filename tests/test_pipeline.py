@@ -138,3 +138,16 @@ def test_cleaning_in_parts_gives_the_same_outputs(
     assert whole.ledger.dropped["duplicate"] > 0 and whole.ledger.flagged  # rules across lines
     for name in OUTPUT_FILES:
         assert (tmp_path / "parts" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+def test_csv_split_into_more_parts_than_customers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts that receive no customer are empty, not an error; the ledger is unchanged."""
+    frame, _ = make_transactions(6, seed=4)
+    frame = frame.head(24)
+    source = tmp_path / "few.csv"
+    frame.to_csv(source, index=False)
+    whole = custseg.segment(source, seed=0, k=2)
+    monkeypatch.setenv("CUSTSEG_PARTITION_LINES", "2")
+    parts = custseg.segment(source, seed=0, k=2)
+    assert parts.ledger.to_dict() == whole.ledger.to_dict()
+    assert parts.segments.equals(whole.segments)

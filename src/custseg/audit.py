@@ -10,9 +10,14 @@ totals are exactly the ones the features are built from.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -285,6 +290,29 @@ def _date(con: duckdb.DuckDBPyConnection, src: Source, col: str) -> tuple[str, s
     return f"try_strptime(TRIM({_q(col)}), {_lit(fmt)})", fmt
 
 
+def _uses_amount(colmap: ColumnMap) -> bool:
+    """Whether line values come from the amount column (given explicitly, or no quantity or
+    price to multiply) rather than from quantity × price."""
+    cols = colmap.present()
+    return "amount" in cols and (
+        "amount" in colmap.explicit or "quantity" not in cols or "price" not in cols
+    )
+
+
+def _choose_formats(
+    con: duckdb.DuckDBPyConnection, src: Source, colmap: ColumnMap, memo: dict[str, Any]
+) -> None:
+    """Choose, once, the date format and each text number column's convention (into memo)."""
+    cols = colmap.present()
+    if "date" not in memo:
+        memo["date"] = _date(con, src, cols["date"])
+    roles = ["quantity", "price"] + (["amount"] if _uses_amount(colmap) else [])
+    for role in roles:
+        if role in cols and role not in memo:
+            text = src.types[cols[role]].upper() == "VARCHAR"
+            memo[role] = number_convention(con, src.view, cols[role]) if text else None
+
+
 def build_lines(
     con: duckdb.DuckDBPyConnection,
     src: Source,
@@ -305,29 +333,19 @@ def build_lines(
     """
     cols = colmap.present()
     memo = {} if memo is None else memo  # per-column choices, made once for all parts
-    if "date" not in memo:
-        memo["date"] = _date(con, src, cols["date"])
+    _choose_formats(con, src, colmap, memo)
     ts_expr, date_format = memo["date"]
-    # the type's name without its parameters: ENUM('mint', 'realty') (a pandas categorical)
-    # lists its values, which must not be read as INT or REAL
-    id_type = src.types[cols["customer_id"]].upper().split("(", 1)[0]
+    id_type = src.types[cols["customer_id"]].upper().split("(", 1)[0]  # see _part_key
     cust = _customer(cols["customer_id"], id_type)
 
     def number(role: str) -> str:
         if role not in cols:
             return "NULL"
-        dtype = src.types[cols[role]].upper()
-        if role not in memo:
-            memo[role] = (
-                number_convention(con, src.view, cols[role]) if dtype == "VARCHAR" else None
-            )
-        return _number(cols[role], dtype, memo[role])
+        return _number(cols[role], src.types[cols[role]].upper(), memo[role])
 
     qty = number("quantity")
     price = number("price")
-    use_amount = "amount" in cols and (
-        "amount" in colmap.explicit or "quantity" not in cols or "price" not in cols
-    )
+    use_amount = _uses_amount(colmap)
     amount = number("amount") if use_amount else "NULL"
     value = "a" if use_amount else "(q * p)"
     invoice = _text(cols["invoice"]) if "invoice" in cols else "NULL"
@@ -347,7 +365,7 @@ def build_lines(
     if as_of is not None:
         after = f"\n            WHEN CAST(ts AS DATE) >= DATE {_lit(as_of.isoformat())} THEN 'after_as_of'"
     index, parts = part
-    key = _partition_key(cols["customer_id"], id_type, cust)
+    key = _part_key(src, colmap)
     where = f"\n            WHERE {key} % {int(parts)} = {int(index)}" if parts > 1 else ""
     price_rules = ""
     if not use_amount:
@@ -564,6 +582,53 @@ def _extremes(con: duckdb.DuckDBPyConnection, rules: CleaningRules) -> dict[str,
     return out
 
 
+def _part_key(src: Source, colmap: ColumnMap) -> str:
+    """SQL of the hash that sends each customer's lines to one part (see :func:`_partition_key`)."""
+    col = colmap.present()["customer_id"]
+    # the type's name without its parameters: ENUM('mint', 'realty') (a pandas categorical)
+    # lists its values, which must not be read as INT or REAL
+    id_type = src.types[col].upper().split("(", 1)[0]
+    return _partition_key(col, id_type, _customer(col, id_type))
+
+
+@contextmanager
+def _split(
+    con: duckdb.DuckDBPyConnection, src: Source, colmap: ColumnMap, parts: int
+) -> Iterator[list[tuple[Source, tuple[int, int]]]]:
+    """Where each part's lines are read from: ``(source, part)`` for every part.
+
+    Parts of a Parquet file filter the file (a scan that skips other parts' customers costs
+    little). A CSV file cleaned in several parts is split once into temporary Parquet files,
+    one per part (same text columns): otherwise every part would parse the whole file and
+    clean every customer id again to find its own (3.3 s per part and 10 M lines).
+    """
+    if parts < 2 or src.kind != "csv":
+        yield [(src, (i, parts)) for i in range(parts)]
+        return
+    folder = Path(tempfile.mkdtemp(prefix="custseg-parts-"))
+    views = [f"{src.view}_part{i}" for i in range(parts)]
+    try:
+        con.execute(
+            f"COPY (SELECT *, {_part_key(src, colmap)} % {int(parts)} AS _cs_part "
+            f"FROM {_q(src.view)}) TO {_lit(str(folder))} "
+            "(FORMAT parquet, PARTITION_BY (_cs_part), COMPRESSION lz4)"
+        )
+        for i, view in enumerate(views):
+            where = folder / f"_cs_part={i}"
+            body = (
+                f"SELECT * FROM read_parquet({_lit(str(where / '*.parquet'))}, "
+                "hive_partitioning = false)"
+                if where.is_dir()
+                else f"SELECT * FROM {_q(src.view)} LIMIT 0"  # no customer hashed here
+            )
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {_q(view)} AS {body}")
+        yield [(replace(src, view=view), (0, 1)) for view in views]
+    finally:
+        for view in views:
+            con.execute(f"DROP VIEW IF EXISTS {_q(view)}")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def partitions(con: duckdb.DuckDBPyConnection, src: Source) -> int:
     """How many disjoint sets of customers the lines are cleaned in, one set at a time.
 
@@ -602,15 +667,18 @@ def audit(
     parts = partitions(con, src)
     memo: dict[str, Any] = {}
     date_format = None
-    for part in range(parts):
-        date_format = build_lines(
-            con, src, colmap, rules, given_as_of, part=(part, parts), memo=memo
-        )
-        _collect_ledger(con, part)
-        collect_features(con, part)
-        collect_exploration(con, part)
-        if parts > 1:
-            con.execute("DROP TABLE lines")
+    if parts > 1:  # formats are chosen from the whole input, before it is split
+        _choose_formats(con, src, colmap, memo)
+    with _split(con, src, colmap, parts) as plan:
+        for index, (part_src, part) in enumerate(plan):
+            date_format = build_lines(
+                con, part_src, colmap, rules, given_as_of, part=part, memo=memo
+            )
+            _collect_ledger(con, index)
+            collect_features(con, index)
+            collect_exploration(con, index)
+            if parts > 1:
+                con.execute("DROP TABLE lines")
     # rows and exact (DECIMAL) money per reason and kind
     groups = con.execute(
         "SELECT reason, kind, CAST(sum(n) AS BIGINT), SUM(total) FROM _cs_ledger GROUP BY ALL"
