@@ -49,7 +49,9 @@ def personas(
     std = table[list(numeric)].std(ddof=0).replace(0, 1.0)
     base_shares = {c: table[c].astype(str).value_counts(normalize=True) for c in categorical}
     used: set[str] = set()
-    for seg, part in table.groupby("segment", sort=True):
+    # only the columns read: splitting every column (ids, names) by segment costs 1 s at 4 M
+    needed = list(dict.fromkeys([*numeric, *categorical, "segment"]))
+    for seg, part in table[needed].groupby("segment", sort=True):
         traits: list[tuple[float, str, dict[str, Any]]] = []
         medians = {c: float(part[c].median()) for c in numeric}
         for c in numeric:
