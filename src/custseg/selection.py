@@ -10,6 +10,7 @@ rank (ties go to the smaller k), and the sentence explaining it quotes each crit
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,9 +96,7 @@ def silhouettes(X: np.ndarray, labelings: list[np.ndarray], block: int = 1_000) 
     >>> [round(v, 3) for v in silhouettes(X, [np.array([0, 0, 1, 1]), np.zeros(4, int)])]
     [0.97, -1.0]
     """
-    X = np.asarray(X, dtype=np.float64)
     n = X.shape[0]
-    sq = np.einsum("ij,ij->i", X, X)
     coded = [np.unique(lab, return_inverse=True) for lab in labelings]
     onehots = []
     for uniq, inv in coded:
@@ -105,12 +104,7 @@ def silhouettes(X: np.ndarray, labelings: list[np.ndarray], block: int = 1_000) 
         oh[np.arange(n), inv] = 1
         onehots.append(oh)
     sums = [np.empty((n, oh.shape[1]), dtype=np.float64) for oh in onehots]
-    for start in range(0, n, block):
-        rows = slice(start, start + block)
-        d2 = sq[rows, None] + sq[None, :] - 2.0 * (X[rows] @ X.T)
-        np.maximum(d2, 0.0, out=d2)
-        D = np.sqrt(d2, out=d2).astype(np.float32)
-        D[np.arange(D.shape[0]), np.arange(start, start + D.shape[0])] = 0.0
+    for rows, D in _distance_blocks(X, block):
         for total, oh in zip(sums, onehots, strict=True):
             total[rows] = D @ oh
     return [
@@ -130,16 +124,24 @@ def distance_matrix(X: np.ndarray, block: int = 2_000) -> np.ndarray:
     >>> distance_matrix(np.array([[0.0, 0.0], [3.0, 4.0]])).tolist()
     [[0.0, 5.0], [5.0, 0.0]]
     """
+    D = np.empty((X.shape[0], X.shape[0]), dtype=np.float32)
+    for rows, block_d in _distance_blocks(X, block):
+        D[rows] = block_d
+    return D
+
+
+def _distance_blocks(X: np.ndarray, block: int) -> Iterator[tuple[slice, np.ndarray]]:
+    """Rows ``rows`` of the Euclidean distance matrix, by blocks: computed in float64,
+    given in float32, zero on the diagonal."""
     X = np.asarray(X, dtype=np.float64)
     sq = np.einsum("ij,ij->i", X, X)
-    D = np.empty((X.shape[0], X.shape[0]), dtype=np.float32)
     for start in range(0, X.shape[0], block):
         rows = slice(start, start + block)
         d2 = sq[rows, None] + sq[None, :] - 2.0 * (X[rows] @ X.T)
         np.maximum(d2, 0.0, out=d2)
-        D[rows] = np.sqrt(d2, out=d2)
-    np.fill_diagonal(D, 0.0)
-    return D
+        D = np.sqrt(d2, out=d2).astype(np.float32)
+        D[np.arange(D.shape[0]), np.arange(start, start + D.shape[0])] = 0.0
+        yield rows, D
 
 
 @dataclass
