@@ -413,7 +413,7 @@ def in_process(path: Path, reps: int, check_silhouette: bool = False) -> dict[st
             end = time.perf_counter()
             with tempfile.TemporaryDirectory(prefix="custseg-bench-") as tmp:
                 t_save = time.perf_counter()
-                result.save(tmp)
+                custseg.save(result, tmp)
                 write_s = time.perf_counter() - t_save
             save_end = time.perf_counter()
 
@@ -487,7 +487,7 @@ def feature_duel(con: Any, as_of: str, reps: int) -> dict[str, Any]:
 
     import numpy as np
 
-    from custseg.features.transactions import customer_features_sql
+    from custseg.stages.features import customer_features_sql
 
     two_sql = customer_features_sql(date.fromisoformat(as_of))
     naive_sql = NAIVE_SQL.format(as_of=as_of)

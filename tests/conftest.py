@@ -8,9 +8,14 @@ import duckdb
 import pandas as pd
 import pytest
 
-from custseg.audit import CleaningRules, Ledger, audit
-from custseg.io import open_source
-from custseg.schema import resolve_columns
+from custseg.sources.readers import open_source
+from custseg.sources.schema import resolve_columns
+from custseg.stages import features, quality
+from custseg.stages.audit import CleaningRules, audit
+from custseg.stages.ledger import Ledger
+
+#: the collectors a run passes to the audit: per-customer totals and data-quality aggregates
+COLLECTORS = (features.collect, quality.collect)
 
 ROOT = Path(__file__).resolve().parents[1]
 ONLINE_RETAIL = ROOT / "data" / "online_retail.parquet"
@@ -39,5 +44,5 @@ def run_audit(
     """Audit a frame; return the ledger, the ``lines`` table and the open connection."""
     con = duckdb.connect()
     src = open_source(con, frame)
-    ledger = audit(con, src, resolve_columns(src.columns), rules, **kw)  # type: ignore[arg-type]
+    ledger = audit(con, src, resolve_columns(src.columns), rules, collectors=COLLECTORS, **kw)  # type: ignore[arg-type]
     return ledger, con.execute("SELECT * FROM lines").df(), con

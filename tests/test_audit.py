@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from custseg.audit import RULE_ORDER, CleaningRules, audit
 from custseg.errors import EmptyDataError
-from tests.conftest import lines, run_audit
+from custseg.stages.audit import RULE_ORDER, CleaningRules, audit
+from tests.conftest import COLLECTORS, lines, run_audit
 
 # one valid purchase so that frames with a single odd row still have something to keep
 BASE = ("500000", "10001", 2, "2011-01-03 10:00", 1.50, 12345.0)
@@ -151,13 +151,13 @@ def test_nothing_valid_is_a_clear_error() -> None:
 def test_online_retail_ledger(online_retail) -> None:
     import duckdb
 
-    from custseg.audit import audit
-    from custseg.io import open_source
-    from custseg.schema import resolve_columns
+    from custseg.sources.readers import open_source
+    from custseg.sources.schema import resolve_columns
+    from custseg.stages.audit import audit
 
     con = duckdb.connect()
     src = open_source(con, online_retail)
-    ledger = audit(con, src, resolve_columns(src.columns))
+    ledger = audit(con, src, resolve_columns(src.columns), collectors=COLLECTORS)
     assert ledger.input_rows == 541_909
     assert ledger.kept_rows + sum(ledger.dropped.values()) == 541_909
     assert ledger.dropped["missing_customer_id"] == 135_080
@@ -173,7 +173,7 @@ def test_quantiles_from_value_counts_equal_duckdb_quantile_cont() -> None:
     import duckdb
     import numpy as np
 
-    from custseg.audit import quantiles_cont
+    from custseg.stages.ledger import quantiles_cont
 
     rng = np.random.default_rng(5)
     values = np.round(rng.lognormal(1.0, 1.2, 5_001), 2)  # many ties, as prices have
@@ -209,7 +209,7 @@ def test_text_is_trimmed_of_unicode_spaces_as_trim_does() -> None:
 
     import duckdb
 
-    from custseg.audit import _text
+    from custseg.stages.audit.parse import text_expr as _text
 
     chars = [" ", "\t", "\xa0", "\u3000", "\u1680", "\u202f", "\u200b", "a", "é", "0"]
     values = ["".join(p) for n in range(4) for p in itertools.product(chars, repeat=n)]
@@ -233,10 +233,10 @@ def test_text_is_trimmed_of_unicode_spaces_as_trim_does() -> None:
 def _audit_in_parts(frame: pd.DataFrame, part_lines: int | None, monkeypatch) -> tuple:
     import duckdb
 
-    from custseg.audit import audit
-    from custseg.features import customer_features
-    from custseg.io import open_source
-    from custseg.schema import resolve_columns
+    from custseg.sources.readers import open_source
+    from custseg.sources.schema import resolve_columns
+    from custseg.stages.audit import audit
+    from custseg.stages.features import customer_features
 
     if part_lines:
         monkeypatch.setenv("CUSTSEG_PARTITION_LINES", str(part_lines))
@@ -244,7 +244,7 @@ def _audit_in_parts(frame: pd.DataFrame, part_lines: int | None, monkeypatch) ->
         monkeypatch.delenv("CUSTSEG_PARTITION_LINES", raising=False)
     con = duckdb.connect()
     src = open_source(con, frame)
-    ledger = audit(con, src, resolve_columns(src.columns))
+    ledger = audit(con, src, resolve_columns(src.columns), collectors=COLLECTORS)
     return ledger.to_dict(), customer_features(con, ledger.as_of).to_dict("records")
 
 
@@ -274,9 +274,9 @@ def test_infinite_or_huge_numeric_ids() -> None:
 
 def test_infinite_quantity_beside_an_amount_stays_out_of_the_statistics() -> None:
     from custseg.engines import connect
-    from custseg.explore import summarize
-    from custseg.io import open_source
-    from custseg.schema import resolve_columns
+    from custseg.sources.readers import open_source
+    from custseg.sources.schema import resolve_columns
+    from custseg.stages.quality import summarize
 
     frame = pd.DataFrame({
         "InvoiceNo": ["1", "2", "3"],
@@ -287,7 +287,7 @@ def test_infinite_quantity_beside_an_amount_stays_out_of_the_statistics() -> Non
     })
     con = connect()
     src = open_source(con, frame)
-    ledger = audit(con, src, resolve_columns(src.columns, {"amount": "Amount"}))
+    ledger = audit(con, src, resolve_columns(src.columns, {"amount": "Amount"}), collectors=COLLECTORS)
     assert ledger.kept_rows == 3
     quantity = summarize(con)["distributions"]["quantity"]
     assert quantity["n"] == 2 and quantity["box"]["max"] == 2.0

@@ -21,7 +21,7 @@ from typer.testing import CliRunner, Result
 
 from custseg.cli import app
 from custseg.datasets import make_transactions
-from custseg.pipeline import OUTPUT_FILES
+from custseg.outputs.folder import OUTPUT_FILES
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO / "data" / "online_retail.parquet"

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 import custseg
-from custseg.customers import CustomerRules, detect_roles
 from custseg.errors import SchemaError
 from custseg.model import CustomerSegmenter
+from custseg.stages.customers import CustomerRules, detect_roles
 from tests.conftest import SHARED_DATA
 
 needs_shared = pytest.mark.skipif(

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 import custseg
-from custseg.audit import _number, number_convention
 from custseg.datasets import make_transactions
+from custseg.stages.audit.parse import number_convention
+from custseg.stages.audit.parse import number_expr as _number
 
 
 def test_csv_with_a_line_break_inside_a_quoted_field(tmp_path: Path) -> None:

@@ -10,11 +10,11 @@ import sqlglot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from custseg.audit import audit
-from custseg.features import TRANSACTION_FEATURES, customer_features, customer_features_sql
-from custseg.io import open_source
-from custseg.schema import resolve_columns
-from tests.conftest import lines, run_audit
+from custseg.sources.readers import open_source
+from custseg.sources.schema import resolve_columns
+from custseg.stages.audit import audit
+from custseg.stages.features import TRANSACTION_FEATURES, customer_features, customer_features_sql
+from tests.conftest import COLLECTORS, lines, run_audit
 
 
 def test_hand_computed_customer() -> None:
@@ -45,7 +45,7 @@ def test_hand_computed_customer() -> None:
 def test_two_level_aggregation_equals_count_distinct(online_retail) -> None:
     con = duckdb.connect()
     src = open_source(con, online_retail)
-    ledger = audit(con, src, resolve_columns(src.columns))
+    ledger = audit(con, src, resolve_columns(src.columns), collectors=COLLECTORS)
     ours = customer_features(con, ledger.as_of).set_index("customer_id")
     naive = con.execute("""
         SELECT customer_id,

@@ -18,8 +18,8 @@ from threadpoolctl import threadpool_limits
 
 import custseg
 from custseg.errors import InputError
-from custseg.io import detect_encoding, frame_fingerprint, open_source
-from custseg.pipeline import OUTPUT_FILES
+from custseg.outputs.folder import OUTPUT_FILES
+from custseg.sources.readers import detect_encoding, frame_fingerprint, open_source
 
 COLUMNS = [
     "InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import pairwise_distances, silhouette_score
 
-from custseg import naming
 from custseg.errors import ModelError, NotFittedError, SchemaError, TooFewCustomersError
+from custseg.explain import naming
 from custseg.model import CustomerSegmenter
-from custseg.selection import (
+from custseg.model.selection import (
     distance_matrix,
     find_knee,
     silhouette_from_distances,

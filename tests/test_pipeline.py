@@ -13,7 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 import custseg
 from custseg.datasets import make_transactions
 from custseg.model import CustomerSegmenter
-from custseg.pipeline import OUTPUT_FILES
+from custseg.outputs.folder import OUTPUT_FILES
 
 
 @pytest.mark.parametrize("seed", [0, 7, 2024])
@@ -115,9 +115,9 @@ def test_cleaning_in_parts_gives_the_same_outputs(
     ids: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Large inputs are cleaned one set of customers at a time; the files must not change."""
-    from custseg.audit import partitions
     from custseg.engines import connect
-    from custseg.io import open_source
+    from custseg.sources.readers import open_source
+    from custseg.stages.audit.partition import partitions
 
     frame, _ = make_transactions(600, seed=11)
     if ids == "text":  # ids written two ways ("12346" and " 12346.0 ") must meet in one part

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 
 import custseg
-from custseg import outputs
 from custseg.datasets import make_transactions
-from custseg.pipeline import OUTPUT_FILES
+from custseg.outputs import files as outputs
+from custseg.outputs.folder import OUTPUT_FILES
 from custseg.report import data as report_data
 from custseg.report.data import RunData
 from custseg.report.html import plotly_js, render_run
@@ -160,7 +160,7 @@ def test_the_customer_tables_of_a_run_are_pandas_bytes(
 ) -> None:
     monkeypatch.setattr(outputs, "CSV_DUCKDB_ROWS", 0)
     monkeypatch.setattr(outputs, "CSV_BLOCK_ROWS", 150)
-    paths = result.save(tmp_path)
+    paths = custseg.save(result, tmp_path)
     for name, frame in (("segments.csv", result.segments), ("profiles.csv", result.profiles)):
         expected = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
         assert paths[name].read_bytes() == expected, name

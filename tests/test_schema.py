@@ -10,7 +10,13 @@ from threadpoolctl import threadpool_limits
 
 import custseg
 from custseg.errors import SchemaError
-from custseg.schema import CANONICAL, REQUIRED, normalize_name, parse_mapping, resolve_columns
+from custseg.sources.schema import (
+    CANONICAL,
+    REQUIRED,
+    normalize_name,
+    parse_mapping,
+    resolve_columns,
+)
 
 UCI = [
     "InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",

@@ -11,7 +11,6 @@ Examples
 ['CleaningRules', 'CustomerSegmenter', 'CustsegError']
 """
 
-from custseg.audit import CleaningRules, Ledger
 from custseg.errors import (
     CustsegError,
     EmptyDataError,
@@ -22,9 +21,11 @@ from custseg.errors import (
     TooFewCustomersError,
 )
 from custseg.model import CustomerSegmenter
-from custseg.pipeline import SegmentationResult, run, segment
-
-__version__ = "0.1.0"
+from custseg.outputs.folder import run, save
+from custseg.pipeline import SegmentationResult, explore, segment
+from custseg.stages.audit import CleaningRules
+from custseg.stages.ledger import Ledger
+from custseg.version import __version__
 
 __all__ = [
     "CleaningRules",
@@ -39,6 +40,8 @@ __all__ = [
     "SegmentationResult",
     "TooFewCustomersError",
     "__version__",
+    "explore",
     "run",
+    "save",
     "segment",
 ]

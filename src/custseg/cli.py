@@ -103,11 +103,11 @@ def run(
 
     Example (customer table): custseg run customers.csv --kind customers --out runs/crm
     """
-    from custseg.customers import CustomerRules
-    from custseg.pipeline import OUTPUT_FILES
-    from custseg.pipeline import run as run_pipeline
+    from custseg.outputs.folder import OUTPUT_FILES
+    from custseg.outputs.folder import run as run_pipeline
     from custseg.report import print_summary
-    from custseg.schema import parse_mapping
+    from custseg.sources.schema import parse_mapping
+    from custseg.stages.customers import CustomerRules
 
     console = Console()
     try:
@@ -172,7 +172,7 @@ def report(
 
     Example: custseg report runs/retail --lang fr --png
     """
-    from custseg.outputs import write_text
+    from custseg.outputs.files import write_text
     from custseg.report import render_dir
 
     console = Console()
@@ -206,10 +206,10 @@ def explore(
 
     Example: custseg explore data/online_retail.parquet --html quality.html --lang fr
     """
-    from custseg.explore import explore as explore_source
-    from custseg.outputs import write_text
+    from custseg.outputs.files import write_text
+    from custseg.pipeline import explore as explore_source
     from custseg.report import print_exploration, render_quality
-    from custseg.schema import parse_mapping
+    from custseg.sources.schema import parse_mapping
 
     console = Console()
     try:

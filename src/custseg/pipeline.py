@@ -8,39 +8,30 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from custseg import i18n, naming
-from custseg.audit import CleaningRules, Ledger, audit
-from custseg.customers import CustomerLedger, CustomerRules, detect_roles, prepare_customers
+from custseg import i18n
 from custseg.engines import connect
 from custseg.errors import CustsegError, EmptyDataError, InputError, SchemaError
-from custseg.explore import summarize
-from custseg.features import FEATURE_DESCRIPTIONS, TRANSACTION_FEATURES, customer_features
-from custseg.io import open_source
+from custseg.explain import naming
+from custseg.explain.personas import external_validity, personas
+from custseg.explain.profiles import profile
+from custseg.explain.verdict import verdict_sentence
 from custseg.model import RFM_FEATURES, CustomerSegmenter
-from custseg.outputs import write_csv, write_json, write_parquet, write_text
-from custseg.personas import external_validity, personas
-from custseg.profiles import profile
-from custseg.schema import ColumnMap, resolve_columns
+from custseg.sources import ColumnMap, open_source, resolve_columns
+from custseg.stages import features as feature_stage
+from custseg.stages import quality
+from custseg.stages.audit import CleaningRules, audit
+from custseg.stages.customers import CustomerLedger, CustomerRules, detect_roles, prepare_customers
+from custseg.stages.features import FEATURE_DESCRIPTIONS, TRANSACTION_FEATURES, customer_features
+from custseg.stages.ledger import Ledger
 
 RUN_FORMAT = "custseg.run/1"
-OUTPUT_FILES = (
-    "segments.parquet",
-    "segments.csv",
-    "profiles.csv",
-    "model.json",
-    "audit.json",
-    "exploration.json",
-    "report.html",
-)
 
 Step = Callable[[str, dict[str, Any]], None]
 
@@ -56,7 +47,7 @@ class SegmentationResult:
     fingerprint: dict[str, Any]
     lang: str
     verdict: str
-    exploration: dict[str, Any] | None = None  # data-quality aggregates (custseg.explore)
+    exploration: dict[str, Any] | None = None  # data-quality aggregates (custseg.stages.quality)
     kind: str = "transactions"
     segment_names: dict[int, str] = field(default_factory=dict)
     personas: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -85,83 +76,6 @@ class SegmentationResult:
             "verdict": self.verdict,
             "model": self.model.to_dict(),
         }
-
-    def save(self, out: str | os.PathLike[str]) -> dict[str, Path]:
-        """Write every output file into ``out`` (created if needed), each atomically.
-
-        The customer tables (CSV and Parquet, the files that grow with the customers) are
-        written by worker threads while this thread writes the small files and the report.
-        """
-        from custseg.report import render_html
-
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        table = self.segments
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="custseg-save") as pool:
-            tables = {
-                "segments.parquet": pool.submit(write_parquet, out / "segments.parquet", table),
-                "segments.csv": pool.submit(write_csv, out / "segments.csv", table),
-            }
-            small = {
-                "profiles.csv": write_csv(out / "profiles.csv", self.profiles),
-                "model.json": write_json(out / "model.json", self.model_document()),
-                "audit.json": write_json(out / "audit.json", self.ledger.to_dict()),
-            }
-            if self.exploration is not None:
-                small["exploration.json"] = write_json(out / "exploration.json", self.exploration)
-            small["report.html"] = write_text(out / "report.html", render_html(self))
-            return {name: done.result() for name, done in tables.items()} | small
-
-
-def verdict_sentence(model: CustomerSegmenter, lang: str) -> str:
-    """Say why the model has the k it has, in ``lang``."""
-    from custseg.selection import verdict
-
-    sel = model.selection_
-    if sel is None:
-        return i18n.t(lang, "verdict_forced", k=model.k_, auto="—")
-    if sel.forced:
-        auto_k, _ = verdict(
-            sel.ks, sel.silhouette, sel.calinski_harabasz, sel.davies_bouldin, sel.knee
-        )
-        return i18n.t(lang, "verdict_forced", k=sel.chosen, auto=auto_k)
-    r = sel.reason
-    v, v0 = r["values"], r["knee_values"] or r["values"]
-
-    def fmt(vals: dict[str, float]) -> dict[str, str]:
-        return {
-            "sil": i18n.number(vals["silhouette"], lang, 3),
-            "ch": i18n.number(vals["calinski_harabasz"], lang),
-            "db": i18n.number(vals["davies_bouldin"], lang, 3),
-        }
-
-    text = i18n.t(
-        lang,
-        f"verdict_{r['rule']}",
-        k=r["k"],
-        knee=r["knee"],
-        mean_rank=r["mean_rank"],
-        n=r["candidates"],
-        r_sil=r["ranks"]["silhouette"],
-        r_ch=r["ranks"]["calinski_harabasz"],
-        r_db=r["ranks"]["davies_bouldin"],
-        **fmt(v),
-        **{f"{key}0": val for key, val in fmt(v0).items()},
-    )
-    b = r["best_by"]
-    text += " " + i18n.t(
-        lang,
-        "verdict_best_by",
-        sil_k=b["silhouette"],
-        ch_k=b["calinski_harabasz"],
-        db_k=b["davies_bouldin"],
-    )
-    stab = sel.stability[sel.ks.index(r["k"])] if sel.stability and r["k"] in sel.ks else None
-    if stab is not None:
-        text += " " + i18n.t(lang, "verdict_stability", k=r["k"], ari=i18n.number(stab, lang, 2))
-    if sel.sample.get("silhouette", 0) < sel.sample.get("customers", 0):
-        text += " " + i18n.t(lang, "sample_note", n=sel.sample["silhouette"])
-    return text
 
 
 def segment(
@@ -267,7 +181,14 @@ def _segment_transactions(
 ) -> SegmentationResult:
     """Transaction lines in DuckDB → audited, featured, segmented and named customers."""
     step("audit", {})
-    ledger = audit(con, src, colmap, rules, as_of=as_of)
+    ledger = audit(
+        con,
+        src,
+        colmap,
+        rules,
+        as_of=as_of,
+        collectors=(feature_stage.collect, quality.collect),
+    )
     step("features", {})
     customers = customer_features(con, ledger.as_of)
     if customers.empty:
@@ -296,7 +217,7 @@ def _segment_transactions(
         fingerprint=src.fingerprint,
         lang=lang,
         verdict=verdict_sentence(model, lang),
-        exploration=summarize(con),
+        exploration=quality.summarize(con),
         segment_names={s: naming.display_name(slug, lang) for s, slug in slugs.items()},
         personas=personas(table, list(TRANSACTION_FEATURES), [], lang),
     )
@@ -391,15 +312,52 @@ def _segment_customers(
     )
 
 
-def run(
+@dataclass
+class Exploration:
+    """What ``custseg explore`` shows: the audit ledger and the data-quality aggregates."""
+
+    ledger: Ledger
+    summary: dict[str, Any]
+    fingerprint: dict[str, Any]
+
+
+def explore(
     source: str | os.PathLike[str] | pd.DataFrame,
-    out: str | os.PathLike[str],
-    **kwargs: Any,
-) -> SegmentationResult:
-    """:func:`segment`, then write every output into ``out``."""
-    on_step: Step | None = kwargs.get("on_step")
-    result = segment(source, **kwargs)
-    if on_step:
-        on_step("write", {"out": str(out)})
-    result.save(out)
-    return result
+    *,
+    mapping: Mapping[str, str] | None = None,
+    as_of: date | str | None = None,
+    rules: CleaningRules | None = None,
+) -> Exploration:
+    """Audit a transactions source and summarise its quality, without segmenting.
+
+    transaction lines → ledger + data-quality aggregates (see :func:`custseg.stages.quality.summarize`).
+
+    Examples
+    --------
+    >>> from custseg.datasets import make_transactions
+    >>> frame, _ = make_transactions(50, seed=1)
+    >>> ex = explore(frame)
+    >>> ex.ledger.input_rows == len(frame), sorted(ex.summary["distributions"])
+    (True, ['order_value', 'price', 'quantity'])
+    """
+    con = connect()
+    src = None
+    try:
+        src = open_source(con, source)
+        colmap = resolve_columns(src.columns, mapping, source=src.label)
+        ledger = audit(
+            con,
+            src,
+            colmap,
+            rules,
+            as_of=as_of,
+            collectors=(feature_stage.collect, quality.collect),
+        )
+        summary = quality.summarize(con)
+        return Exploration(ledger=ledger, summary=summary, fingerprint=src.fingerprint)
+    except duckdb.Error as exc:
+        raise engine_error(src.label if src else str(source), exc) from exc
+    finally:
+        if src is not None:
+            src.close()
+        con.close()

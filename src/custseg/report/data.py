@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from custseg import i18n, naming
+from custseg import i18n
 from custseg.errors import InputError, ModelError
+from custseg.explain import naming
 from custseg.model import CustomerSegmenter
 
 if TYPE_CHECKING:

@@ -19,14 +19,13 @@ import jinja2
 import numpy as np
 
 from custseg import i18n
-from custseg.outputs import significant
 from custseg.report.data import RunData, prepare
 from custseg.report.figures import colour, k_figures, quality_figures
 from custseg.report.figures_segments import compare_figures, feature_label, map_figures
+from custseg.stages.quality import significant
 
 if TYPE_CHECKING:
-    from custseg.explore import Exploration
-    from custseg.pipeline import SegmentationResult
+    from custseg.pipeline import Exploration, SegmentationResult
 
 #: significant digits kept for the numbers inside figures
 DIGITS = 4
@@ -193,8 +192,8 @@ def _verdict(doc: dict[str, Any], p: dict[str, Any], lang: str) -> str:
     """The run's verdict sentence, re-worded when the page is in another language."""
     if lang == doc.get("lang") or p["selection"] is None:
         return str(doc.get("verdict", ""))
+    from custseg.explain.verdict import verdict_sentence
     from custseg.model import CustomerSegmenter
-    from custseg.pipeline import verdict_sentence
 
     model = CustomerSegmenter.from_dict(doc.get("model", doc))
     return verdict_sentence(model, lang)

@@ -10,8 +10,7 @@ from rich.table import Table
 from custseg import i18n
 
 if TYPE_CHECKING:
-    from custseg.explore import Exploration
-    from custseg.pipeline import SegmentationResult
+    from custseg.pipeline import Exploration, SegmentationResult
 
 
 def print_summary(result: SegmentationResult, console: Console | None = None) -> None:

@@ -13,6 +13,8 @@ from datetime import date
 import duckdb
 import pandas as pd
 
+from custseg.stages.ledger import accumulate
+
 #: features computed for every customer, in output order
 TRANSACTION_FEATURES: tuple[str, ...] = (
     "recency_days",
@@ -128,7 +130,7 @@ def collect(con: duckdb.DuckDBPyConnection, part: int) -> None:
     made (``_cs_pairs``, see :func:`custseg.audit.build_lines`). Leaves the part's invoices in
     the temp table ``_cs_invoices`` for :func:`custseg.explore.collect`.
     """
-    from custseg.audit import accumulate
+
 
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _cs_invoices AS " + PER_INVOICE_SQL.format(lines="lines")

@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from custseg.engines.sql import literal
 from custseg.errors import InputError
 
 CSV_SUFFIXES = {".csv", ".tsv", ".txt", ".tab", ".dat"}
@@ -141,10 +142,6 @@ def frame_fingerprint(df: pd.DataFrame) -> dict[str, Any]:
     return {"name": "<DataFrame>", "rows": len(df), "sha256": digest.hexdigest()}
 
 
-def _quote(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def open_source(
     con: duckdb.DuckDBPyConnection,
     source: str | os.PathLike[str] | pd.DataFrame,
@@ -171,7 +168,7 @@ def open_source(
     try:
         if suffix in PARQUET_SUFFIXES:
             con.execute(
-                f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM read_parquet({_quote(path)})'
+                f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM read_parquet({literal(str(path))})'
             )
             return _describe(con, view, str(path), "parquet", fingerprint)
         if suffix in EXCEL_SUFFIXES:
@@ -204,7 +201,7 @@ def _open_csv(
         target = _transcode(path, encoding, tmpdir)
     parallel = "false" if has_quoted_newline(target) else "true"
     con.execute(
-        f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM read_csv({_quote(target)}, '
+        f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM read_csv({literal(str(target))}, '
         "all_varchar = true, header = true, quote = '\"', escape = '\"', "
         f"strict_mode = false, null_padding = true, parallel = {parallel})"
     )

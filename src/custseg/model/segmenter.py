@@ -25,10 +25,10 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import PowerTransformer
 from threadpoolctl import threadpool_limits
 
-from custseg import naming
 from custseg.errors import ModelError, NotFittedError, SchemaError, TooFewCustomersError
-from custseg.features import TRANSACTION_FEATURES
-from custseg.selection import Selection, sweep
+from custseg.explain import naming
+from custseg.model.selection import Selection, sweep
+from custseg.stages.features import TRANSACTION_FEATURES
 
 MODEL_FORMAT = "custseg.model/1"
 RFM_FEATURES = ("recency_days", "frequency", "monetary")
@@ -46,7 +46,7 @@ VALUE_FEATURES = ("monetary", "total_spend", "income", "Income")
 def _versions() -> dict[str, str]:
     import sklearn
 
-    from custseg import __version__
+    from custseg.version import __version__
 
     return {
         "custseg": __version__,

@@ -1,44 +1,37 @@
 """Data-quality aggregates of the cleaned lines, computed in SQL where the lines live.
 
-cleaned lines (the temp table ``lines`` of :mod:`custseg.audit`) → a small JSON-able summary:
-log-binned histograms and box statistics of quantity, unit price and order value over the kept
-purchase lines, customers and revenue per country, orders and revenue per month. Its size does
-not grow with the data (a few hundred numbers), so it is saved with a run
+cleaned lines (the temp table ``lines`` of :mod:`custseg.stages.audit`) → a small JSON-able
+summary: log-binned histograms and box statistics of quantity, unit price and order value over
+the kept purchase lines, customers and revenue per country, orders and revenue per month. Its
+size does not grow with the data (a few hundred numbers), so it is saved with a run
 (``exploration.json``) and the report can be rebuilt without the input.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import duckdb
 import numpy as np
-import pandas as pd
 
-from custseg.audit import (
-    CleaningRules,
-    Ledger,
+from custseg.stages.ledger import (
     accumulate,
-    audit,
     quantiles_cont,
     value_counts_sql,
     weighted_values,
 )
-from custseg.engines import connect
-from custseg.io import open_source
-from custseg.outputs import significant
-from custseg.schema import resolve_columns
 
 EXPLORATION_FORMAT = "custseg.exploration/1"
+
+
 #: histogram bins per power of ten
 BINS_PER_DECADE = 10
+
+
 #: countries shown one by one; the others are summed as ``other``
 TOP_COUNTRIES = 15
+
 
 #: measure → (value, table, condition) counted over the kept purchase lines, or over the
 #: invoices (kept lines summed per customer and invoice) for the order value
@@ -47,6 +40,7 @@ _MEASURES: dict[str, tuple[str, str, str]] = {
     "price": ("price", "lines", "reason IS NULL AND kind = 'purchase' AND price > 0"),
     "order_value": ("bought", "_cs_invoices", "bought > 0"),  # see features.collect
 }
+
 
 def collect(con: duckdb.DuckDBPyConnection, part: int) -> None:
     """Add the partial aggregates of the cleaned lines of one part (temp table ``lines``).
@@ -168,48 +162,18 @@ def summarize(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             for m, o, c, v in months
         ],
     }
+def significant(x: float | None, digits: int) -> float | None:
+    """``x`` rounded to ``digits`` significant digits, for compact and stable JSON.
 
-
-@dataclass
-class Exploration:
-    """What ``custseg explore`` shows: the audit ledger and the data-quality aggregates."""
-
-    ledger: Ledger
-    summary: dict[str, Any]
-    fingerprint: dict[str, Any]
-
-
-def explore(
-    source: str | os.PathLike[str] | pd.DataFrame,
-    *,
-    mapping: Mapping[str, str] | None = None,
-    as_of: date | str | None = None,
-    rules: CleaningRules | None = None,
-) -> Exploration:
-    """Audit a transactions source and summarise its quality, without segmenting.
-
-    transaction lines → ledger + data-quality aggregates (see :func:`summarize`).
+    ``None``, NaN and infinities give ``None``.
 
     Examples
     --------
-    >>> from custseg.datasets import make_transactions
-    >>> frame, _ = make_transactions(50, seed=1)
-    >>> ex = explore(frame)
-    >>> ex.ledger.input_rows == len(frame), sorted(ex.summary["distributions"])
-    (True, ['order_value', 'price', 'quantity'])
+    >>> significant(80995.123, 4), significant(0.0012345, 2), significant(float("nan"), 3)
+    (81000.0, 0.0012, None)
     """
-    con = connect()
-    src = None
-    try:
-        src = open_source(con, source)
-        colmap = resolve_columns(src.columns, mapping, source=src.label)
-        ledger = audit(con, src, colmap, rules, as_of=as_of)
-        return Exploration(ledger=ledger, summary=summarize(con), fingerprint=src.fingerprint)
-    except duckdb.Error as exc:
-        from custseg.pipeline import engine_error
-
-        raise engine_error(src.label if src else str(source), exc) from exc
-    finally:
-        if src is not None:
-            src.close()
-        con.close()
+    if x is None or not math.isfinite(x):
+        return None
+    if x == 0:
+        return 0.0
+    return round(float(x), digits - 1 - math.floor(math.log10(abs(x))))

@@ -1,8 +1,9 @@
-"""Atomic output writing: every file is written to a temporary name, then renamed into place.
+"""Output files written atomically: text, JSON, CSV and Parquet.
 
-Large tables are written without a Python loop over rows: the CSV by DuckDB (``COPY``), in
-row blocks written side by side by several threads and joined in order, with pandas' own
-rendering (same bytes as ``DataFrame.to_csv``); the Parquet file by pyarrow.
+Each file is written to a temporary sibling and renamed over its target, so a reader never sees
+half a file. Large tables are written without a Python loop over rows: the CSV by DuckDB
+(``COPY``), in row blocks written side by side by several threads and joined in order, with
+pandas' own rendering (same bytes as ``DataFrame.to_csv``); the Parquet file by pyarrow.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -21,22 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-
-def significant(x: float | None, digits: int) -> float | None:
-    """``x`` rounded to ``digits`` significant digits, for compact and stable JSON.
-
-    ``None``, NaN and infinities give ``None``.
-
-    Examples
-    --------
-    >>> significant(80995.123, 4), significant(0.0012345, 2), significant(float("nan"), 3)
-    (81000.0, 0.0012, None)
-    """
-    if x is None or not math.isfinite(x):
-        return None
-    if x == 0:
-        return 0.0
-    return round(float(x), digits - 1 - math.floor(math.log10(abs(x))))
+from custseg.engines import connect
+from custseg.engines.sql import ident, literal
 
 
 def _umask() -> int:
@@ -71,6 +57,8 @@ def write_json(path: Path, data: Any) -> Path:
 
 #: fewest rows for which DuckDB writes the CSV (pandas is quicker on smaller tables)
 CSV_DUCKDB_ROWS = 10_000
+
+
 #: fewest rows per block of a CSV written by several threads: below 2 blocks' worth, one COPY
 #: (during ``SegmentationResult.save`` the Parquet file and the report keep the other core busy;
 #: at millions of rows the CSV is the longest task and is worth splitting)
@@ -148,16 +136,16 @@ def _duckdb_copy(con: Any, table: Any, target: Path, header: bool, name: str = "
 
     # empty text written bare, as pandas does (DuckDB quotes it to tell it from NULL)
     select = ", ".join(
-        f"nullif({_ident(c)}, '') AS {_ident(c)}"
+        f"nullif({ident(c)}, '') AS {ident(c)}"
         if pa.types.is_large_string(t) or pa.types.is_string(t)
-        else _ident(c)
+        else ident(c)
         for c, t in zip(table.column_names, table.schema.types, strict=True)
     )
     view = f"custseg_{name}"
     con.register(view, _Stream(table))
     try:
         con.execute(
-            f"COPY (SELECT {select} FROM {view}) TO '{_literal(str(target))}' "
+            f"COPY (SELECT {select} FROM {view}) TO {literal(str(target))} "
             f"(FORMAT csv, HEADER {str(header).lower()}, COMMENT '', NEW_LINE '\\n')"
         )
     finally:
@@ -183,7 +171,6 @@ def _duckdb_csv(path: Path, table: Any) -> bool:
 
     ``False`` (nothing written) when this DuckDB does not render CSV as pandas does.
     """
-    from custseg.engines import connect
 
     head = io.StringIO()
     csv.writer(head, lineterminator="\n").writerow(table.column_names)
@@ -280,14 +267,6 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return text.replace("'", "''")
-
-
 #: values whose CSV rendering differs most between writers (floats, quoting, missing values)
 _PROBE = {
     "x": [
@@ -347,7 +326,6 @@ def duckdb_csv_is_pandas_csv(con: Any = None, scratch: Path | None = None) -> bo
         return _PANDAS_CSV[0]
     import duckdb
 
-    from custseg.engines import connect
 
     frame = pd.DataFrame(_PROBE).astype({"s": "string"})
     table = _csv_table(frame)

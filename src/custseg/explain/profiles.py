@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from custseg import naming
+from custseg.explain import naming
 
 
 def profile(

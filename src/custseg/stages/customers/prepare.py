@@ -5,14 +5,12 @@ column roles (detected from names, or declared) → cleaning (duplicates, missin
 outliers flagged, rare categories grouped, constant and identifier columns set aside, each
 counted in a :class:`CustomerLedger`) → engineered variables a marketer reads (age, seniority,
 total spend and its shares, children, purchases, accepted campaigns).
-
-The roles are data (:data:`ROLE_PATTERNS`), not the column names of one dataset.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -21,35 +19,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from custseg.audit import choose_date_format
 from custseg.errors import EmptyDataError, SchemaError
-from custseg.io import Source
-from custseg.schema import normalize_name
-
-#: role → regular expressions on normalised column names (lower case, alphanumerics only)
-ROLE_PATTERNS: dict[str, tuple[str, ...]] = {
-    "id": (
-        r"^id$",
-        r"^(customer|client|member|user|cust)(id|no|number|code)$",
-        r"^id(client|customer)$",
-        r"^codeclient$",
-    ),
-    "label": (r"^segmentation$", r"^segment$", r"^label$", r"^class$", r"^target$", r"^cluster$"),
-    "outcome": (r"^response$", r"^responded$", r"^churn(ed)?$", r"^reponse$"),
-    "birth_year": (r"^yearbirth$", r"^birthyear$", r"^yob$", r"^anneenaissance$"),
-    "enrolment_date": (
-        r"^dtcustomer$",
-        r"^datecustomer$",
-        r"^customersince$",
-        r"^(signup|enrol?ment|registration"
-        r"|join|joined|inscription|creation)(date)?$",
-        r"^date(inscription|creation|adhesion)$",
-    ),
-    "spend": (r"^mnt", r"^spend(ing)?on", r"^amount", r"^depense", r"^montant"),
-    "purchases": (r"^num\w*purchases$", r"^nb(achats|commandes)\w*$", r"purchases$"),
-    "campaign": (r"^acceptedcmp\d+$", r"^accepted\w*campaign\w*$", r"^campagne\d+$"),
-    "children": (r"^kidhome$", r"^teenhome$", r"^(nb)?(kids|children|teens|enfants)(home)?$"),
-}
+from custseg.sources.readers import Source
+from custseg.stages.customers.load import load_table, profile_columns
+from custseg.stages.customers.roles import detect_roles
 
 #: ordered vocabularies: a categorical column whose values all belong to one is encoded in order
 ORDINAL_VOCABULARIES: tuple[tuple[str, ...], ...] = (
@@ -57,6 +30,7 @@ ORDINAL_VOCABULARIES: tuple[tuple[str, ...], ...] = (
     ("low", "medium", "high"),
     ("basic", "2n cycle", "graduation", "master", "phd"),
 )
+
 
 #: engineered variables, in output order
 ENGINEERED: tuple[str, ...] = (
@@ -137,127 +111,6 @@ class CustomerTable:
     ledger: CustomerLedger
 
 
-def detect_roles(
-    columns: Sequence[str], declared: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """Map columns to roles from :data:`ROLE_PATTERNS`; ``declared`` roles win.
-
-    Single-column roles (id, label, birth_year, enrolment_date) map to a name, the others to a
-    list of names.
-
-    Examples
-    --------
-    >>> r = detect_roles(["ID", "Year_Birth", "MntWines", "MntFruits", "Kidhome", "Response"])
-    >>> r["id"], r["birth_year"], r["spend"], r["children"], r["outcome"]
-    ('ID', 'Year_Birth', ['MntWines', 'MntFruits'], ['Kidhome'], ['Response'])
-    """
-    declared = dict(declared or {})
-    single = {"id", "label", "birth_year", "enrolment_date"}
-    unknown = sorted(set(declared) - set(ROLE_PATTERNS))
-    if unknown:
-        raise SchemaError(
-            f"unknown column role(s) {', '.join(unknown)}; use {', '.join(ROLE_PATTERNS)}"
-        )
-    roles: dict[str, Any] = {r: (None if r in single else []) for r in ROLE_PATTERNS}
-    taken: set[str] = set()
-    for role, value in declared.items():
-        names = [value] if isinstance(value, str) else list(value)
-        missing = [n for n in names if n not in columns]
-        if missing:
-            raise SchemaError(
-                f"role {role} names no column {', '.join(map(repr, missing))}; "
-                f"columns are: {', '.join(columns)}"
-            )
-        roles[role] = names[0] if role in single else names
-        taken.update(names)
-    for col in columns:
-        if col in taken:
-            continue
-        key = normalize_name(col)
-        for role, patterns in ROLE_PATTERNS.items():
-            if role in declared:
-                continue
-            if any(re.search(p, key) for p in patterns):
-                if role in single:
-                    if roles[role] is None:
-                        roles[role] = col
-                        taken.add(col)
-                        break
-                    continue
-                roles[role].append(col)
-                taken.add(col)
-                break
-    return roles
-
-
-def _profile_columns(con: duckdb.DuckDBPyConnection, src: Source) -> dict[str, dict[str, Any]]:
-    """Per column: type (numeric, date, text), distinct and non-null counts, in one query."""
-    from custseg.audit import _number, _q
-
-    info: dict[str, dict[str, Any]] = {}
-    parts = []
-    for col in src.columns:
-        dtype = src.types[col].upper()
-        parts.append(f"count({_q(col)})")
-        parts.append(f"count(DISTINCT {_q(col)})")
-        looks_numeric = (
-            f"regexp_full_match(TRIM({_q(col)}), "
-            "'[-+]?[£$€]?\\s*[-+]?[0-9][0-9 ,.]*([eE][-+]?[0-9]+)?\\s*[£$€%]?')"
-        )
-        parts.append(
-            f"count({_number(col, dtype)}) FILTER (WHERE {looks_numeric})"
-            if dtype == "VARCHAR"
-            else f"count({_q(col)})"
-        )
-    row = con.execute(f"SELECT count(*), {', '.join(parts)} FROM {_q(src.view)}").fetchone()
-    assert row is not None
-    n = int(row[0])
-    for i, col in enumerate(src.columns):
-        nonnull, distinct, numeric = row[1 + 3 * i : 4 + 3 * i]
-        dtype = src.types[col].upper()
-        if any(t in dtype for t in ("TIMESTAMP", "DATE")):
-            kind = "date"
-        elif (dtype != "VARCHAR" and dtype != "BOOLEAN") or (nonnull and numeric == nonnull):
-            kind = "numeric"
-        else:
-            kind = "text"
-        info[col] = {"kind": kind, "nonnull": int(nonnull), "distinct": int(distinct), "rows": n}
-    return info
-
-
-def _load(
-    con: duckdb.DuckDBPyConnection,
-    src: Source,
-    info: dict[str, dict[str, Any]],
-    roles: dict[str, Any],
-) -> tuple[pd.DataFrame, dict[str, str | None]]:
-    """The table in pandas with numbers parsed, dates parsed and text trimmed."""
-    from custseg.audit import _number, _q, number_convention
-
-    exprs: list[str] = []
-    formats: dict[str, str | None] = {}
-    for col in src.columns:
-        dtype = src.types[col].upper()
-        if info[col]["kind"] == "numeric" and col != roles.get("id"):
-            convention = number_convention(con, src.view, col) if dtype == "VARCHAR" else None
-            exprs.append(f"{_number(col, dtype, convention)} AS {_q(col)}")
-        elif col == roles.get("enrolment_date") and dtype == "VARCHAR":
-            fmt = choose_date_format(con, src.view, col)
-            formats[col] = fmt or "ISO 8601"
-            parse = (
-                f"TRY_CAST(TRIM({_q(col)}) AS TIMESTAMP)"
-                if fmt is None
-                else f"try_strptime(TRIM({_q(col)}), '{fmt}')"
-            )
-            exprs.append(f"{parse} AS {_q(col)}")
-        elif info[col]["kind"] == "date":
-            exprs.append(f"CAST({_q(col)} AS TIMESTAMP) AS {_q(col)}")
-        else:
-            exprs.append(f"NULLIF(TRIM(CAST({_q(col)} AS VARCHAR)), '') AS {_q(col)}")
-    frame = con.execute(f"SELECT {', '.join(exprs)} FROM {_q(src.view)}").df()
-    return frame, formats
-
-
 def _numeric_dates(values: pd.Series) -> pd.Series | None:
     """Dates written as numbers: ``yyyymmdd`` or Excel serial days; ``None`` if neither."""
     num = pd.to_numeric(values, errors="coerce")
@@ -315,9 +168,9 @@ def prepare_customers(
     rules = rules or CustomerRules()
     if rules.outliers not in {"clip", "drop", "keep"}:
         raise SchemaError(f"outlier policy {rules.outliers!r} unknown; use clip, drop or keep")
-    info = _profile_columns(con, src)
+    info = profile_columns(con, src)
     found = detect_roles(src.columns, roles)
-    frame, date_formats = _load(con, src, info, found)
+    frame, date_formats = load_table(con, src, info, found)
     n_in = len(frame)
     if n_in == 0:
         raise EmptyDataError(f"{src.label}: the file has a header but no rows; nothing to segment")
@@ -563,14 +416,3 @@ def prepare_customers(
     if ledger.kept_rows + sum(dropped.values()) != n_in:  # pragma: no cover - invariant
         raise AssertionError("customer ledger does not add up")
     return CustomerTable(out, numeric, categorical, label, outcomes, ledger)
-
-
-__all__ = [
-    "ENGINEERED",
-    "ROLE_PATTERNS",
-    "CustomerLedger",
-    "CustomerRules",
-    "CustomerTable",
-    "detect_roles",
-    "prepare_customers",
-]

@@ -1,0 +1,1 @@
+"""What a run leaves on disk: atomic file writers and the run folder."""

@@ -1,0 +1,141 @@
+"""The audit stage: every input row is kept or dropped with a reason, money reconciled.
+
+transactions → :func:`audit` → a :class:`~custseg.stages.ledger.Ledger`, plus the partial
+aggregates the features and the data-quality summary are computed from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+from custseg.errors import EmptyDataError
+from custseg.sources.readers import Source
+from custseg.sources.schema import ColumnMap
+from custseg.stages.audit.parse import (
+    choose_formats,
+)
+from custseg.stages.audit.partition import (
+    partitions,
+    split_parts,
+)
+from custseg.stages.audit.rules import RULE_ORDER, CleaningRules, build_lines
+from custseg.stages.ledger import (
+    Ledger,
+    collect_ledger,
+    extremes,
+)
+
+#: called as ``collector(con, part)`` on the cleaned lines of every part (see :func:`audit`)
+Collector = Callable[[duckdb.DuckDBPyConnection, int], None]
+
+
+def audit(
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    colmap: ColumnMap,
+    rules: CleaningRules | None = None,
+    *,
+    as_of: date | str | None = None,
+    collectors: Sequence[Collector] = (),
+) -> Ledger:
+    """Clean the source's lines and account for every row.
+
+    transactions → :class:`Ledger`. Each of ``collectors`` is called in turn on the cleaned
+    lines of every part (the relation ``lines``), after the ledger's own aggregates, to keep
+    partial aggregates of its own (the features' per-customer totals, the data-quality
+    summary): the stage does not know them. When the input is cleaned in one part, the cleaned
+    lines stay in ``lines`` (same row count as the input). Raises :class:`EmptyDataError` when
+    no row survives.
+    """
+    rules = rules or CleaningRules()
+    given_as_of = None
+    if as_of is not None:
+        given_as_of = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of))
+    parts = partitions(con, src)
+    memo: dict[str, Any] = {}
+    date_format = None
+    if parts > 1:  # formats are chosen from the whole input, before it is split
+        choose_formats(con, src, colmap, memo)
+    with split_parts(con, src, colmap, parts) as plan:
+        for index, (part_src, part) in enumerate(plan):
+            date_format = build_lines(
+                con, part_src, colmap, rules, given_as_of, part=part, memo=memo
+            )
+            collect_ledger(con, index)
+            for collect in collectors:
+                collect(con, index)
+            if parts > 1:
+                con.execute("DROP TABLE lines")
+    # rows and exact (DECIMAL) money per reason and kind
+    groups = con.execute(
+        "SELECT reason, kind, CAST(sum(n) AS BIGINT), SUM(total) FROM _cs_ledger GROUP BY ALL"
+    ).fetchall()
+    by_reason: dict[str, int] = {}
+    money_exact: dict[str, Decimal] = {}
+    kinds: dict[str, int] = {}
+    kind_money: dict[str, Decimal] = {}
+    for reason, kind, count, total in groups:
+        by_reason[reason] = by_reason.get(reason, 0) + int(count)
+        money_exact[reason] = money_exact.get(reason, Decimal(0)) + (total or Decimal(0))
+        if reason == "kept":
+            kinds[kind] = int(count)
+            kind_money[kind] = total or Decimal(0)
+    input_rows = int(sum(by_reason.values()))
+    kept = int(by_reason.pop("kept", 0))
+    dropped = {r: int(by_reason.get(r, 0)) for r in RULE_ORDER}
+    if input_rows == 0:
+        raise EmptyDataError(f"{src.label}: the file has a header but no rows; nothing to segment")
+    if kept == 0:
+        worst = max(dropped, key=lambda r: dropped[r])
+        raise EmptyDataError(
+            f"{src.label}: no valid transaction line after cleaning ({input_rows} rows, most "
+            f"dropped as {worst}); check the column mapping with --map and the file's content"
+        )
+    money_by = {r: round(float(m), 2) for r, m in money_exact.items()}
+    total_in = [sum(money_exact.values(), Decimal(0))]
+    bought = kind_money.get("purchase", Decimal(0))
+    net_kept = money_exact.get("kept", Decimal(0))
+    returned = bought - net_kept
+    first, last, customers = con.execute(
+        "SELECT min(first), max(last), CAST(sum(customers) AS BIGINT) FROM _cs_span"
+    ).fetchone() or (None, None, 0)
+    as_of_date = given_as_of or last.date() + timedelta(days=1)
+    notes: list[str] = []
+    if dropped["after_as_of"]:
+        notes.append(
+            f"{dropped['after_as_of']} lines are dated on or after the as-of date {as_of_date}: "
+            "outside the observation period, they are dropped"
+        )
+    ledger = Ledger(
+        source=src.label,
+        input_rows=input_rows,
+        kept_rows=kept,
+        dropped=dropped,
+        kept_by_kind={k: int(kinds.get(k, 0)) for k in ("purchase", "cancellation", "return")},
+        money={
+            "input_total": round(float(total_in[0] or 0.0), 2) if total_in else 0.0,
+            "kept_net": round(float(net_kept or 0.0), 2),
+            "kept_purchases": round(float(bought or 0.0), 2),
+            "kept_returns": round(float(returned or 0.0), 2),
+            "dropped_by_reason": {r: money_by.get(r, 0.0) for r in RULE_ORDER},
+            "note": "sums of quantity × price (or amount) over rows whose value can be computed",
+        },
+        as_of=as_of_date.isoformat(),
+        period={
+            "first": first.isoformat() if first else None,
+            "last": last.isoformat() if last else None,
+        },
+        customers=int(customers),
+        columns=colmap.present(),
+        date_format=date_format,
+        flagged=extremes(con, rules.extreme_iqr),
+        rules=rules.to_dict(),
+        notes=notes,
+    )
+    ledger.check()
+    return ledger

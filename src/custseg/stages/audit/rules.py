@@ -1,0 +1,232 @@
+"""The cleaning rules of transaction lines: every input row is kept or dropped with a reason.
+
+transactions (any column names) → ``lines``: one row per input row with canonical columns, its
+line value, a ``reason`` (NULL when kept) and a ``kind`` (purchase, cancellation or return). The
+rules are applied in the order of :data:`RULE_ORDER`; a row is counted under the first rule it
+breaks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+import duckdb
+
+from custseg.engines.sql import ident, literal
+from custseg.sources.readers import Source
+from custseg.sources.schema import ColumnMap
+from custseg.stages.audit.parse import (
+    choose_formats,
+    customer_expr,
+    number_expr,
+    text_expr,
+    uses_amount,
+)
+from custseg.stages.audit.partition import (
+    part_key,
+)
+
+#: drop reasons, in the order the rules are applied
+RULE_ORDER: tuple[str, ...] = (
+    "unparseable_date",
+    "missing_customer_id",
+    "duplicate",
+    "bad_debt_adjustment",
+    "non_product",
+    "invalid_quantity_or_price",
+    "negative_price",
+    "zero_price",
+    "zero_quantity",
+    "after_as_of",
+    "return_without_purchase",
+)
+
+
+@dataclass(frozen=True)
+class CleaningRules:
+    """What counts as a cancellation, an adjustment or a non-product line. Data, not code.
+
+    Parameters
+    ----------
+    cancellation_prefix : invoice prefix of cancellations (their lines have negative values;
+        negative lines on other invoices are counted as returns). Both are netted per customer.
+    adjustment_pattern : regular expression on the invoice of accounting adjustments.
+    adjustment_descriptions : descriptions (case-insensitive prefixes) of adjustments.
+    non_product_codes : product codes that are not merchandise (postage, fees, manual lines…),
+        compared case-insensitively.
+    non_product_pattern : regular expression for further non-product codes (vouchers).
+    extreme_iqr : lines whose log10 quantity, price or value lies more than this many
+        interquartile ranges above the third quartile are flagged (never dropped).
+    """
+
+    cancellation_prefix: str = "C"
+    adjustment_pattern: str = r"^A[0-9]+$"
+    adjustment_descriptions: tuple[str, ...] = ("adjust bad debt",)
+    non_product_codes: tuple[str, ...] = (
+        "POST",
+        "DOT",
+        "M",
+        "C2",
+        "D",
+        "S",
+        "B",
+        "BANK CHARGES",
+        "AMAZONFEE",
+        "CRUK",
+        "PADS_FEE",
+    )
+    non_product_pattern: str = r"^(?i:gift_)"
+    extreme_iqr: float = 3.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rules as JSON-able data (saved in model.json and audit.json)."""
+        d = asdict(self)
+        d["adjustment_descriptions"] = list(self.adjustment_descriptions)
+        d["non_product_codes"] = list(self.non_product_codes)
+        return d
+
+
+def build_lines(
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    colmap: ColumnMap,
+    rules: CleaningRules,
+    as_of: date | None = None,
+    *,
+    part: tuple[int, int] = (0, 1),
+    memo: dict[str, Any] | None = None,
+) -> str | None:
+    """Create the temp table ``lines`` (canonical columns + reason + kind); return the date format.
+
+    With ``as_of``, lines dated on or after it are outside the observation period: they are
+    dropped as ``after_as_of`` so that recency, tenure, frequency and money all describe the
+    same period. With ``part = (i, n)``, only the lines of the i-th of n disjoint sets of
+    customers (by a hash of the customer id) are built; every rule but the flagging of extreme
+    values looks at one customer's lines only, so the parts add up to the whole.
+    """
+    cols = colmap.present()
+    memo = {} if memo is None else memo  # per-column choices, made once for all parts
+    choose_formats(con, src, colmap, memo)
+    ts_expr, date_format = memo["date"]
+    id_type = src.types[cols["customer_id"]].upper().split("(", 1)[0]  # see part_key
+    cust = customer_expr(cols["customer_id"], id_type)
+
+    def number(role: str) -> str:
+        if role not in cols:
+            return "NULL"
+        return number_expr(cols[role], src.types[cols[role]].upper(), memo[role])
+
+    qty = number("quantity")
+    price = number("price")
+    use_amount = uses_amount(colmap)
+    amount = number("amount") if use_amount else "NULL"
+    value = "a" if use_amount else "(q * p)"
+    invoice = text_expr(cols["invoice"]) if "invoice" in cols else "NULL"
+    product = text_expr(cols["product"]) if "product" in cols else "NULL"
+    country = text_expr(cols["country"]) if "country" in cols else "NULL"
+    descr = text_expr(cols["description"]) if "description" in cols else "NULL"
+    all_cols = ", ".join(ident(c) for c in src.columns)
+    codes = ", ".join(literal(c.upper()) for c in rules.non_product_codes) or "NULL"
+    adj_desc = (
+        " OR ".join(
+            f"lower(descr) LIKE {literal(d.lower() + '%')}" for d in rules.adjustment_descriptions
+        )
+        or "FALSE"
+    )
+    prefix = literal(rules.cancellation_prefix)
+    after = ""
+    if as_of is not None:
+        after = f"\n            WHEN CAST(ts AS DATE) >= DATE {literal(as_of.isoformat())} THEN 'after_as_of'"
+    index, parts = part
+    key = part_key(src, colmap)
+    where = f"\n            WHERE {key} % {int(parts)} = {int(index)}" if parts > 1 else ""
+    price_rules = ""
+    if not use_amount:
+        price_rules = """
+            WHEN p < 0 THEN 'negative_price'
+            WHEN p = 0 THEN 'zero_price'
+            WHEN q = 0 THEN 'zero_quantity'"""
+    else:
+        price_rules = """
+            WHEN v = 0 THEN 'zero_quantity'"""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE lines AS
+        WITH raw AS (
+            SELECT {ts_expr} AS ts, {cust} AS customer_id, {invoice} AS invoice_in,
+                   {product} AS product, {country} AS country, {descr} AS descr,
+                   {qty} AS q, {price} AS p, {amount} AS a, hash({all_cols}) AS h
+            FROM {ident(src.view)}{where}
+        ), x AS (
+            SELECT *, COALESCE(invoice_in, customer_id || '@' || CAST(ts AS VARCHAR)) AS invoice,
+                   TRY_CAST(ROUND({value}, 6) AS DECIMAL(18, 6)) AS v
+            FROM raw
+        ), r AS (
+            SELECT *, CASE
+                WHEN ts IS NULL THEN 'unparseable_date'
+                WHEN customer_id IS NULL THEN 'missing_customer_id'
+                WHEN regexp_matches(COALESCE(invoice_in, ''), {literal(rules.adjustment_pattern)})
+                     OR {adj_desc} THEN 'bad_debt_adjustment'
+                WHEN upper(product) IN ({codes})
+                     OR regexp_matches(COALESCE(product, ''), {literal(rules.non_product_pattern)})
+                     THEN 'non_product'
+                WHEN v IS NULL OR isinf(CAST(v AS DOUBLE)) THEN 'invalid_quantity_or_price'{price_rules}{after}
+                ELSE NULL END AS reason
+            FROM x
+        )
+        SELECT ts, customer_id, invoice, product, country, q AS quantity, p AS price, v AS value,
+               CASE WHEN reason IS NOT NULL THEN NULL
+                    WHEN v > 0 THEN 'purchase'
+                    WHEN starts_with(invoice, {prefix}) THEN 'cancellation'
+                    ELSE 'return' END AS kind,
+               reason, h
+        FROM r
+    """)
+    # One aggregation per (customer, product) over the lines a customer can be identified
+    # on gives, per customer: the product breadth (distinct products among kept purchases),
+    # whether they kept a purchase or a return, and the products they have on several lines.
+    # Removing a later copy of a line never removes its (customer, product) pair nor a
+    # customer's last purchase, so these hold before and after the duplicates are dropped.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _cs_pairs AS
+        SELECT customer_id,
+               count(*) FILTER (WHERE kept_purchase AND product IS NOT NULL) AS product_breadth,
+               bool_or(kept_purchase) AS has_purchase,
+               bool_or(kept_return) AS has_return,
+               list(product) FILTER (WHERE n > 1) AS repeated
+        FROM (SELECT customer_id, product, count(*) AS n,
+                     bool_or(kind = 'purchase') AS kept_purchase,
+                     bool_or(kind IN ('cancellation', 'return')) AS kept_return
+              FROM lines WHERE ts IS NOT NULL AND customer_id IS NOT NULL
+              GROUP BY customer_id, product) AS pairs
+        GROUP BY customer_id
+    """)
+    # Exact duplicates share every column, so they lie among the lines of a (customer,
+    # product) pair seen more than once: only those few are compared, over the whole-row hash
+    # and the cleaned columns kept in ``lines`` (the description and unmapped columns are
+    # compared through the 64-bit hash). The first copy is kept; later copies are dropped
+    # unless an earlier rule (date, customer id) already dropped them.
+    con.execute("""
+        UPDATE lines SET reason = 'duplicate', kind = NULL
+        WHERE rowid IN (
+            SELECT rid FROM (
+                SELECT l.rowid AS rid,
+                       row_number() OVER (
+                           PARTITION BY h, ts, l.customer_id, invoice, l.product, country,
+                                        quantity, price, value
+                           ORDER BY l.rowid) AS rank
+                FROM lines AS l
+                SEMI JOIN (SELECT customer_id, unnest(repeated) AS product FROM _cs_pairs
+                           WHERE len(repeated) > 0) AS c
+                ON l.customer_id = c.customer_id AND l.product IS NOT DISTINCT FROM c.product
+                WHERE l.ts IS NOT NULL AND l.customer_id IS NOT NULL
+            ) WHERE rank > 1
+        )
+    """)
+    con.execute("""
+        UPDATE lines SET reason = 'return_without_purchase', kind = NULL
+        WHERE kind IN ('cancellation', 'return') AND customer_id IN (
+            SELECT customer_id FROM _cs_pairs WHERE has_return AND NOT has_purchase)
+    """)
+    return date_format
