@@ -394,6 +394,7 @@ def in_process(path: Path, reps: int, check_silhouette: bool = False) -> dict[st
     """custseg's stages in this process (fresh connection), then the feature-query duel."""
     import inspect
 
+    import custseg
     from custseg.engines import connect
     from custseg.pipeline import segment
 
