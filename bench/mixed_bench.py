@@ -31,20 +31,27 @@ def make_table(rows: int, seed: int = 0) -> pd.DataFrame:
     """Customers of four latent kinds with 5 numeric and 5 categorical columns."""
     rng = np.random.default_rng(seed)
     kind = rng.integers(0, 4, rows)
-    centre = np.array([[25, 20_000, 2, 5], [40, 60_000, 8, 30], [55, 90_000, 15, 60], [70, 30_000, 4, 10]])
+    centre = np.array(
+        [[25, 20_000, 2, 5], [40, 60_000, 8, 30], [55, 90_000, 15, 60], [70, 30_000, 4, 10]]
+    )
     c = centre[kind]
-    frame = pd.DataFrame({
-        "customer_id": [f"C{i:07d}" for i in range(rows)],
-        "Age": np.clip(rng.normal(c[:, 0], 6), 18, 95).round(),
-        "Income": rng.lognormal(np.log(c[:, 1]), 0.25).round(),
-        "Visits": rng.poisson(c[:, 2]),
-        "Spend": rng.lognormal(np.log(c[:, 3] * 20.0), 0.4).round(2),
-        "Tenure_Years": rng.gamma(2.0, 2.0, rows).round(1),
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:07d}" for i in range(rows)],
+            "Age": np.clip(rng.normal(c[:, 0], 6), 18, 95).round(),
+            "Income": rng.lognormal(np.log(c[:, 1]), 0.25).round(),
+            "Visits": rng.poisson(c[:, 2]),
+            "Spend": rng.lognormal(np.log(c[:, 3] * 20.0), 0.4).round(2),
+            "Tenure_Years": rng.gamma(2.0, 2.0, rows).round(1),
+        }
+    )
     cats = {
         "Gender": (["F", "M"], None),
         "Region": (["North", "South", "East", "West", "Centre"], None),
-        "Channel": (["Web", "Store", "App"], [[0.6, 0.1, 0.3], [0.3, 0.4, 0.3], [0.2, 0.6, 0.2], [0.1, 0.8, 0.1]]),
+        "Channel": (
+            ["Web", "Store", "App"],
+            [[0.6, 0.1, 0.3], [0.3, 0.4, 0.3], [0.2, 0.6, 0.2], [0.1, 0.8, 0.1]],
+        ),
         "Profession": (["Student", "Employee", "Manager", "Retired", "Artist", "Doctor"], None),
         "Married": (["Yes", "No"], [[0.1, 0.9], [0.6, 0.4], [0.8, 0.2], [0.7, 0.3]]),
     }
@@ -77,8 +84,10 @@ def main() -> None:
     start = time.perf_counter()
     KMeans(result.model.k_, n_init=10, random_state=0).fit(X)
     floor = time.perf_counter() - start
-    print(f"rows {args.rows:,} · numeric {len(result.model.features)} · categorical "
-          f"{len(result.model.categorical)} · chosen k {result.model.k_}")
+    print(
+        f"rows {args.rows:,} · numeric {len(result.model.features)} · categorical "
+        f"{len(result.model.categorical)} · chosen k {result.model.k_}"
+    )
     print("| step | seconds | × floor |\n|---|---|---|")
     print(f"| floor: one K-Means fit at k={result.model.k_} | {floor:.2f} | 1.0 |")
     print(f"| custseg segment, end to end | {ours:.2f} | {ours / floor:.1f} |")
@@ -92,7 +101,9 @@ def main() -> None:
     for n in (1_000, 4_000):
         sample = frame.drop(columns="customer_id").head(n).to_numpy()
         start = time.perf_counter()
-        KPrototypes(n_clusters=result.model.k_, n_init=10, random_state=0).fit(sample, categorical=cat_idx)
+        KPrototypes(n_clusters=result.model.k_, n_init=10, random_state=0).fit(
+            sample, categorical=cat_idx
+        )
         took = time.perf_counter() - start
         print(f"| kmodes K-Prototypes on {n:,} rows | {took:.2f} | {took / floor:.1f} |")
 

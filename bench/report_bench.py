@@ -81,12 +81,18 @@ def main(argv: list[str] | None = None) -> int:
     b_load, b_draw = (statistics.median(x) for x in zip(*base, strict=True))
     r_load, r_draw = (statistics.median(x) for x in zip(*rep, strict=True))
     lines = result.ledger.input_rows
-    print(f"input lines            {lines:,}  customers {len(result.segments):,}  k {result.model.k_}")
+    print(
+        f"input lines            {lines:,}  customers {len(result.segments):,}  k {result.model.k_}"
+    )
     print(f"custseg run            {run_s:8.1f} s (report rebuilt alone: {render_s:.1f} s)")
-    print(f"report size            {size / 1e6:8.2f} MB (plotly.js {len(plotly_js()) / 1e6:.2f} MB)")
+    print(
+        f"report size            {size / 1e6:8.2f} MB (plotly.js {len(plotly_js()) / 1e6:.2f} MB)"
+    )
     print(f"baseline load / drawn  {b_load:8.2f} s / {b_draw:.2f} s  (plotly.js + one empty plot)")
-    print(f"report   load / drawn  {r_load:8.2f} s / {r_draw:.2f} s  "
-          f"(x{r_draw / b_draw:.1f} the baseline; median of {args.repeat})")
+    print(
+        f"report   load / drawn  {r_load:8.2f} s / {r_draw:.2f} s  "
+        f"(x{r_draw / b_draw:.1f} the baseline; median of {args.repeat})"
+    )
     return 0
 
 

@@ -158,11 +158,7 @@ def machine() -> dict[str, Any]:
         "cores_usable": affinity,
         "mem_gib": mem_total_gib(),
         "os": platform.platform(),
-        "thread_env": {
-            k: os.environ[k]
-            for k in THREAD_VARS
-            if k in os.environ
-        },
+        "thread_env": {k: os.environ[k] for k in THREAD_VARS if k in os.environ},
     }
 
 
@@ -344,8 +340,15 @@ def silhouette_check(result: Any) -> dict[str, Any]:
         t = time.perf_counter()
         full = float(silhouette_score(X, labels))
         sampled = float(sel.silhouette[sel.ks.index(k)])
-        rows.append({"k": k, "sampled": sampled, "full": full, "error": sampled - full,
-                     "full_s": time.perf_counter() - t})
+        rows.append(
+            {
+                "k": k,
+                "sampled": sampled,
+                "full": full,
+                "error": sampled - full,
+                "full_s": time.perf_counter() - t,
+            }
+        )
     return {"customers": int(X.shape[0]), "sample": sel.sample, "by_k": rows}
 
 
@@ -421,10 +424,7 @@ def in_process(path: Path, reps: int, check_silhouette: bool = False) -> dict[st
         order = ["read", "audit", "features", "sweep", "fit"]
         seen = [(n, marks[n]) for n in order if n in marks] + [("end", end)]
         spans = {a: y - x for (a, x), (_, y) in itertools.pairwise(seen)}
-        peaks = {
-            name: rss.peak_mib(x, y)
-            for (name, x), (_, y) in itertools.pairwise(seen)
-        }
+        peaks = {name: rss.peak_mib(x, y) for (name, x), (_, y) in itertools.pairwise(seen)}
         peaks["save"] = rss.peak_mib(t_save, save_end)
         fit_s = getattr(result.model, "fit_seconds_", {})
         from custseg.report import render_html
@@ -440,7 +440,8 @@ def in_process(path: Path, reps: int, check_silhouette: bool = False) -> dict[st
             # the rest of CustomerSegmenter.fit (transform, ordering, naming) counts in names
             "sweep": fit_s.get("sweep"),
             "final_fit": fit_s.get("final_fit"),
-            "names": (spans.get("sweep") or 0.0) + (spans.get("fit") or 0.0)
+            "names": (spans.get("sweep") or 0.0)
+            + (spans.get("fit") or 0.0)
             - sum(fit_s.values()),  # RFM scores, names, profiles, exploration summary
             "report": report_s,  # render_html alone
             "save": write_s,  # every file, the report included
@@ -460,13 +461,13 @@ def in_process(path: Path, reps: int, check_silhouette: bool = False) -> dict[st
             "kept_rows": result.ledger.kept_rows,
             "sample": sel.sample if sel is not None else None,
         }
-        if check_silhouette and sel is not None and sel.sample["silhouette"] < len(
-            result.segments
-        ) <= SILHOUETTE_CHECK_MAX:
+        if (
+            check_silhouette
+            and sel is not None
+            and sel.sample["silhouette"] < len(result.segments) <= SILHOUETTE_CHECK_MAX
+        ):
             checked = result
-            out["silhouette_check"] = guarded(
-                "silhouette check", lambda: silhouette_check(checked)
-            )
+            out["silhouette_check"] = guarded("silhouette check", lambda: silhouette_check(checked))
             del checked
         as_of = result.ledger.as_of
         del result
@@ -600,9 +601,7 @@ def bench_dataset(
         row["notebook"] = {"skipped": f"> {size_label(args.notebook_max_lines)} lines"}
     elif with_notebook:
         log(f"{name}: notebook baseline (subprocess)")
-        row["notebook"] = guarded(
-            "notebook", lambda: notebook_run(path, args.timeout, args.repeat)
-        )
+        row["notebook"] = guarded("notebook", lambda: notebook_run(path, args.timeout, args.repeat))
     else:
         row["notebook"] = {"skipped": "--quick" if args.quick else "--notebook"}
     row["load_after"] = loadavg()
@@ -742,10 +741,15 @@ def markdown(report: dict[str, Any]) -> str:
         if not fq or "skipped" in fq:
             out.append(f"| {r['dataset']} |" + " — |" * 8)
             continue
-        same = "yes" if fq["same_customers"] and not fq["differing_values"] else (
-            "customers differ" if not fq["same_customers"]
-            else "values differ: "
-            + ", ".join(f"{k} ({n})" for k, n in fq["differing_values"].items())
+        same = (
+            "yes"
+            if fq["same_customers"] and not fq["differing_values"]
+            else (
+                "customers differ"
+                if not fq["same_customers"]
+                else "values differ: "
+                + ", ".join(f"{k} ({n})" for k, n in fq["differing_values"].items())
+            )
         )
         out.append(
             f"| {r['dataset']} | {fq['customers']:,} | {fmt_s(fq['two_level_s'])} "
@@ -845,26 +849,58 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Benchmark custseg against baselines measured in the same run."
     )
-    p.add_argument("--sizes", nargs="+", type=parse_size, metavar="N",
-                   help="synthetic sizes in lines, e.g. 1M 10M (default: 1M 10M)")
-    p.add_argument("--quick", action="store_true",
-                   help="Online Retail + 1M only; notebook baseline on Online Retail only")
-    p.add_argument("--out", type=Path, default=BENCH / "results",
-                   help="folder for the JSON and Markdown results (default bench/results)")
-    p.add_argument("--notebook", choices=("all", "real", "none"),
-                   help="where to run the notebook baseline (default: all; real with --quick)")
+    p.add_argument(
+        "--sizes",
+        nargs="+",
+        type=parse_size,
+        metavar="N",
+        help="synthetic sizes in lines, e.g. 1M 10M (default: 1M 10M)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="Online Retail + 1M only; notebook baseline on Online Retail only",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=BENCH / "results",
+        help="folder for the JSON and Markdown results (default bench/results)",
+    )
+    p.add_argument(
+        "--notebook",
+        choices=("all", "real", "none"),
+        help="where to run the notebook baseline (default: all; real with --quick)",
+    )
     p.add_argument("--no-real", action="store_true", help="skip the Online Retail file")
-    p.add_argument("--notebook-max-lines", type=parse_size, default=NOTEBOOK_MAX_LINES,
-                   help="skip the notebook baseline on larger files (it loads every line "
-                   "into pandas); default 20M")
-    p.add_argument("--repeat", type=int, default=1,
-                   help="runs of each subprocess (custseg run, notebook); the median is kept")
-    p.add_argument("--reps", type=int, default=3,
-                   help="runs of each in-process query (floor, feature queries); median kept")
-    p.add_argument("--timeout", type=float, default=900.0,
-                   help="seconds before a subprocess is killed (default 900)")
-    p.add_argument("--threads", type=int,
-                   help="set OMP/OpenBLAS/CUSTSEG thread counts for everything measured")
+    p.add_argument(
+        "--notebook-max-lines",
+        type=parse_size,
+        default=NOTEBOOK_MAX_LINES,
+        help="skip the notebook baseline on larger files (it loads every line "
+        "into pandas); default 20M",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of each subprocess (custseg run, notebook); the median is kept",
+    )
+    p.add_argument(
+        "--reps",
+        type=int,
+        default=3,
+        help="runs of each in-process query (floor, feature queries); median kept",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="seconds before a subprocess is killed (default 900)",
+    )
+    p.add_argument(
+        "--threads", type=int, help="set OMP/OpenBLAS/CUSTSEG thread counts for everything measured"
+    )
     args = p.parse_args(argv)
     if args.quick and args.sizes:
         p.error("--quick fixes the sizes (Online Retail + 1M); drop --sizes or --quick")
@@ -921,8 +957,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, path, with_nb, extra in todo:
         row = bench_dataset(name, path, args, with_nb, extra)
         report["datasets"].append(row)
-        log(f"{name}: done (custseg run {fmt_s(row['custseg_run'].get('wall_s'))} s, "
-            f"notebook {fmt_s(row['notebook'].get('wall_s'))} s)")
+        log(
+            f"{name}: done (custseg run {fmt_s(row['custseg_run'].get('wall_s'))} s, "
+            f"notebook {fmt_s(row['notebook'].get('wall_s'))} s)"
+        )
 
     report["load_end"] = loadavg()
     report["total_s"] = time.perf_counter() - started

@@ -40,10 +40,12 @@ def main() -> None:
     train = result.segments
     rng = np.random.default_rng(0)
     rows = rng.integers(0, len(train), args.customers)
-    X = pd.DataFrame({
-        c: train[c].to_numpy()[rows] * rng.lognormal(0.0, 0.1, args.customers)
-        for c in model.features
-    })
+    X = pd.DataFrame(
+        {
+            c: train[c].to_numpy()[rows] * rng.lognormal(0.0, 0.1, args.customers)
+            for c in model.features
+        }
+    )
     km = KMeans(n_clusters=model.k_, n_init=1, init=model.cluster_centers_, max_iter=1)
     km.fit(model.cluster_centers_)  # a fitted KMeans whose centroids are the model's
     Xt = model.transform(X)
@@ -63,7 +65,9 @@ def main() -> None:
     print(f"customers {args.customers:,} · k {model.k_} · features {len(model.features)}")
     print("| scoring | M customers/s | × baseline |\n|---|---|---|")
     print(f"| baseline: KMeans.predict on transformed features | {base / 1e6:.2f} | 1.0 |")
-    print(f"| custseg: model.json → transform + nearest centroid | {ours / 1e6:.2f} | {ours / base:.2f} |")
+    print(
+        f"| custseg: model.json → transform + nearest centroid | {ours / 1e6:.2f} | {ours / base:.2f} |"
+    )
     print(f"same segments as the baseline: {'yes' if same else 'NO'}")
 
 

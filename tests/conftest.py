@@ -28,9 +28,17 @@ def online_retail() -> Path:
     return ONLINE_RETAIL
 
 
-def lines(rows: list[tuple], columns: tuple[str, ...] = (
-    "InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID",
-)) -> pd.DataFrame:
+def lines(
+    rows: list[tuple],
+    columns: tuple[str, ...] = (
+        "InvoiceNo",
+        "StockCode",
+        "Quantity",
+        "InvoiceDate",
+        "UnitPrice",
+        "CustomerID",
+    ),
+) -> pd.DataFrame:
     """A transactions frame from tuples; dates given as ISO strings are parsed."""
     frame = pd.DataFrame(rows, columns=list(columns))
     if "InvoiceDate" in frame:

@@ -51,12 +51,14 @@ def test_rows_differing_in_one_column_are_not_duplicates() -> None:
 
 
 def test_cancellations_and_returns_are_kept_and_netted() -> None:
-    frame = lines([
-        BASE,
-        ("500010", "10003", 10, "2011-01-04 10:00", 3.0, 12345.0),
-        ("C500011", "10003", -4, "2011-01-05 10:00", 3.0, 12345.0),
-        ("500012", "10004", -1, "2011-01-06 10:00", 1.5, 12345.0),
-    ])
+    frame = lines(
+        [
+            BASE,
+            ("500010", "10003", 10, "2011-01-04 10:00", 3.0, 12345.0),
+            ("C500011", "10003", -4, "2011-01-05 10:00", 3.0, 12345.0),
+            ("500012", "10004", -1, "2011-01-06 10:00", 1.5, 12345.0),
+        ]
+    )
     ledger, _table, _ = run_audit(frame)
     assert ledger.kept_rows == 4
     assert ledger.kept_by_kind == {"purchase": 2, "cancellation": 1, "return": 1}
@@ -74,13 +76,15 @@ def test_first_rule_wins_when_a_row_breaks_several() -> None:
 
 
 def test_unparseable_dates_are_dropped_not_guessed() -> None:
-    frame = pd.DataFrame({
-        "InvoiceNo": ["1", "2", "3"],
-        "CustomerID": ["a", "a", "b"],
-        "InvoiceDate": ["2011-01-03 10:00:00", "not a date", "2011-01-05 09:00:00"],
-        "Quantity": ["1", "2", "3"],
-        "UnitPrice": ["1.0", "2.0", "3.0"],
-    })
+    frame = pd.DataFrame(
+        {
+            "InvoiceNo": ["1", "2", "3"],
+            "CustomerID": ["a", "a", "b"],
+            "InvoiceDate": ["2011-01-03 10:00:00", "not a date", "2011-01-05 09:00:00"],
+            "Quantity": ["1", "2", "3"],
+            "UnitPrice": ["1.0", "2.0", "3.0"],
+        }
+    )
     ledger, _, _ = run_audit(frame)
     assert ledger.dropped["unparseable_date"] == 1
     assert ledger.kept_rows == 2
@@ -96,11 +100,18 @@ def test_unparseable_dates_are_dropped_not_guessed() -> None:
     ],
     ids=["day-first", "month-first", "iso", "dotted"],
 )
-def test_text_dates_are_parsed_with_the_format_that_fits(values: list[str], fmt: str | None) -> None:
-    frame = pd.DataFrame({
-        "order_id": ["1", "2"], "customer_id": ["a", "b"], "order_date": values,
-        "qty": ["1", "1"], "unit_price": ["2,50", "3,00"],
-    })
+def test_text_dates_are_parsed_with_the_format_that_fits(
+    values: list[str], fmt: str | None
+) -> None:
+    frame = pd.DataFrame(
+        {
+            "order_id": ["1", "2"],
+            "customer_id": ["a", "b"],
+            "order_date": values,
+            "qty": ["1", "1"],
+            "unit_price": ["2,50", "3,00"],
+        }
+    )
     ledger, table, _ = run_audit(frame)
     assert ledger.kept_rows == 2
     assert ledger.date_format == (fmt or "ISO 8601")
@@ -108,11 +119,14 @@ def test_text_dates_are_parsed_with_the_format_that_fits(values: list[str], fmt:
 
 
 def test_amount_column_replaces_quantity_times_price() -> None:
-    frame = pd.DataFrame({
-        "invoice_id": ["1", "2", "3"], "client": ["x", "x", "y"],
-        "date": pd.to_datetime(["2020-01-01", "2020-02-01", "2020-02-02"]),
-        "amount": [10.0, -4.0, 0.0],
-    })
+    frame = pd.DataFrame(
+        {
+            "invoice_id": ["1", "2", "3"],
+            "client": ["x", "x", "y"],
+            "date": pd.to_datetime(["2020-01-01", "2020-02-01", "2020-02-02"]),
+            "amount": [10.0, -4.0, 0.0],
+        }
+    )
     ledger, _, _ = run_audit(frame)
     assert ledger.kept_rows == 2
     assert ledger.dropped["zero_quantity"] == 1
@@ -120,8 +134,10 @@ def test_amount_column_replaces_quantity_times_price() -> None:
 
 
 def test_extreme_values_are_flagged_not_dropped() -> None:
-    rows = [(f"5{i:05d}", "10001", 2 + i % 3, "2011-01-03 10:00", 1.0 + i % 5, 10000.0 + i % 7)
-            for i in range(200)]
+    rows = [
+        (f"5{i:05d}", "10001", 2 + i % 3, "2011-01-03 10:00", 1.0 + i % 5, 10000.0 + i % 7)
+        for i in range(200)
+    ]
     rows.append(("599999", "10001", 80995, "2011-01-03 11:00", 2.08, 10001.0))
     ledger, _, _ = run_audit(lines(rows))
     assert ledger.kept_rows == 201
@@ -198,7 +214,13 @@ def test_duplicates_found_among_repeated_products_only() -> None:
     )
     assert ledger.dropped["duplicate"] == 3
     assert table["reason"].fillna("kept").tolist() == [
-        "kept", "kept", "duplicate", "non_product", "duplicate", "kept", "duplicate"
+        "kept",
+        "kept",
+        "duplicate",
+        "non_product",
+        "duplicate",
+        "kept",
+        "duplicate",
     ]
 
 
@@ -219,12 +241,14 @@ def test_text_is_trimmed_of_unicode_spaces_as_trim_does() -> None:
         f"SELECT x FROM t WHERE {_text('x')} IS DISTINCT FROM NULLIF(TRIM(x), '')"
     ).fetchall()
     assert differ == []
-    frame = lines([
-        (*BASE[:5], "12345"),
-        ("500001", "10002", 1, "2011-01-04 10:00", 2.0, "\xa012345"),  # the same customer
-        ("500002", "POST\xa0", 1, "2011-01-04 10:00", 18.0, "12345"),  # postage
-        ("500003", "10002", 1, "2011-01-04 10:00", 2.0, "\xa0"),  # no customer id
-    ])
+    frame = lines(
+        [
+            (*BASE[:5], "12345"),
+            ("500001", "10002", 1, "2011-01-04 10:00", 2.0, "\xa012345"),  # the same customer
+            ("500002", "POST\xa0", 1, "2011-01-04 10:00", 18.0, "12345"),  # postage
+            ("500003", "10002", 1, "2011-01-04 10:00", 2.0, "\xa0"),  # no customer id
+        ]
+    )
     ledger, _, _ = run_audit(frame)
     assert ledger.customers == 1
     assert ledger.dropped["non_product"] == 1 and ledger.dropped["missing_customer_id"] == 1
@@ -252,10 +276,12 @@ def test_categorical_ids_are_cleaned_alike_in_one_part_or_many(monkeypatch) -> N
     """A pandas categorical is an ENUM whose type lists its values: ids such as "mint" or
     "realty" must not be read as INT or REAL types (parts split by the raw value, a crash)."""
     ids = ["mint", " mint", "print", "print ", "realty", " realty", "a", " a", "b", "b "]
-    frame = lines([
-        (f"5000{i}", "10001", 1 + i, f"2011-01-0{1 + i % 9} 10:00", 1.5, c)
-        for i, c in enumerate(ids)
-    ])
+    frame = lines(
+        [
+            (f"5000{i}", "10001", 1 + i, f"2011-01-0{1 + i % 9} 10:00", 1.5, c)
+            for i, c in enumerate(ids)
+        ]
+    )
     frame["CustomerID"] = frame["CustomerID"].astype("category")
     whole = _audit_in_parts(frame, None, monkeypatch)
     assert whole[0]["customers"] == 5
@@ -278,16 +304,20 @@ def test_infinite_quantity_beside_an_amount_stays_out_of_the_statistics() -> Non
     from custseg.sources.schema import resolve_columns
     from custseg.stages.quality import summarize
 
-    frame = pd.DataFrame({
-        "InvoiceNo": ["1", "2", "3"],
-        "CustomerID": ["a", "b", "c"],
-        "InvoiceDate": pd.to_datetime(["2011-01-01", "2011-01-02", "2011-01-03"]),
-        "Quantity": [1.0, float("inf"), 2.0],
-        "Amount": [10.0, 20.0, 30.0],
-    })
+    frame = pd.DataFrame(
+        {
+            "InvoiceNo": ["1", "2", "3"],
+            "CustomerID": ["a", "b", "c"],
+            "InvoiceDate": pd.to_datetime(["2011-01-01", "2011-01-02", "2011-01-03"]),
+            "Quantity": [1.0, float("inf"), 2.0],
+            "Amount": [10.0, 20.0, 30.0],
+        }
+    )
     con = connect()
     src = open_source(con, frame)
-    ledger = audit(con, src, resolve_columns(src.columns, {"amount": "Amount"}), collectors=COLLECTORS)
+    ledger = audit(
+        con, src, resolve_columns(src.columns, {"amount": "Amount"}), collectors=COLLECTORS
+    )
     assert ledger.kept_rows == 3
     quantity = summarize(con)["distributions"]["quantity"]
     assert quantity["n"] == 2 and quantity["box"]["max"] == 2.0

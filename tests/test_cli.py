@@ -27,7 +27,12 @@ REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO / "data" / "online_retail.parquet"
 REAL_ROWS = 541_909
 EXPECTED_OUTPUTS = {
-    "segments.parquet", "segments.csv", "profiles.csv", "model.json", "audit.json", "exploration.json",
+    "segments.parquet",
+    "segments.csv",
+    "profiles.csv",
+    "model.json",
+    "audit.json",
+    "exploration.json",
     "report.html",
 }
 # the file with unrecognisable column names: role -> column
@@ -56,9 +61,7 @@ def stderr_of(result: Result) -> str:
 
 
 def assert_ok(result: Result) -> None:
-    assert result.exit_code == 0, (
-        f"exit {result.exit_code}: {result.exception!r}\n{result.output}"
-    )
+    assert result.exit_code == 0, f"exit {result.exit_code}: {result.exception!r}\n{result.output}"
 
 
 def assert_clean_error(result: Result, *needles: str) -> str:
@@ -102,8 +105,11 @@ def small_csv(lines: pd.DataFrame, data_dir: Path) -> Path:
 def german_csv(lines: pd.DataFrame, data_dir: Path) -> Path:
     path = data_dir / "german.csv"
     source = {
-        "customer_id": "CustomerID", "date": "InvoiceDate", "invoice": "InvoiceNo",
-        "quantity": "Quantity", "price": "UnitPrice",
+        "customer_id": "CustomerID",
+        "date": "InvoiceDate",
+        "invoice": "InvoiceNo",
+        "quantity": "Quantity",
+        "price": "UnitPrice",
     }
     lines[list(source.values())].rename(
         columns={source[role]: col for role, col in GERMAN.items()}
@@ -274,32 +280,45 @@ def test_unrecognisable_columns_without_map_fail_naming_the_role(
         pytest.param("missing", [], ["does_not_exist.csv", "no such file"], id="missing-file"),
         pytest.param("garbage", [], ["garbage.parquet", "cannot be read"], id="unreadable-file"),
         pytest.param(
-            "no_customer", [], ["no_customer.csv", "no valid transaction line"],
+            "no_customer",
+            [],
+            ["no_customer.csv", "no valid transaction line"],
             id="all-rows-invalid",
         ),
         pytest.param(
             "two_customers", ["--k", "3"], ["2 customers", "k = 3"], id="k-above-customers"
         ),
         pytest.param(
-            "small", ["--as-of", "2024-13-45"], ["--as-of", "'2024-13-45'", "YYYY-MM-DD"],
+            "small",
+            ["--as-of", "2024-13-45"],
+            ["--as-of", "'2024-13-45'", "YYYY-MM-DD"],
             id="bad-as-of",
         ),
         pytest.param("small", ["--lang", "de"], ["--lang", "'de'", "en", "fr"], id="bad-lang"),
         pytest.param(
-            "small", ["--map", "customer_id"], ["--map", "'customer_id'", "canonical=source"],
+            "small",
+            ["--map", "customer_id"],
+            ["--map", "'customer_id'", "canonical=source"],
             id="map-without-equals",
         ),
         pytest.param("small", ["--map", "=Kunde"], ["--map", "'=Kunde'"], id="map-without-role"),
         pytest.param(
-            "small", ["--map", "shoe_size=CustomerID"], ["--map", "shoe_size", "customer_id"],
+            "small",
+            ["--map", "shoe_size=CustomerID"],
+            ["--map", "shoe_size", "customer_id"],
             id="map-unknown-role",
         ),
         pytest.param(
-            "small", ["--map", "customer_id=Kunde"], ["small.csv", "'Kunde'", "CustomerID"],
+            "small",
+            ["--map", "customer_id=Kunde"],
+            ["small.csv", "'Kunde'", "CustomerID"],
             id="map-unknown-column",
         ),
         pytest.param(
-            "small", ["--k-min", "5", "--k-max", "3"], ["[5, 3]", "--k-min"], id="empty-k-range",
+            "small",
+            ["--k-min", "5", "--k-max", "3"],
+            ["[5, 3]", "--k-min"],
+            id="empty-k-range",
         ),
         pytest.param("small", ["--k", "0"], ["k must be at least 1", "got 0"], id="k-zero"),
     ],
@@ -370,9 +389,9 @@ def test_error_messages_show_brackets_verbatim(
 # --- help ----------------------------------------------------------------------------------
 
 
-def _commands(typer_app: typer.Typer, prefix: tuple[str, ...] = ()) -> Iterator[
-    tuple[tuple[str, ...], CommandInfo]
-]:
+def _commands(
+    typer_app: typer.Typer, prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], CommandInfo]]:
     for info in typer_app.registered_commands:
         assert info.callback is not None
         name = info.name or info.callback.__name__.replace("_", "-")
@@ -392,9 +411,7 @@ def test_app_has_commands() -> None:
 
 
 @pytest.mark.parametrize(("path", "info"), COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
-def test_every_command_help_has_an_example(
-    path: tuple[str, ...], info: CommandInfo
-) -> None:
+def test_every_command_help_has_an_example(path: tuple[str, ...], info: CommandInfo) -> None:
     help_text = info.help or inspect.getdoc(info.callback) or ""
     assert "Example" in help_text or "custseg " in help_text, (
         f"`custseg {' '.join(path)}` has no example in its help text"

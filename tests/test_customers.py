@@ -24,25 +24,31 @@ def crm(n: int = 300, seed: int = 0) -> pd.DataFrame:
     """A marketing-campaign-like table with two clear groups of customers."""
     rng = np.random.default_rng(seed)
     rich = np.arange(n) < n // 2
-    return pd.DataFrame({
-        "ID": np.arange(1000, 1000 + n),
-        "Year_Birth": np.where(rich, rng.integers(1950, 1965, n), rng.integers(1985, 1998, n)),
-        "Education": rng.choice(["Graduation", "PhD", "Master", "Basic"], n, p=[0.5, 0.2, 0.25, 0.05]),
-        "Marital_Status": np.where(rich, "Married", rng.choice(["Single", "Together"], n)),
-        "Income": np.where(rich, rng.normal(80_000, 8_000, n), rng.normal(30_000, 5_000, n)).round(),
-        "Kidhome": np.where(rich, 0, rng.integers(0, 3, n)),
-        "Teenhome": rng.integers(0, 2, n),
-        "Dt_Customer": pd.to_datetime("2013-01-01")
-        + pd.to_timedelta(rng.integers(0, 700, n), unit="D"),
-        "MntWines": np.where(rich, rng.integers(400, 1200, n), rng.integers(0, 60, n)),
-        "MntMeatProducts": np.where(rich, rng.integers(200, 800, n), rng.integers(0, 40, n)),
-        "NumWebPurchases": rng.integers(1, 10, n),
-        "NumStorePurchases": np.where(rich, rng.integers(6, 13, n), rng.integers(2, 5, n)),
-        "AcceptedCmp1": rng.integers(0, 2, n),
-        "AcceptedCmp2": rng.integers(0, 2, n),
-        "Z_CostContact": 3,
-        "Response": rng.integers(0, 2, n),
-    })
+    return pd.DataFrame(
+        {
+            "ID": np.arange(1000, 1000 + n),
+            "Year_Birth": np.where(rich, rng.integers(1950, 1965, n), rng.integers(1985, 1998, n)),
+            "Education": rng.choice(
+                ["Graduation", "PhD", "Master", "Basic"], n, p=[0.5, 0.2, 0.25, 0.05]
+            ),
+            "Marital_Status": np.where(rich, "Married", rng.choice(["Single", "Together"], n)),
+            "Income": np.where(
+                rich, rng.normal(80_000, 8_000, n), rng.normal(30_000, 5_000, n)
+            ).round(),
+            "Kidhome": np.where(rich, 0, rng.integers(0, 3, n)),
+            "Teenhome": rng.integers(0, 2, n),
+            "Dt_Customer": pd.to_datetime("2013-01-01")
+            + pd.to_timedelta(rng.integers(0, 700, n), unit="D"),
+            "MntWines": np.where(rich, rng.integers(400, 1200, n), rng.integers(0, 60, n)),
+            "MntMeatProducts": np.where(rich, rng.integers(200, 800, n), rng.integers(0, 40, n)),
+            "NumWebPurchases": rng.integers(1, 10, n),
+            "NumStorePurchases": np.where(rich, rng.integers(6, 13, n), rng.integers(2, 5, n)),
+            "AcceptedCmp1": rng.integers(0, 2, n),
+            "AcceptedCmp2": rng.integers(0, 2, n),
+            "Z_CostContact": 3,
+            "Response": rng.integers(0, 2, n),
+        }
+    )
 
 
 def test_roles_are_detected_from_names_and_declared_roles_win() -> None:
@@ -86,7 +92,9 @@ def test_two_groups_are_found_and_described() -> None:
     assert result.kind == "customers"
     seg = result.segments.set_index("customer_id")["segment"]
     truth = pd.Series(frame["Income"].to_numpy() > 55_000, index=frame["ID"].astype(str))
-    assert pd.crosstab(truth, seg.loc[truth.index]).gt(0).sum(axis=1).max() <= max(1, result.model.k_ // 2)
+    assert pd.crosstab(truth, seg.loc[truth.index]).gt(0).sum(axis=1).max() <= max(
+        1, result.model.k_ // 2
+    )
     top = result.personas[1]
     assert top["z"]["Income"] > 0.5
     assert "Married" in top["portrait"]
@@ -101,14 +109,16 @@ def test_two_groups_are_found_and_described() -> None:
 def test_each_kind_of_table_segments(columns: list[str]) -> None:
     rng = np.random.default_rng(0)
     n = 240
-    frame = pd.DataFrame({
-        "customer_id": [f"c{i:04d}" for i in range(n)],
-        "Gender": rng.choice(["F", "M"], n),
-        "Profession": rng.choice(["Artist", "Doctor", "Engineer", "Lawyer"], n),
-        "Married": rng.choice(["Yes", "No"], n),
-        "Age": rng.integers(18, 80, n).astype(float),
-        "Income": rng.lognormal(10, 0.5, n),
-    })[["customer_id", *columns]]
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i:04d}" for i in range(n)],
+            "Gender": rng.choice(["F", "M"], n),
+            "Profession": rng.choice(["Artist", "Doctor", "Engineer", "Lawyer"], n),
+            "Married": rng.choice(["Yes", "No"], n),
+            "Age": rng.integers(18, 80, n).astype(float),
+            "Income": rng.lognormal(10, 0.5, n),
+        }
+    )[["customer_id", *columns]]
     result = custseg.segment(frame, kind="customers", k_max=6)
     assert len(result.segments) == n
     assert result.segments["segment"].nunique() == result.model.k_ >= 2
@@ -118,10 +128,14 @@ def test_each_kind_of_table_segments(columns: list[str]) -> None:
 
 
 def test_a_table_with_no_usable_feature_is_a_clear_error() -> None:
-    frame = pd.DataFrame({"customer_id": ["a", "b", "c"], "constant": [1, 1, 1], "note": ["x", "y", "z"]})
+    frame = pd.DataFrame(
+        {"customer_id": ["a", "b", "c"], "constant": [1, 1, 1], "note": ["x", "y", "z"]}
+    )
     frame["note"] = [f"free text {i}" for i in range(3)]
     with pytest.raises(SchemaError, match="no column can be used as a feature"):
-        custseg.segment(frame, kind="customers", k=2, customer_rules=CustomerRules(max_categories=2))
+        custseg.segment(
+            frame, kind="customers", k=2, customer_rules=CustomerRules(max_categories=2)
+        )
 
 
 def test_outlier_policies() -> None:
@@ -161,7 +175,9 @@ def test_marketing_campaign_end_to_end(tmp_path: Path) -> None:
     assert profiles["description"].str.startswith("Typical customer").all()
     assert "mean_Response" in profiles.columns
     doc = json.loads((tmp_path / "model.json").read_text())
-    assert doc["kind"] == "customers" and set(doc["personas"]) == {str(s) for s in profiles["segment"]}
+    assert doc["kind"] == "customers" and set(doc["personas"]) == {
+        str(s) for s in profiles["segment"]
+    }
 
 
 @needs_shared
@@ -214,7 +230,19 @@ def test_cli_declares_roles_from_a_json_file(tmp_path: Path) -> None:
     roles.write_text(json.dumps({"id": "client", "spend": ["wine", "meat"]}))
     out = tmp_path / "out"
     result = CliRunner().invoke(
-        app, ["run", str(data), "--kind", "customers", "--roles", str(roles), "--out", str(out), "--k", "2"]
+        app,
+        [
+            "run",
+            str(data),
+            "--kind",
+            "customers",
+            "--roles",
+            str(roles),
+            "--out",
+            str(out),
+            "--k",
+            "2",
+        ],
     )
     assert result.exit_code == 0, result.output
     doc = json.loads((out / "model.json").read_text())

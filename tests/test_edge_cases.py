@@ -33,13 +33,15 @@ def test_an_absurd_line_value_is_dropped_as_invalid_not_a_crash(tmp_path: Path) 
 
 
 def _tiny(n: int, same: bool = False) -> pd.DataFrame:
-    return pd.DataFrame({
-        "InvoiceNo": [str(i) for i in range(n)],
-        "CustomerID": [f"c{i}" for i in range(n)],
-        "InvoiceDate": ["2011-01-01" if same else f"2011-01-{1 + i % 9:02d}" for i in range(n)],
-        "Quantity": [1 if same else 1 + i for i in range(n)],
-        "UnitPrice": [1.0 if same else 1.0 + i for i in range(n)],
-    })
+    return pd.DataFrame(
+        {
+            "InvoiceNo": [str(i) for i in range(n)],
+            "CustomerID": [f"c{i}" for i in range(n)],
+            "InvoiceDate": ["2011-01-01" if same else f"2011-01-{1 + i % 9:02d}" for i in range(n)],
+            "Quantity": [1 if same else 1 + i for i in range(n)],
+            "UnitPrice": [1.0 if same else 1.0 + i for i in range(n)],
+        }
+    )
 
 
 def test_k_equal_to_the_number_of_customers_is_fitted() -> None:
@@ -66,12 +68,14 @@ def test_as_of_before_the_end_of_the_data_drops_later_lines(online_retail: Path)
 
 def _customers(n: int = 60, **extra: object) -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    base = pd.DataFrame({
-        "ID": range(n),
-        "Income": rng.normal(50_000, 10_000, n),
-        "MntWines": rng.integers(0, 500, n),
-        "MntMeat": rng.integers(0, 500, n),
-    })
+    base = pd.DataFrame(
+        {
+            "ID": range(n),
+            "Income": rng.normal(50_000, 10_000, n),
+            "MntWines": rng.integers(0, 500, n),
+            "MntMeat": rng.integers(0, 500, n),
+        }
+    )
     return base.assign(**extra)
 
 
@@ -107,7 +111,11 @@ def test_boolean_columns_are_categories() -> None:
     ("values", "convention", "expected"),
     [
         (["1,250.00", "2,500", "$1,000", "(5.00)", "EUR 5"], "us", [1250, 2500, 1000, -5, 5]),
-        (["2,55", "1.234,56", "(1,50)", "2.55", "1.234.567,89"], "eu", [2.55, 1234.56, -1.5, 2.55, 1234567.89]),
+        (
+            ["2,55", "1.234,56", "(1,50)", "2.55", "1.234.567,89"],
+            "eu",
+            [2.55, 1234.56, -1.5, 2.55, 1234567.89],
+        ),
         (["2.55", "3", "1e3", "£2.55"], None, [2.55, 3, 1000, 2.55]),
     ],
     ids=["thousands-comma", "decimal-comma", "plain"],
@@ -118,7 +126,9 @@ def test_text_numbers_follow_the_column_convention(
     con = duckdb.connect()
     con.execute("CREATE TABLE t AS SELECT unnest(?) AS x", [values])
     assert number_convention(con, "t", "x") == convention
-    got = [r[0] for r in con.execute(f"SELECT {_number('x', 'VARCHAR', convention)} FROM t").fetchall()]
+    got = [
+        r[0] for r in con.execute(f"SELECT {_number('x', 'VARCHAR', convention)} FROM t").fetchall()
+    ]
     assert got == pytest.approx(expected)
 
 
@@ -128,7 +138,9 @@ def test_plain_text_numbers_are_read_as_written(convention: str | None) -> None:
     values = ["0", "-3", "007", " 42 ", "12.50", "-0.5", "123456789.125", "1.250", "nan", "inf"]
     con = duckdb.connect()
     con.execute("CREATE TABLE t AS SELECT unnest(?) AS x", [values])
-    got = [r[0] for r in con.execute(f"SELECT {_number('x', 'VARCHAR', convention)} FROM t").fetchall()]
+    got = [
+        r[0] for r in con.execute(f"SELECT {_number('x', 'VARCHAR', convention)} FROM t").fetchall()
+    ]
     eu = convention == "eu"  # with a decimal comma, a dot before three digits groups thousands
     assert got[:6] == [0.0, -3.0, 7.0, 42.0, 12.5, -0.5]
     assert got[6:8] == ([123456789125.0, 1250.0] if eu else [123456789.125, 1.25])
@@ -137,11 +149,13 @@ def test_plain_text_numbers_are_read_as_written(convention: str | None) -> None:
 
 def test_an_amount_column_is_not_mistaken_for_the_customer_id() -> None:
     rng = np.random.default_rng(3)
-    frame = pd.DataFrame({
-        "Member": [f"m{i}" for i in range(40)],  # no recognised id role
-        "AmountPaid": rng.normal(100, 30, 40).round(2) + np.arange(40) / 1000,  # all distinct
-        "Visits": rng.integers(1, 20, 40),
-    })
+    frame = pd.DataFrame(
+        {
+            "Member": [f"m{i}" for i in range(40)],  # no recognised id role
+            "AmountPaid": rng.normal(100, 30, 40).round(2) + np.arange(40) / 1000,  # all distinct
+            "Visits": rng.integers(1, 20, 40),
+        }
+    )
     result = custseg.segment(frame, kind="customers", k=2)
     # the amount is spend (summed into total_spend); the unique text column is the id
     assert result.ledger.set_aside["AmountPaid"] == "summed into an engineered variable"

@@ -18,14 +18,16 @@ from tests.conftest import COLLECTORS, lines, run_audit
 
 
 def test_hand_computed_customer() -> None:
-    frame = lines([
-        ("1", "P1", 2, "2011-01-01 10:00", 5.0, 1.0),   # 10
-        ("1", "P2", 1, "2011-01-01 10:00", 10.0, 1.0),  # 10 -> invoice 1 = 20
-        ("2", "P1", 4, "2011-01-11 09:00", 5.0, 1.0),   # invoice 2 = 20
-        ("C3", "P1", -2, "2011-01-12 09:00", 5.0, 1.0),  # cancellation 10
-        ("4", "P3", 1, "2011-01-31 12:00", 40.0, 1.0),  # invoice 4 = 40
-        ("5", "P1", 1, "2011-01-21 12:00", 7.0, 2.0),   # other customer
-    ])
+    frame = lines(
+        [
+            ("1", "P1", 2, "2011-01-01 10:00", 5.0, 1.0),  # 10
+            ("1", "P2", 1, "2011-01-01 10:00", 10.0, 1.0),  # 10 -> invoice 1 = 20
+            ("2", "P1", 4, "2011-01-11 09:00", 5.0, 1.0),  # invoice 2 = 20
+            ("C3", "P1", -2, "2011-01-12 09:00", 5.0, 1.0),  # cancellation 10
+            ("4", "P3", 1, "2011-01-31 12:00", 40.0, 1.0),  # invoice 4 = 40
+            ("5", "P1", 1, "2011-01-21 12:00", 7.0, 2.0),  # other customer
+        ]
+    )
     ledger, _, con = run_audit(frame, as_of="2011-02-01")
     f = customer_features(con, ledger.as_of).set_index("customer_id")
     one = f.loc["1"]
@@ -47,14 +49,19 @@ def test_two_level_aggregation_equals_count_distinct(online_retail) -> None:
     src = open_source(con, online_retail)
     ledger = audit(con, src, resolve_columns(src.columns), collectors=COLLECTORS)
     ours = customer_features(con, ledger.as_of).set_index("customer_id")
-    naive = con.execute("""
+    naive = (
+        con.execute("""
         SELECT customer_id,
                COUNT(DISTINCT invoice) FILTER (WHERE kind = 'purchase') AS frequency,
                COUNT(DISTINCT product) FILTER (WHERE kind = 'purchase') AS product_breadth,
                CAST(SUM(value) AS DOUBLE) AS monetary
         FROM lines WHERE reason IS NULL GROUP BY customer_id
         HAVING COUNT(*) FILTER (WHERE kind = 'purchase') > 0
-    """).df().set_index("customer_id").loc[ours.index]
+    """)
+        .df()
+        .set_index("customer_id")
+        .loc[ours.index]
+    )
     assert len(ours) == ledger.customers
     assert (ours["frequency"].to_numpy() == naive["frequency"].to_numpy()).all()
     assert (ours["product_breadth"].to_numpy() == naive["product_breadth"].to_numpy()).all()
@@ -77,8 +84,10 @@ line = st.tuples(
     st.sampled_from(["1", "2", "3", "C4", "5"]),
     st.sampled_from(["P1", "P2", "POST"]),
     st.integers(min_value=-5, max_value=20),
-    st.datetimes(min_value=__import__("datetime").datetime(2020, 1, 1),
-                 max_value=__import__("datetime").datetime(2020, 12, 31)).map(lambda d: d.isoformat()),
+    st.datetimes(
+        min_value=__import__("datetime").datetime(2020, 1, 1),
+        max_value=__import__("datetime").datetime(2020, 12, 31),
+    ).map(lambda d: d.isoformat()),
     st.sampled_from([0.0, 0.5, 1.25, 9.99]),
     st.sampled_from([1.0, 2.0, 3.0, None]),
 )
@@ -97,4 +106,6 @@ def test_properties_recency_and_money(rows: list[tuple]) -> None:
     f = customer_features(con, ledger.as_of)
     assert (f["recency_days"] >= 0).all()
     assert (f["frequency"] >= 1).all()
-    assert round(f["monetary"].sum(), 6) == pytest.approx(float(table.loc[table["reason"].isna(), "value"].sum()))
+    assert round(f["monetary"].sum(), 6) == pytest.approx(
+        float(table.loc[table["reason"].isna(), "value"].sum())
+    )

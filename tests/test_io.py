@@ -22,12 +22,22 @@ from custseg.outputs.folder import OUTPUT_FILES
 from custseg.sources.readers import detect_encoding, frame_fingerprint, open_source
 
 COLUMNS = [
-    "InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
-    "CustomerID", "Country",
+    "InvoiceNo",
+    "StockCode",
+    "Description",
+    "Quantity",
+    "InvoiceDate",
+    "UnitPrice",
+    "CustomerID",
+    "Country",
 ]
 DESCRIPTIONS = [
-    "Crème brûlée £5", "Café", "WHITE HANGING HEART T-LIGHT HOLDER", "Thé à la menthe",
-    "Pâté en croûte", "Naïve mug",
+    "Crème brûlée £5",
+    "Café",
+    "WHITE HANGING HEART T-LIGHT HOLDER",
+    "Thé à la menthe",
+    "Pâté en croûte",
+    "Naïve mug",
 ]
 N_CUSTOMERS = 7
 
@@ -42,16 +52,18 @@ def _spec() -> list[dict]:
     for c in range(N_CUSTOMERS):
         for j in range(2 + c % 3):
             for line in range(2):
-                rows.append({
-                    "InvoiceNo": str(invoice),
-                    "StockCode": f"85{c}{line}A",
-                    "Description": DESCRIPTIONS[(c + j + line) % len(DESCRIPTIONS)],
-                    "Quantity": c + line + 1,
-                    "InvoiceDate": pd.Timestamp(2011, j + 1, 13 + c, 8, 26),
-                    "UnitPrice": Decimal(105 + 50 * c + 25 * line) / 100,
-                    "CustomerID": 17850 + c,
-                    "Country": "France" if c % 2 else "United Kingdom",
-                })
+                rows.append(
+                    {
+                        "InvoiceNo": str(invoice),
+                        "StockCode": f"85{c}{line}A",
+                        "Description": DESCRIPTIONS[(c + j + line) % len(DESCRIPTIONS)],
+                        "Quantity": c + line + 1,
+                        "InvoiceDate": pd.Timestamp(2011, j + 1, 13 + c, 8, 26),
+                        "UnitPrice": Decimal(105 + 50 * c + 25 * line) / 100,
+                        "CustomerID": 17850 + c,
+                        "Country": "France" if c % 2 else "United Kingdom",
+                    }
+                )
             invoice += 1
     return rows
 
@@ -168,9 +180,7 @@ def test_reference_features_match_hand_computation(
     assert ledger.customers == N_CUSTOMERS
     assert ledger.date_format == "ISO 8601"
     assert ledger.period == {"first": "2011-01-13T08:26:00", "last": "2011-04-18T08:26:00"}
-    assert ledger.money["kept_net"] == pytest.approx(
-        sum(v["monetary"] for v in expected.values())
-    )
+    assert ledger.money["kept_net"] == pytest.approx(sum(v["monetary"] for v in expected.values()))
 
 
 # --- encodings and delimiters ----------------------------------------------------------------
@@ -232,8 +242,14 @@ def test_pure_ascii_file_is_utf8(tmp_path: Path) -> None:
         (["\u201cBœuf\u201d \u2013 3 €", "Pâté"], "cp1252", "\t"),  # curly quotes, en dash
         ([DESCRIPTIONS[i % len(DESCRIPTIONS)] for i in range(12)], "cp1252", ","),
     ],
-    ids=["cafe", "creme-brulee-latin1", "pate-semicolon", "euro-sign", "cp1252-only-chars",
-         "twelve-rows"],
+    ids=[
+        "cafe",
+        "creme-brulee-latin1",
+        "pate-semicolon",
+        "euro-sign",
+        "cp1252-only-chars",
+        "twelve-rows",
+    ],
 )
 def test_short_western_european_file_is_read_as_cp1252(
     tmp_path: Path, descriptions: list[str], encoding: str, sep: str
@@ -324,16 +340,31 @@ def test_european_decimals_and_day_first_dates(
 @pytest.mark.parametrize(
     ("first", "second", "fmt", "expected"),
     [
-        ("2011-01-13 08:26:00", "2011-02-05 09:00:00", "ISO 8601",
-         ("2011-01-13T08:26:00", "2011-02-05T09:00:00")),
-        ("13/01/2011 08:26", "05/02/2011 09:00", "%d/%m/%Y %H:%M",
-         ("2011-01-13T08:26:00", "2011-02-05T09:00:00")),
-        ("01/13/2011 08:26", "02/05/2011 09:00", "%m/%d/%Y %H:%M",
-         ("2011-01-13T08:26:00", "2011-02-05T09:00:00")),
-        ("13.01.2011 08:26", "05.02.2011 09:00", "%d.%m.%Y %H:%M",
-         ("2011-01-13T08:26:00", "2011-02-05T09:00:00")),
-        ("03/01/2011", "05/02/2011", "%d/%m/%Y",
-         ("2011-01-03T00:00:00", "2011-02-05T00:00:00")),
+        (
+            "2011-01-13 08:26:00",
+            "2011-02-05 09:00:00",
+            "ISO 8601",
+            ("2011-01-13T08:26:00", "2011-02-05T09:00:00"),
+        ),
+        (
+            "13/01/2011 08:26",
+            "05/02/2011 09:00",
+            "%d/%m/%Y %H:%M",
+            ("2011-01-13T08:26:00", "2011-02-05T09:00:00"),
+        ),
+        (
+            "01/13/2011 08:26",
+            "02/05/2011 09:00",
+            "%m/%d/%Y %H:%M",
+            ("2011-01-13T08:26:00", "2011-02-05T09:00:00"),
+        ),
+        (
+            "13.01.2011 08:26",
+            "05.02.2011 09:00",
+            "%d.%m.%Y %H:%M",
+            ("2011-01-13T08:26:00", "2011-02-05T09:00:00"),
+        ),
+        ("03/01/2011", "05/02/2011", "%d/%m/%Y", ("2011-01-03T00:00:00", "2011-02-05T00:00:00")),
     ],
     ids=["iso", "day-first", "month-first", "dotted", "ambiguous-is-day-first"],
 )
@@ -363,8 +394,15 @@ def test_date_styles(
         ("£2.55", 2.55),
         ("12,00 €", 12.0),
     ],
-    ids=["comma-decimal", "point-decimal", "eu-thousands", "us-thousands", "space-thousands",
-         "pound-sign", "euro-suffix"],
+    ids=[
+        "comma-decimal",
+        "point-decimal",
+        "eu-thousands",
+        "us-thousands",
+        "space-thousands",
+        "pound-sign",
+        "euro-suffix",
+    ],
 )
 def test_amount_number_formats(tmp_path: Path, text: str, value: float) -> None:
     path = tmp_path / "amounts.csv"
@@ -461,7 +499,8 @@ def test_dataframe_fingerprint_is_stable_and_content_sensitive() -> None:
 
 
 @pytest.mark.parametrize(
-    "fmt", ["csv-utf8", "csv-cp1252", "parquet", "xlsx"],
+    "fmt",
+    ["csv-utf8", "csv-cp1252", "parquet", "xlsx"],
     ids=["csv-utf8", "csv-cp1252", "parquet", "xlsx"],
 )
 def test_run_never_modifies_the_input(tmp_path: Path, fmt: str) -> None:
@@ -491,7 +530,9 @@ def test_run_never_modifies_the_input(tmp_path: Path, fmt: str) -> None:
     assert len(pd.read_csv(out / "segments.csv")) == N_CUSTOMERS
     model = json.loads((out / "model.json").read_text(encoding="utf-8"))
     assert model["input"] == {
-        "name": path.name, "bytes": len(content), "sha256": hashlib.sha256(content).hexdigest(),
+        "name": path.name,
+        "bytes": len(content),
+        "sha256": hashlib.sha256(content).hexdigest(),
     }
     assert result.fingerprint == model["input"]
 
@@ -549,7 +590,8 @@ def test_unreadable_input_raises_input_error(tmp_path: Path, case: str, says: st
 
 
 @pytest.mark.parametrize(
-    "case", ["missing", "folder", "unsupported", "empty-csv", "garbage-parquet"],
+    "case",
+    ["missing", "folder", "unsupported", "empty-csv", "garbage-parquet"],
     ids=["missing", "folder", "unsupported", "empty-csv", "garbage-parquet"],
 )
 def test_segment_reports_unreadable_input(tmp_path: Path, case: str) -> None:

@@ -29,11 +29,15 @@ def customers(n: int = 300, seed: int = 0) -> pd.DataFrame:
     parts = []
     for rec, freq, money in ((5, 30, 5000), (60, 6, 600), (300, 1, 40)):
         m = n // 3
-        parts.append(pd.DataFrame({
-            "recency_days": rng.integers(max(rec // 2, 0), rec * 2 + 1, m),
-            "frequency": np.maximum(1, rng.poisson(freq, m)),
-            "monetary": money * rng.lognormal(0, 0.3, m),
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "recency_days": rng.integers(max(rec // 2, 0), rec * 2 + 1, m),
+                    "frequency": np.maximum(1, rng.poisson(freq, m)),
+                    "monetary": money * rng.lognormal(0, 0.3, m),
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -161,7 +165,9 @@ def test_rfm_grid_covers_every_cell_once() -> None:
     assert "" not in set(names)
     assert {"champions", "lost", "new", "at_risk", "cant_lose", "hibernating"} <= set(names)
     assert naming.grid_segment(np.array([5, 1, 1]), np.array([1, 5, 1])).tolist() == [
-        "new", "cant_lose", "lost",
+        "new",
+        "cant_lose",
+        "lost",
     ]
 
 

@@ -28,7 +28,10 @@ def test_automatic_k_recovers_latent_segments(seed: int) -> None:
     # each latent segment gets the business name it was generated as
     names = pd.crosstab(truth, seg.loc[truth.index, "segment_name"]).idxmax(axis=1).to_dict()
     assert names == {
-        "champions": "Champions", "loyal": "Loyal", "new": "New", "at_risk": "At Risk",
+        "champions": "Champions",
+        "loyal": "Loyal",
+        "new": "New",
+        "at_risk": "At Risk",
         "lost": "Lost",
     }
     # the noise was cleaned: missing ids, duplicates and postage lines are in the ledger
@@ -38,12 +41,16 @@ def test_automatic_k_recovers_latent_segments(seed: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def retail_run(online_retail: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, custseg.SegmentationResult]:
+def retail_run(
+    online_retail: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, custseg.SegmentationResult]:
     out = tmp_path_factory.mktemp("retail")
     return out, custseg.run(online_retail, out, seed=0)
 
 
-def test_online_retail_outputs(retail_run: tuple[Path, custseg.SegmentationResult], online_retail: Path) -> None:
+def test_online_retail_outputs(
+    retail_run: tuple[Path, custseg.SegmentationResult], online_retail: Path
+) -> None:
     out, result = retail_run
     for name in OUTPUT_FILES:
         assert (out / name).stat().st_size > 0, name
@@ -52,9 +59,22 @@ def test_online_retail_outputs(retail_run: tuple[Path, custseg.SegmentationResul
     assert audit["kept_rows"] + sum(audit["dropped"].values()) == 541_909
     table = pd.read_parquet(out / "segments.parquet")
     assert list(table.columns[:1]) == ["customer_id"]
-    for col in ("recency_days", "frequency", "monetary", "tenure_days", "avg_basket",
-                "product_breadth", "return_rate", "mean_days_between", "r_score", "f_score",
-                "m_score", "rfm_segment", "segment", "segment_name"):
+    for col in (
+        "recency_days",
+        "frequency",
+        "monetary",
+        "tenure_days",
+        "avg_basket",
+        "product_breadth",
+        "return_rate",
+        "mean_days_between",
+        "r_score",
+        "f_score",
+        "m_score",
+        "rfm_segment",
+        "segment",
+        "segment_name",
+    ):
         assert col in table.columns, col
     assert table["customer_id"].is_unique and len(table) == audit["customers"]
     # money: customers' net spend reconciles with the kept lines to the penny
@@ -73,10 +93,14 @@ def test_online_retail_outputs(retail_run: tuple[Path, custseg.SegmentationResul
     assert online_retail.stat().st_size == 2_902_186
 
 
-def test_model_json_scores_the_training_customers(retail_run: tuple[Path, custseg.SegmentationResult]) -> None:
+def test_model_json_scores_the_training_customers(
+    retail_run: tuple[Path, custseg.SegmentationResult],
+) -> None:
     out, _ = retail_run
     doc = json.loads((out / "model.json").read_text())
-    assert doc["input"]["sha256"] == "240f47af1447fcac03765453c6eda598513eb2c1c630bbf52e61359ac5dfe891"
+    assert (
+        doc["input"]["sha256"] == "240f47af1447fcac03765453c6eda598513eb2c1c630bbf52e61359ac5dfe891"
+    )
     model = CustomerSegmenter.load(out / "model.json")
     table = pd.read_parquet(out / "segments.parquet")
     assert (model.predict(table) == table["segment"].to_numpy()).all()
@@ -86,7 +110,9 @@ def test_model_json_scores_the_training_customers(retail_run: tuple[Path, custse
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", html)
 
 
-def test_same_seed_same_bytes(online_retail: Path, retail_run: tuple[Path, custseg.SegmentationResult], tmp_path: Path) -> None:
+def test_same_seed_same_bytes(
+    online_retail: Path, retail_run: tuple[Path, custseg.SegmentationResult], tmp_path: Path
+) -> None:
     first, _ = retail_run
     custseg.run(online_retail, tmp_path, seed=0)
     for name in ("segments.csv", "profiles.csv", "model.json", "segments.parquet", "audit.json"):
@@ -96,7 +122,9 @@ def test_same_seed_same_bytes(online_retail: Path, retail_run: tuple[Path, custs
 def test_french_run_names_segments_in_french() -> None:
     frame, _ = make_transactions(600, seed=3)
     result = custseg.segment(frame, seed=0, lang="fr")
-    assert {"Champions", "Fidèles", "Nouveaux", "À risque", "Perdus"} == set(result.segments["segment_name"])
+    assert {"Champions", "Fidèles", "Nouveaux", "À risque", "Perdus"} == set(
+        result.segments["segment_name"]
+    )
     assert result.verdict.startswith("k = 5 :")
     assert "Dernier achat" in result.profiles["description"].iloc[0]
 
@@ -137,10 +165,14 @@ def test_cleaning_in_parts_gives_the_same_outputs(
     assert parts.ledger.to_dict() == whole.ledger.to_dict()
     assert whole.ledger.dropped["duplicate"] > 0 and whole.ledger.flagged  # rules across lines
     for name in OUTPUT_FILES:
-        assert (tmp_path / "parts" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+        assert (tmp_path / "parts" / name).read_bytes() == (
+            tmp_path / "whole" / name
+        ).read_bytes(), name
 
 
-def test_csv_split_into_more_parts_than_customers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_csv_split_into_more_parts_than_customers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Parts that receive no customer are empty, not an error; the ledger is unchanged."""
     frame, _ = make_transactions(6, seed=4)
     frame = frame.head(24)

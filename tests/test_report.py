@@ -42,8 +42,11 @@ def test_report_has_every_section_and_figure(small_run: Path) -> None:
         assert f'<section id="{section}">' in html, section
     for fig in FIGURES:
         assert f'<div class="fig" id="{fig}"></div>' in html, fig
-    figures = json.loads(re.search(r'id="custseg-figures" type="application/json">(.*?)</script>',
-                                   html, re.S).group(1))
+    figures = json.loads(
+        re.search(r'id="custseg-figures" type="application/json">(.*?)</script>', html, re.S).group(
+            1
+        )
+    )
     assert sorted(figures) == sorted(FIGURES)
     assert html.count("plotly.js v") == 1  # the bundle is embedded exactly once
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", html)
@@ -92,8 +95,10 @@ def test_languages_have_the_same_keys_and_placeholders() -> None:
 def test_every_text_key_used_by_the_report_exists() -> None:
     root = resources.files("custseg.report")
     sources = [p.read_text(encoding="utf-8") for p in root.joinpath("templates").iterdir()]
-    sources += [root.joinpath(f).read_text(encoding="utf-8")
-                for f in ("figures.py", "figures_segments.py", "html.py", "terminal.py")]
+    sources += [
+        root.joinpath(f).read_text(encoding="utf-8")
+        for f in ("figures.py", "figures_segments.py", "html.py", "terminal.py")
+    ]
     used = {k for s in sources for k in re.findall(r'\bt\("([a-z0-9_]+)"\s*[,)]', s)}
     assert len(used) > 50
     for lang in i18n.LANGUAGES:
@@ -102,12 +107,29 @@ def test_every_text_key_used_by_the_report_exists() -> None:
 
 
 #: words of the templates that are the same in every language (names, code, units)
-TECHNICAL = {"k", "n", "sha256", "K-Means", "n_init", "custseg", "run", "--out", "DIR", "--seed",
-             "--k", "--k-min", "--k-max", "--as-of", "--lang", "%"}
+TECHNICAL = {
+    "k",
+    "n",
+    "sha256",
+    "K-Means",
+    "n_init",
+    "custseg",
+    "run",
+    "--out",
+    "DIR",
+    "--seed",
+    "--k",
+    "--k-min",
+    "--k-max",
+    "--as-of",
+    "--lang",
+    "%",
+}
 
 
-@pytest.mark.parametrize("template", ["base.html", "report.html", "quality.html",
-                                      "quality_page.html", "macros.html"])
+@pytest.mark.parametrize(
+    "template", ["base.html", "report.html", "quality.html", "quality_page.html", "macros.html"]
+)
 def test_templates_have_no_untranslated_text(template: str) -> None:
     text = resources.files("custseg.report").joinpath("templates", template).read_text("utf-8")
     text = re.sub(r"<(style|script)[^>]*>.*?</\1>", " ", text, flags=re.S)
@@ -140,7 +162,12 @@ def test_explore_prints_and_writes_html(tmp_path: Path) -> None:
         assert title in result.output
     html = page.read_text(encoding="utf-8")
     assert '<section id="data-quality">' in html
-    for fig in ("fig-ledger", "fig-dist-quantity", "fig-dist-price", "fig-dist-order_value",
-                "fig-months"):
+    for fig in (
+        "fig-ledger",
+        "fig-dist-quantity",
+        "fig-dist-price",
+        "fig-dist-order_value",
+        "fig-months",
+    ):
         assert f'id="{fig}"' in html
     assert not list(tmp_path.glob("*.parquet"))  # nothing segmented, nothing else written

@@ -19,11 +19,23 @@ from custseg.sources.schema import (
 )
 
 UCI = [
-    "InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
-    "CustomerID", "Country",
+    "InvoiceNo",
+    "StockCode",
+    "Description",
+    "Quantity",
+    "InvoiceDate",
+    "UnitPrice",
+    "CustomerID",
+    "Country",
 ]
 RETAIL_II = [
-    "Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price", "Customer ID",
+    "Invoice",
+    "StockCode",
+    "Description",
+    "Quantity",
+    "InvoiceDate",
+    "Price",
+    "Customer ID",
     "Country",
 ]
 SNAKE = ["order_id", "customer_id", "order_date", "qty", "unit_price", "product_id"]
@@ -46,24 +58,38 @@ def _full(**present: str) -> dict[str, str | None]:
         (
             UCI,
             _full(
-                invoice="InvoiceNo", product="StockCode", description="Description",
-                quantity="Quantity", date="InvoiceDate", price="UnitPrice",
-                customer_id="CustomerID", country="Country",
+                invoice="InvoiceNo",
+                product="StockCode",
+                description="Description",
+                quantity="Quantity",
+                date="InvoiceDate",
+                price="UnitPrice",
+                customer_id="CustomerID",
+                country="Country",
             ),
         ),
         (
             RETAIL_II,
             _full(
-                invoice="Invoice", product="StockCode", description="Description",
-                quantity="Quantity", date="InvoiceDate", price="Price",
-                customer_id="Customer ID", country="Country",
+                invoice="Invoice",
+                product="StockCode",
+                description="Description",
+                quantity="Quantity",
+                date="InvoiceDate",
+                price="Price",
+                customer_id="Customer ID",
+                country="Country",
             ),
         ),
         (
             SNAKE,
             _full(
-                invoice="order_id", customer_id="customer_id", date="order_date",
-                quantity="qty", price="unit_price", product="product_id",
+                invoice="order_id",
+                customer_id="customer_id",
+                date="order_date",
+                quantity="qty",
+                price="unit_price",
+                product="product_id",
             ),
         ),
         (
@@ -73,20 +99,33 @@ def _full(**present: str) -> dict[str, str | None]:
         (
             FRENCH,
             _full(
-                invoice="facture", customer_id="id_client", date="date_facture",
-                quantity="quantite", price="prix_unitaire",
+                invoice="facture",
+                customer_id="id_client",
+                date="date_facture",
+                quantity="quantite",
+                price="prix_unitaire",
             ),
         ),
         (
             FRENCH_ACCENTED,
             _full(
-                customer_id="Code client", date="Date", quantity="Quantité",
-                price="Prix unitaire", description="Désignation", country="Pays",
+                customer_id="Code client",
+                date="Date",
+                quantity="Quantité",
+                price="Prix unitaire",
+                description="Désignation",
+                country="Pays",
             ),
         ),
     ],
-    ids=["uci-online-retail", "online-retail-ii", "snake-case", "amount-only", "french",
-         "french-accented"],
+    ids=[
+        "uci-online-retail",
+        "online-retail-ii",
+        "snake-case",
+        "amount-only",
+        "french",
+        "french-accented",
+    ],
 )
 def test_aliases_map_real_world_headers(columns: list[str], expected: dict) -> None:
     assert resolve_columns(columns).columns == expected
@@ -115,8 +154,11 @@ def test_each_source_column_plays_at_most_one_role() -> None:
     cmap = resolve_columns(["CustomerID", "InvoiceDate", "Price", "Quantity", "Total"])
     present = cmap.present()
     assert present == {
-        "customer_id": "CustomerID", "date": "InvoiceDate", "quantity": "Quantity",
-        "price": "Price", "amount": "Total",
+        "customer_id": "CustomerID",
+        "date": "InvoiceDate",
+        "quantity": "Quantity",
+        "price": "Price",
+        "amount": "Total",
     }
     assert len(set(present.values())) == len(present)
     assert cmap["invoice"] is None
@@ -233,8 +275,10 @@ def test_amount_alone_satisfies_the_value_requirement() -> None:
 @pytest.mark.parametrize(
     ("items", "expected"),
     [
-        (["customer_id=Client Number", "date=Jour"],
-         {"customer_id": "Client Number", "date": "Jour"}),
+        (
+            ["customer_id=Client Number", "date=Jour"],
+            {"customer_id": "Client Number", "date": "Jour"},
+        ),
         ([" customer_id  =  Client Number "], {"customer_id": "Client Number"}),
         (["amount=a=b"], {"amount": "a=b"}),
         ([], {}),
@@ -278,7 +322,10 @@ def test_map_end_to_end_on_unrecognised_headers(tmp_path: Path) -> None:
     with threadpool_limits(limits=1):  # tiny data: OpenMP threads only add overhead
         result = custseg.segment(path, k=2, k_max=3, mapping=mapping)
     assert result.ledger.columns == {
-        "customer_id": "Kunde", "date": "Datum", "amount": "Betrag", "invoice": "Beleg",
+        "customer_id": "Kunde",
+        "date": "Datum",
+        "amount": "Betrag",
+        "invoice": "Beleg",
     }
     seg = result.segments.set_index("customer_id")
     assert sorted(seg.index) == [f"K{c}" for c in range(6)]

@@ -46,7 +46,7 @@ def _read_roles(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        _fail(f"--roles {path}: cannot be read as JSON ({exc}); write e.g. {{\"id\": \"client\"}}")
+        _fail(f'--roles {path}: cannot be read as JSON ({exc}); write e.g. {{"id": "client"}}')
     if not isinstance(data, dict) or not all(
         isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
         for v in data.values()

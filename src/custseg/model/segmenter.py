@@ -288,9 +288,11 @@ class CustomerSegmenter:
             init = None
         self.fit_seconds_["sweep"] = time.perf_counter() - started
         started = time.perf_counter()
-        if init is not None and self.selection_ is not None and self.selection_.sample.get(
-            "sweep"
-        ) == n:
+        if (
+            init is not None
+            and self.selection_ is not None
+            and self.selection_.sample.get("sweep") == n
+        ):
             # the sweep fitted this very model: same customers, k, restarts and seed
             labels = _nearest(Xt, init)
             self.fit_seconds_["final_fit"] = time.perf_counter() - started

@@ -326,7 +326,6 @@ def duckdb_csv_is_pandas_csv(con: Any = None, scratch: Path | None = None) -> bo
         return _PANDAS_CSV[0]
     import duckdb
 
-
     frame = pd.DataFrame(_PROBE).astype({"s": "string"})
     table = _csv_table(frame)
     expected = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")

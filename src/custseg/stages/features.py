@@ -112,9 +112,7 @@ def customer_features_sql(as_of: date, *, lines: str = "lines", dialect: str = "
     sql = _TOTALS_CTES.format(
         per_invoice=PER_INVOICE_SQL.format(lines=lines),
         per_product=PER_PRODUCT_SQL.format(lines=lines),
-    ) + _FEATURES_SELECT.format(
-        totals="totals", as_of=as_of.isoformat()
-    )
+    ) + _FEATURES_SELECT.format(totals="totals", as_of=as_of.isoformat())
     if dialect == "duckdb":
         return sql
     import sqlglot  # only for other engines: keeps the default path's start-up short
@@ -130,7 +128,6 @@ def collect(con: duckdb.DuckDBPyConnection, part: int) -> None:
     made (``_cs_pairs``, see :func:`custseg.audit.build_lines`). Leaves the part's invoices in
     the temp table ``_cs_invoices`` for :func:`custseg.explore.collect`.
     """
-
 
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _cs_invoices AS " + PER_INVOICE_SQL.format(lines="lines")

@@ -51,7 +51,8 @@ def collect(con: duckdb.DuckDBPyConnection, part: int) -> None:
     :func:`custseg.features.transactions.collect` leaves in ``_cs_invoices``.
     """
     values = " UNION ALL ".join(
-        value_counts_sql(name, expr, table, where) for name, (expr, table, where) in _MEASURES.items()
+        value_counts_sql(name, expr, table, where)
+        for name, (expr, table, where) in _MEASURES.items()
     )
     accumulate(con, "_cs_values", values, part)
     accumulate(
@@ -162,6 +163,8 @@ def summarize(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             for m, o, c, v in months
         ],
     }
+
+
 def significant(x: float | None, digits: int) -> float | None:
     """``x`` rounded to ``digits`` significant digits, for compact and stable JSON.
 

@@ -129,7 +129,9 @@ def customer_expr(col: str, dtype: str) -> str:
         )
     text = text_expr(col)
     # "12346.0" is "12346"; the pattern is only tried on ids ending in 0
-    return f"(CASE WHEN suffix({text}, '0') THEN regexp_replace({text}, '\\.0+$', '') ELSE {text} END)"
+    return (
+        f"(CASE WHEN suffix({text}, '0') THEN regexp_replace({text}, '\\.0+$', '') ELSE {text} END)"
+    )
 
 
 def choose_date_format(con: duckdb.DuckDBPyConnection, view: str, col: str) -> str | None:

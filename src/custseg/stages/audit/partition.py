@@ -1,5 +1,4 @@
-"""Cleaning in parts: disjoint sets of customers, one at a time, whose sums add up to the whole.
-"""
+"""Cleaning in parts: disjoint sets of customers, one at a time, whose sums add up to the whole."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Reading a customer table out of the engine: column kinds profiled, values parsed.
-"""
+"""Reading a customer table out of the engine: column kinds profiled, values parsed."""
 
 from __future__ import annotations
 
