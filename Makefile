@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= runs/online_retail
 
-.PHONY: demo test chromium bench-quick clean
+.PHONY: demo test lint chromium bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,11 +17,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/custseg run data/online_retail.parquet --out $(OUT) --seed 0
 
-## test: the quick benchmark (timings are printed, never asserted), then the whole test suite
-## (installs Debian's chromium for the report's browser test)
-test: $(STAMP) chromium
+## test: the linters (pinned versions), the quick benchmark (timings are printed, never
+## asserted), then the whole test suite (installs Debian's chromium for the report's browser test)
+test: $(STAMP) chromium lint
 	$(BIN)/python bench/run.py --quick
 	$(BIN)/python -m pytest
+
+## lint: ruff (rules and format), mypy, and the import-linter contracts of pyproject.toml
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
 
 ## bench-quick: Online Retail and 1 M synthetic lines against the notebook and the bare scan (≤ 2 min)
 bench-quick: $(STAMP)
