@@ -19,7 +19,7 @@ import custseg
 from custseg import i18n
 from custseg.cli import app
 from custseg.datasets import make_transactions
-from custseg.report.data import actions_catalog
+from custseg.explain.actions import actions_catalog
 from custseg.report.html import SECTIONS, render_dir, to_json
 
 runner = CliRunner(env={"COLUMNS": "200"})

@@ -19,6 +19,7 @@ import pytest
 
 import custseg
 from custseg.datasets import make_transactions
+from custseg.explain import diagnostics
 from custseg.outputs import files as outputs
 from custseg.outputs.folder import OUTPUT_FILES
 from custseg.report import data as report_data
@@ -53,8 +54,8 @@ def test_report_does_not_grow_with_the_customers(
     result: custseg.SegmentationResult, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # samples smaller than the 400 customers, so that both runs below are sampled
-    monkeypatch.setattr(report_data, "PCA_SAMPLE", 300)
-    monkeypatch.setattr(report_data, "TSNE_SAMPLE", 150)
+    monkeypatch.setattr(diagnostics, "PCA_SAMPLE", 300)
+    monkeypatch.setattr(diagnostics, "TSNE_SAMPLE", 150)
     _render(result)  # templates compiled, modules imported
     page, calls = _render(result)
     page10, calls10 = _render(tiled(result, 10))
@@ -93,8 +94,8 @@ def test_box_statistics_of_integers_match_numpy() -> None:
     for size in (1, 2, 3, 4, 5, 7, 100, 1001):
         values = rng.integers(-3, 40, size) ** 2 // 7
         counts = np.bincount(values - values.min())
-        counted = report_data._box_counted(counts, int(values.min()))
-        assert counted == report_data._box(values.astype(float)), size
+        counted = diagnostics._box_counted(counts, int(values.min()))
+        assert counted == diagnostics._box(values.astype(float)), size
 
 
 # ---- the CSV writer --------------------------------------------------------------------------

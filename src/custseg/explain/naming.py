@@ -164,3 +164,11 @@ def describe(slug: str, medians: dict[str, float], lang: str, currency: str = ""
         frequency=i18n.number(freq, lang, 0 if float(freq).is_integer() else 1),
         monetary=i18n.number(medians["monetary"], lang) + currency,
     )
+
+
+def segment_name(slug: str, lang: str, number: int) -> str:
+    """Display name of a slug, or "Segment n" for slugs without a catalogued name."""
+    try:
+        return display_name(slug, lang)
+    except KeyError:
+        return f"{i18n.t(lang, 'segment')} {number}"
