@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -73,6 +75,43 @@ def test_batches_are_deterministic() -> None:
     assert all(x.equals(y) for x, y in zip(first, again, strict=True))
     other = list(iter_transaction_batches(20_000, seed=6, batch_customers=300))
     assert not first[0].equals(other[0])
+
+
+# Pinned content: sha256 of the CSV text of small generated data, computed with the code as it
+# was before _generate_block was split into one function per kind of draw. Each block draws
+# from one generator in a fixed order, so moving or adding a draw (or changing a rule) changes
+# these. When a change of the synthetic data is intended, say so and update the hashes.
+_PINNED_LINES = {
+    True: (1520, "516276501e10cf44381a3a684c31848377f718f0977a48e61ec277e1123c6d99"),
+    False: (1443, "737f58bfcbdbdea70de7ef812e2c887e0491c283d0cc2ec0a8708c5af63a6ea1"),
+}
+_PINNED_TRUTH = "dd4234e6f20138ac079e469f55f4f2d54223b874e0b2fe39c23e33cebeda4fd8"
+_PINNED_BATCHES = (3, 3012, "f763ca0ca330a89af8b3aa75ce77f4cbe68e8a50c87449057e633723ef7ff410")
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("noise", [True, False])
+def test_generated_content_is_pinned(noise: bool) -> None:
+    lines, truth = make_transactions(60, seed=7, noise=noise)
+    if noise:  # the pinned frame holds every kind of noise line
+        assert lines["InvoiceNo"].str.startswith("C").any()
+        assert lines["CustomerID"].isna().any()
+        assert (lines["StockCode"] == "POST").any()
+        assert (lines["UnitPrice"] == 0).any()
+        assert lines.duplicated().any()
+    assert (len(lines), _sha256(lines.to_csv(index=False))) == _PINNED_LINES[noise]
+    assert _sha256(truth.to_csv()) == _PINNED_TRUTH
+
+
+def test_streamed_content_is_pinned() -> None:
+    # three blocks of 40 customers, the last one cut to fit max_lines
+    batches = list(iter_transaction_batches(3_000, seed=1, batch_customers=40))
+    frame = pa.Table.from_batches(batches).to_pandas()
+    pinned = (len(batches), len(frame), _sha256(frame.to_csv(index=False)))
+    assert pinned == _PINNED_BATCHES
 
 
 # --- schema ------------------------------------------------------------------------------

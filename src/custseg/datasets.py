@@ -329,6 +329,436 @@ def _pick(rng: np.random.Generator, n: int, weights: np.ndarray) -> np.ndarray:
     return np.sort(np.argpartition(-keys, n - 1)[:n])
 
 
+# --- one block --------------------------------------------------------------------------
+# Each _draw_* function draws one kind of data from the block's generator. _generate_block
+# calls them in a fixed order: that order *is* the stream of random numbers, so moving a call
+# (or adding a draw) changes every generated dataset. tests/test_datasets.py pins the output.
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """Segments and invoice sizes of a block's customers (drawn before any truncation)."""
+
+    segments: np.ndarray  # int8 codes into SEGMENTS order, one per customer
+    invoices: np.ndarray  # number of purchase invoices of each customer
+    invoice_customer: np.ndarray  # customer (row in the block) of each invoice, grouped
+    invoice_lines: np.ndarray  # number of product lines of each invoice
+
+
+@dataclass(frozen=True)
+class _Customers:
+    """Drawn attributes of a block's identified customers (row i is the i-th customer)."""
+
+    recency: np.ndarray  # days between ``end`` and the day of the last purchase
+    tenure: np.ndarray  # days between first and last purchase
+    basket: np.ndarray  # mean invoice value
+    country: np.ndarray  # index into _COUNTRIES
+    ids: np.ndarray  # int64 customer ids, increasing
+
+
+@dataclass(frozen=True)
+class _Invoices:
+    """Purchase invoices of a block: the customer invoices first, then anonymous ones."""
+
+    customer: np.ndarray  # customer (row in the block) of each invoice, -1 when anonymous
+    ts: np.ndarray  # int64 seconds since 1970-01-01
+    value: np.ndarray  # float64 value the invoice's product lines add up to (about)
+    lines: np.ndarray  # number of product lines
+    country: np.ndarray  # index into _COUNTRIES
+
+
+@dataclass(frozen=True)
+class _ProductLines:
+    """Product lines of a block, grouped by invoice in invoice order."""
+
+    invoice: np.ndarray  # invoice of each line
+    first: np.ndarray  # first line of each invoice
+    product: np.ndarray  # index into the catalogue
+    quantity: np.ndarray  # int64, >= 1
+    price: np.ndarray  # float64 unit price
+
+
+@dataclass(frozen=True)
+class _NoiseLines:
+    """Extra lines of one kind, each tied to an event.
+
+    An event is an invoice ``i`` (``0 <= i < n_invoices``) or ``n_invoices + k`` for the
+    ``k``-th cancellation.
+    """
+
+    event: np.ndarray
+    product: np.ndarray
+    quantity: np.ndarray
+    price: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Cancellations:
+    """Cancellation invoices and the lines they take back."""
+
+    invoice: np.ndarray  # cancelled invoice of each cancellation, ascending
+    ts: np.ndarray  # int64 seconds since 1970-01-01
+    lines: _NoiseLines  # events n_invoices + k
+
+
+@dataclass(frozen=True)
+class _Events:
+    """Invoices and cancellations in row order: by time, then invoice number."""
+
+    order: np.ndarray  # event (invoice i, or n_invoices + k) at each position
+    invoice: np.ndarray  # invoice of the event at each position (cancelled one for "C")
+    ts: np.ndarray  # int64 seconds of the event at each position
+    invoice_no: np.ndarray  # number of each invoice (consecutive in time order)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Final rows of a block: every event's lines, contiguous, in event order."""
+
+    counts: np.ndarray  # number of rows of the event at each position of _Events.order
+    product: np.ndarray
+    quantity: np.ndarray
+    price: np.ndarray
+
+
+def _draw_shape(
+    rng: np.random.Generator, st: _SegmentTable, shares: np.ndarray, n_customers: int
+) -> _Shape:
+    """Draw each customer's segment and invoice count, and each invoice's number of lines."""
+    seg = np.repeat(np.arange(len(st.names), dtype=np.int8), _apportion(shares, n_customers))
+    rng.shuffle(seg)
+    n_inv = rng.integers(st.inv_lo[seg], st.inv_hi[seg], endpoint=True)
+    inv_cust = np.repeat(np.arange(n_customers), n_inv)
+    lpi = 1 + rng.poisson(st.lines_per_invoice[seg][inv_cust] - 1.0)
+    return _Shape(segments=seg, invoices=n_inv, invoice_customer=inv_cust, invoice_lines=lpi)
+
+
+def _truncate_shape(shape: _Shape, max_lines: int, noise: bool) -> tuple[_Shape, bool]:
+    """Keep the prefix of customers whose lines (noise included) best fit ``max_lines``.
+
+    Draws nothing; keeps at least one customer. Returns the shape and whether it was cut.
+    """
+    n_customers = len(shape.segments)
+    factor = _NOISE_FACTOR if noise else 1.0
+    per_customer = np.bincount(
+        shape.invoice_customer, weights=shape.invoice_lines, minlength=n_customers
+    )
+    cum = np.cumsum(per_customer) * factor
+    k = int(np.searchsorted(cum, max_lines, side="right"))
+    if k < n_customers and (k == 0 or cum[k] - max_lines < max_lines - cum[k - 1]):
+        k += 1
+    if k >= n_customers:
+        return shape, False
+    n_inv = shape.invoices[:k]
+    m = int(n_inv.sum())
+    cut = _Shape(
+        segments=shape.segments[:k],
+        invoices=n_inv,
+        invoice_customer=shape.invoice_customer[:m],
+        invoice_lines=shape.invoice_lines[:m],
+    )
+    return cut, True
+
+
+def _draw_customers(
+    rng: np.random.Generator, st: _SegmentTable, seg: np.ndarray, first_customer_id: int
+) -> _Customers:
+    """Draw recency, tenure, mean basket, country and id of each customer of segment ``seg``."""
+    n_customers = len(seg)
+    rec = rng.integers(st.rec_lo[seg], st.rec_hi[seg], endpoint=True)
+    tenure = rng.integers(st.ten_lo[seg], st.ten_hi[seg], endpoint=True)
+    basket = st.basket[seg] * np.exp(rng.normal(0.0, _CUSTOMER_SIGMA, n_customers))
+    country = rng.choice(len(_COUNTRIES), n_customers, p=_COUNTRY_P)
+    ids = first_customer_id + np.cumsum(rng.integers(1, 3, n_customers, endpoint=True))
+    return _Customers(recency=rec, tenure=tenure, basket=basket, country=country, ids=ids)
+
+
+def _draw_customer_invoices(
+    rng: np.random.Generator, shape: _Shape, customers: _Customers, end_day: int
+) -> _Invoices:
+    """Draw the time and value of each customer invoice.
+
+    A customer's invoice #0 is on their last day, #1 on their first day and the others in
+    between; times are within shop hours.
+    """
+    inv_cust, n_inv = shape.invoice_customer, shape.invoices
+    n_ci = len(inv_cust)
+    pos = np.arange(n_ci) - np.repeat(np.cumsum(n_inv) - n_inv, n_inv)
+    ten_i = customers.tenure[inv_cust]
+    offset = rng.integers(0, ten_i, endpoint=True)
+    offset = np.where(pos == 0, 0, np.where(pos == 1, ten_i, offset))
+    day = end_day - customers.recency[inv_cust] - offset
+    ts = day * _DAY_S + rng.integers(_SHOP_OPEN_S, _SHOP_CLOSE_S, n_ci)
+    value = customers.basket[inv_cust] * np.exp(rng.normal(0.0, _INVOICE_SIGMA, n_ci))
+    return _Invoices(
+        customer=inv_cust,
+        ts=ts,
+        value=value,
+        lines=shape.invoice_lines,
+        country=customers.country[inv_cust],
+    )
+
+
+def _draw_anonymous_invoices(
+    rng: np.random.Generator, customer_lines: int, end_day: int
+) -> _Invoices:
+    """Draw invoices without CustomerID, about ``_ANON_RATE`` of all the block's lines.
+
+    ``customer_lines`` is the number of product lines of the customer invoices.
+    """
+    target = _ANON_RATE * _NOISE_FACTOR * float(customer_lines)
+    n_ai = round(target / _ANON_LINES_PER_INVOICE)
+    lpi = 1 + rng.poisson(_ANON_LINES_PER_INVOICE - 1.0, n_ai)
+    day = end_day - rng.integers(0, 365, n_ai)
+    ts = day * _DAY_S + rng.integers(_SHOP_OPEN_S, _SHOP_CLOSE_S, n_ai)
+    value = np.exp(rng.normal(math.log(_ANON_BASKET), 0.6, n_ai))
+    home = rng.random(n_ai) < _ANON_HOME_SHARE
+    country = np.where(home, 0, rng.choice(len(_COUNTRIES), n_ai, p=_COUNTRY_P))
+    return _Invoices(customer=np.full(n_ai, -1), ts=ts, value=value, lines=lpi, country=country)
+
+
+def _concat_invoices(first: _Invoices, then: _Invoices) -> _Invoices:
+    """Invoices of ``first`` followed by those of ``then``."""
+    return _Invoices(
+        customer=np.concatenate([first.customer, then.customer]),
+        ts=np.concatenate([first.ts, then.ts]),
+        value=np.concatenate([first.value, then.value]),
+        lines=np.concatenate([first.lines, then.lines]),
+        country=np.concatenate([first.country, then.country]),
+    )
+
+
+def _draw_product_lines(
+    rng: np.random.Generator, cat: _Catalogue, invoices: _Invoices
+) -> _ProductLines:
+    """Split each invoice's value over its lines; choose a quantity, then a fitting product.
+
+    A product dearer than the catalogue allows is replaced by more units of a random product
+    from the dearer half.
+    """
+    lpi = invoices.lines
+    n_invoices = len(lpi)
+    line_inv = np.repeat(np.arange(n_invoices), lpi)
+    first_line = np.cumsum(lpi) - lpi
+    n_lines = len(line_inv)
+    w = rng.standard_exponential(n_lines)
+    w_sum = np.bincount(line_inv, weights=w, minlength=n_invoices)
+    target_value = invoices.value[line_inv] * w / w_sum[line_inv]
+    qty_step = _QTY_STEP_TABLE[rng.integers(0, len(_QTY_STEP_TABLE), n_lines)]
+    prod = np.searchsorted(cat.prices, target_value / qty_step)
+    prod += rng.integers(-_PRICE_JITTER, _PRICE_JITTER, n_lines, endpoint=True)
+    too_dear = prod > _N_PRODUCTS - 1 - 3 * _PRICE_JITTER
+    prod[too_dear] = rng.integers(_N_PRODUCTS // 2, _N_PRODUCTS, int(too_dear.sum()))
+    np.clip(prod, 0, _N_PRODUCTS - 1, out=prod)
+    price = cat.prices[prod]
+    qty = np.maximum(1, np.rint(target_value / price)).astype(np.int64)
+    return _ProductLines(
+        invoice=line_inv, first=first_line, product=prod, quantity=qty, price=price
+    )
+
+
+def _draw_duplicates(rng: np.random.Generator, lines: _ProductLines) -> _NoiseLines:
+    """Draw exact copies of about ``_DUP_RATE`` of the product lines, on the same invoice."""
+    n_lines = len(lines.invoice)
+    dup = np.sort(rng.choice(n_lines, round(_DUP_RATE * n_lines), replace=False))
+    return _NoiseLines(
+        event=lines.invoice[dup],
+        product=lines.product[dup],
+        quantity=lines.quantity[dup],
+        price=lines.price[dup],
+    )
+
+
+def _draw_postage(
+    rng: np.random.Generator, invoices: _Invoices, n_customer_invoices: int, n_lines: int
+) -> _NoiseLines:
+    """Draw postage lines (about ``_POST_RATE`` of ``n_lines``) on customer invoices.
+
+    At most one per invoice, mostly on invoices of customers abroad.
+    """
+    n_ci = n_customer_invoices
+    weights = np.where(invoices.country[:n_ci] != 0, _POST_WEIGHT_ABROAD, 1.0)
+    post = _pick(rng, min(n_ci, round(_POST_RATE * n_lines)), weights)
+    qty = rng.integers(1, 3, len(post), endpoint=True)
+    price = rng.choice(_POST_PRICES, len(post), p=_POST_PRICE_P)
+    return _NoiseLines(
+        event=post, product=np.full(len(post), _N_PRODUCTS), quantity=qty, price=price
+    )
+
+
+def _draw_free_lines(rng: np.random.Generator, n_invoices: int, n_lines: int) -> _NoiseLines:
+    """Draw a handful (at least one) of zero-price product lines on any invoice."""
+    n_zero = max(1, round(_ZERO_PRICE_RATE * n_lines))
+    event = rng.integers(0, n_invoices, n_zero)
+    product = rng.integers(0, _N_PRODUCTS, n_zero)
+    qty = rng.integers(1, 12, n_zero, endpoint=True)
+    return _NoiseLines(event=event, product=product, quantity=qty, price=np.zeros(n_zero))
+
+
+def _draw_cancellations(
+    rng: np.random.Generator,
+    invoices: _Invoices,
+    lines: _ProductLines,
+    n_customer_invoices: int,
+    end_day: int,
+) -> _Cancellations:
+    """Draw cancellations of about ``_CANCEL_RATE`` of the customer invoices.
+
+    A cancellation is numbered ``"C"`` + the invoice's number, has the same customer, comes
+    later but not after ``end`` (same day: 1 minute to 2 hours later) and takes back some
+    lines of the invoice (at least its first), each for 1..bought units.
+    """
+    n_ci = n_customer_invoices
+    n_invoices = len(invoices.customer)
+    line_inv = lines.invoice
+    n_cx = round(_CANCEL_RATE * n_ci)
+    cx_inv = np.sort(rng.choice(n_ci, n_cx, replace=False))
+    cx_rank = np.full(n_invoices, -1, dtype=np.int64)
+    cx_rank[cx_inv] = np.arange(n_cx)
+    cand = np.flatnonzero(cx_rank[line_inv] >= 0)
+    keep = (rng.random(len(cand)) < 0.5) | (cand == lines.first[line_inv[cand]])
+    cl = cand[keep]
+    o_day, o_tod = np.divmod(invoices.ts[cx_inv], _DAY_S)
+    delay = rng.integers(0, np.minimum(_MAX_CANCEL_DELAY_DAYS, end_day - o_day), endpoint=True)
+    same_day = o_tod + rng.integers(60, 2 * 3600, n_cx)
+    other_day = rng.integers(_SHOP_OPEN_S, _SHOP_CLOSE_S, n_cx)
+    ts = (o_day + delay) * _DAY_S + np.where(delay == 0, same_day, other_day)
+    taken = _NoiseLines(
+        event=n_invoices + cx_rank[line_inv[cl]],
+        product=lines.product[cl],
+        quantity=-rng.integers(1, lines.quantity[cl], endpoint=True),
+        price=lines.price[cl],
+    )
+    return _Cancellations(invoice=cx_inv, ts=ts, lines=taken)
+
+
+def _draw_noise(
+    rng: np.random.Generator,
+    invoices: _Invoices,
+    lines: _ProductLines,
+    n_customer_invoices: int,
+    end_day: int,
+) -> tuple[list[_NoiseLines], _Cancellations]:
+    """Draw every kind of noise line; the order of the kinds is the order of their rows."""
+    n_lines = len(lines.invoice)
+    duplicates = _draw_duplicates(rng, lines)
+    postage = _draw_postage(rng, invoices, n_customer_invoices, n_lines)
+    free = _draw_free_lines(rng, len(invoices.customer), n_lines)
+    cancellations = _draw_cancellations(rng, invoices, lines, n_customer_invoices, end_day)
+    return [duplicates, postage, free, cancellations.lines], cancellations
+
+
+def _order_events(
+    ts: np.ndarray, cx_inv: np.ndarray, cx_ts: np.ndarray, first_invoice: int
+) -> _Events:
+    """Order invoices and cancellations by (time, invoice number); number invoices in order.
+
+    Invoices get consecutive numbers from ``first_invoice`` in time order; a cancellation
+    sorts by its own time and the number of the invoice it cancels. Draws nothing.
+    """
+    n_invoices = len(ts)
+    t0 = int(ts.min())
+    inv_order = np.argsort(((ts - t0) << 31) | np.arange(n_invoices))
+    local_no = np.empty(n_invoices, dtype=np.int64)
+    local_no[inv_order] = np.arange(n_invoices)
+    if len(cx_inv):
+        cx_key = ((cx_ts - t0) << 31) | local_no[cx_inv]
+        cx_order = np.argsort(cx_key)
+        at = np.searchsorted((((ts - t0) << 31) | local_no)[inv_order], cx_key[cx_order])
+        ev_order = np.insert(inv_order, at, n_invoices + cx_order)
+    else:
+        ev_order = inv_order
+    return _Events(
+        order=ev_order,
+        invoice=np.concatenate([np.arange(n_invoices), cx_inv])[ev_order],
+        ts=np.concatenate([ts, cx_ts])[ev_order],
+        invoice_no=first_invoice + local_no,
+    )
+
+
+def _place_rows(
+    lines: _ProductLines,
+    noise_lines: list[_NoiseLines],
+    invoice_lines: np.ndarray,
+    ev_order: np.ndarray,
+) -> _Rows:
+    """Place every line at its final row without sorting the lines.
+
+    Rows are grouped by event in event order; within an invoice the product lines come first,
+    then its noise lines in the order drawn. Draws nothing.
+    """
+    lpi = invoice_lines
+    n_invoices = len(lpi)
+    n_events = len(ev_order)
+    n_lines = len(lines.invoice)
+    line_inv, first_line = lines.invoice, lines.first
+    xe = np.concatenate([x.event for x in noise_lines]) if noise_lines else np.empty(0, np.int64)
+    counts = np.concatenate([lpi, np.zeros(n_events - n_invoices, dtype=np.int64)])
+    counts += np.bincount(xe, minlength=n_events)
+    ev_counts = counts[ev_order]
+    start = np.empty(n_events, dtype=np.int64)
+    start[ev_order] = np.cumsum(ev_counts) - ev_counts
+    total = n_lines + len(xe)
+    row_prod = np.empty(total, dtype=np.int64)
+    row_qty = np.empty(total, dtype=np.int64)
+    row_price = np.empty(total, dtype=np.float64)
+    dest = start[line_inv] + (np.arange(n_lines) - first_line[line_inv])
+    row_prod[dest], row_qty[dest], row_price[dest] = lines.product, lines.quantity, lines.price
+    if len(xe):
+        xo = np.argsort(xe, kind="stable")
+        xe_sorted = xe[xo]
+        new_group = np.r_[True, xe_sorted[1:] != xe_sorted[:-1]]
+        group_first = np.maximum.accumulate(np.where(new_group, np.arange(len(xe)), 0))
+        after = np.where(xe_sorted < n_invoices, lpi[np.minimum(xe_sorted, n_invoices - 1)], 0)
+        dest = start[xe_sorted] + after + (np.arange(len(xe)) - group_first)
+        row_prod[dest] = np.concatenate([x.product for x in noise_lines])[xo]
+        row_qty[dest] = np.concatenate([x.quantity for x in noise_lines])[xo]
+        row_price[dest] = np.concatenate([x.price for x in noise_lines])[xo]
+    return _Rows(counts=ev_counts, product=row_prod, quantity=row_qty, price=row_price)
+
+
+def _record_batch(
+    cat: _Catalogue,
+    invoices: _Invoices,
+    customer_ids: np.ndarray,
+    events: _Events,
+    rows: _Rows,
+) -> pa.RecordBatch:
+    """Build the Arrow columns of the rows (strings by ``take`` from small dictionaries)."""
+    n_invoices = len(invoices.customer)
+    n_events = len(events.order)
+    ev_counts = rows.counts
+    ev_str = pa.array(events.invoice_no[events.invoice]).cast(pa.string())
+    if n_events > n_invoices:  # cancellations: "C" + the cancelled invoice's number
+        ev_str = pc.if_else(
+            pa.array(events.order >= n_invoices), pc.utf8_replace_slice(ev_str, 0, 0, "C"), ev_str
+        )
+    row_event = pa.array(np.repeat(np.arange(n_events), ev_counts))
+    ev_cust = invoices.customer[events.invoice]
+    ev_anon = ev_cust < 0
+    ev_customer_id = np.where(
+        ev_anon, np.nan, customer_ids[np.maximum(ev_cust, 0)].astype(np.float64)
+    )
+    row_anon = np.repeat(ev_anon, ev_counts)
+    row_product = pa.array(rows.product)
+    columns = [
+        ev_str.take(row_event),
+        cat.codes.take(row_product),
+        cat.descriptions.take(row_product),
+        pa.array(rows.quantity, type=pa.int64()),
+        pa.array(
+            (np.repeat(events.ts, ev_counts) * 1_000_000).view("datetime64[us]"),
+            type=pa.timestamp("us"),
+        ),
+        pa.array(rows.price, type=pa.float64()),
+        pa.array(np.repeat(ev_customer_id, ev_counts), type=pa.float64(), mask=row_anon),
+        pa.array(_COUNTRIES, type=pa.string()).take(
+            pa.array(np.repeat(invoices.country[events.invoice], ev_counts))
+        ),
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
+
+
 def _generate_block(
     rng: np.random.Generator,
     cat: _Catalogue,
@@ -342,208 +772,37 @@ def _generate_block(
     noise: bool,
     max_lines: int | None = None,
 ) -> _Block:
-    """Draw one block of customers and all their lines (the single core implementation)."""
-    st = seg_table
-    # --- customers ----------------------------------------------------------------------
-    seg = np.repeat(np.arange(len(st.names), dtype=np.int8), _apportion(shares, n_customers))
-    rng.shuffle(seg)
-    n_inv = rng.integers(st.inv_lo[seg], st.inv_hi[seg], endpoint=True)
-    inv_cust = np.repeat(np.arange(n_customers), n_inv)
-    lpi = 1 + rng.poisson(st.lines_per_invoice[seg][inv_cust] - 1.0)
+    """Draw one block of customers and all their lines (the single core implementation).
 
+    The calls below consume ``rng`` in a fixed order (see the note above :class:`_Shape`).
+    """
+    shape = _draw_shape(rng, seg_table, shares, n_customers)
     truncated = False
-    if max_lines is not None:  # keep the prefix of customers whose lines best fit max_lines
-        factor = _NOISE_FACTOR if noise else 1.0
-        cum = np.cumsum(np.bincount(inv_cust, weights=lpi, minlength=n_customers)) * factor
-        k = int(np.searchsorted(cum, max_lines, side="right"))
-        if k < n_customers and (k == 0 or cum[k] - max_lines < max_lines - cum[k - 1]):
-            k += 1
-        if k < n_customers:
-            truncated = True
-            n_customers = k
-            seg, n_inv = seg[:k], n_inv[:k]
-            m = int(n_inv.sum())
-            inv_cust, lpi = inv_cust[:m], lpi[:m]
-
-    rec = rng.integers(st.rec_lo[seg], st.rec_hi[seg], endpoint=True)
-    tenure = rng.integers(st.ten_lo[seg], st.ten_hi[seg], endpoint=True)
-    basket = st.basket[seg] * np.exp(rng.normal(0.0, _CUSTOMER_SIGMA, n_customers))
-    country = rng.choice(len(_COUNTRIES), n_customers, p=_COUNTRY_P)
-    ids = first_customer_id + np.cumsum(rng.integers(1, 3, n_customers, endpoint=True))
-
-    # --- customer invoices: #0 on the last day, #1 on the first day, the others in between
-    n_ci = len(inv_cust)
-    pos = np.arange(n_ci) - np.repeat(np.cumsum(n_inv) - n_inv, n_inv)
-    ten_i = tenure[inv_cust]
-    offset = rng.integers(0, ten_i, endpoint=True)
-    offset = np.where(pos == 0, 0, np.where(pos == 1, ten_i, offset))
-    day = end_day - rec[inv_cust] - offset
-    ts = day * _DAY_S + rng.integers(_SHOP_OPEN_S, _SHOP_CLOSE_S, n_ci)
-    value = basket[inv_cust] * np.exp(rng.normal(0.0, _INVOICE_SIGMA, n_ci))
-    inv_country = country[inv_cust]
-
-    # --- anonymous invoices (no CustomerID) -----------------------------------------------
+    if max_lines is not None:
+        shape, truncated = _truncate_shape(shape, max_lines, noise)
+    customers = _draw_customers(rng, seg_table, shape.segments, first_customer_id)
+    invoices = _draw_customer_invoices(rng, shape, customers, end_day)
+    n_customer_invoices = len(invoices.customer)
     if noise:
-        target = _ANON_RATE * _NOISE_FACTOR * float(lpi.sum())
-        n_ai = round(target / _ANON_LINES_PER_INVOICE)
-        a_lpi = 1 + rng.poisson(_ANON_LINES_PER_INVOICE - 1.0, n_ai)
-        a_day = end_day - rng.integers(0, 365, n_ai)
-        a_ts = a_day * _DAY_S + rng.integers(_SHOP_OPEN_S, _SHOP_CLOSE_S, n_ai)
-        a_value = np.exp(rng.normal(math.log(_ANON_BASKET), 0.6, n_ai))
-        a_country = np.where(
-            rng.random(n_ai) < _ANON_HOME_SHARE, 0, rng.choice(len(_COUNTRIES), n_ai, p=_COUNTRY_P)
-        )
-        inv_cust = np.concatenate([inv_cust, np.full(n_ai, -1)])
-        ts = np.concatenate([ts, a_ts])
-        value = np.concatenate([value, a_value])
-        lpi = np.concatenate([lpi, a_lpi])
-        inv_country = np.concatenate([inv_country, a_country])
-    n_invoices = len(inv_cust)
-
-    # --- product lines: split each invoice value, choose a quantity then a fitting product --
-    line_inv = np.repeat(np.arange(n_invoices), lpi)
-    first_line = np.cumsum(lpi) - lpi
-    n_lines = len(line_inv)
-    w = rng.standard_exponential(n_lines)
-    w_sum = np.bincount(line_inv, weights=w, minlength=n_invoices)
-    target_value = value[line_inv] * w / w_sum[line_inv]
-    qty_step = _QTY_STEP_TABLE[rng.integers(0, len(_QTY_STEP_TABLE), n_lines)]
-    prod = np.searchsorted(cat.prices, target_value / qty_step)
-    prod += rng.integers(-_PRICE_JITTER, _PRICE_JITTER, n_lines, endpoint=True)
-    # no product that dear: buy more of a random product from the dearer half instead
-    too_dear = prod > _N_PRODUCTS - 1 - 3 * _PRICE_JITTER
-    prod[too_dear] = rng.integers(_N_PRODUCTS // 2, _N_PRODUCTS, int(too_dear.sum()))
-    np.clip(prod, 0, _N_PRODUCTS - 1, out=prod)
-    price = cat.prices[prod]
-    qty = np.maximum(1, np.rint(target_value / price)).astype(np.int64)
-
-    # --- noise lines, each tied to an "event": an invoice, or n_invoices + k for the k-th
-    # cancellation invoice
-    x_event: list[np.ndarray] = []
-    x_prod: list[np.ndarray] = []
-    x_qty: list[np.ndarray] = []
-    x_price: list[np.ndarray] = []
+        customer_lines = int(invoices.lines.sum())
+        anonymous = _draw_anonymous_invoices(rng, customer_lines, end_day)
+        invoices = _concat_invoices(invoices, anonymous)
+    lines = _draw_product_lines(rng, cat, invoices)
+    noise_lines: list[_NoiseLines] = []
     cx_inv = np.empty(0, dtype=np.int64)
     cx_ts = np.empty(0, dtype=np.int64)
     if noise:
-        # exact duplicates of product lines
-        dup = np.sort(rng.choice(n_lines, round(_DUP_RATE * n_lines), replace=False))
-        x_event.append(line_inv[dup])
-        x_prod.append(prod[dup])
-        x_qty.append(qty[dup])
-        x_price.append(price[dup])
-        # postage lines on customer invoices, mostly abroad
-        weights = np.where(inv_country[:n_ci] != 0, _POST_WEIGHT_ABROAD, 1.0)
-        post = _pick(rng, min(n_ci, round(_POST_RATE * n_lines)), weights)
-        x_event.append(post)
-        x_prod.append(np.full(len(post), _N_PRODUCTS))
-        x_qty.append(rng.integers(1, 3, len(post), endpoint=True))
-        x_price.append(rng.choice(_POST_PRICES, len(post), p=_POST_PRICE_P))
-        # a handful of free (zero price) product lines on any invoice
-        n_zero = max(1, round(_ZERO_PRICE_RATE * n_lines))
-        x_event.append(rng.integers(0, n_invoices, n_zero))
-        x_prod.append(rng.integers(0, _N_PRODUCTS, n_zero))
-        x_qty.append(rng.integers(1, 12, n_zero, endpoint=True))
-        x_price.append(np.zeros(n_zero))
-        # cancellations: "C" + the invoice number, same customer, later but not after end;
-        # some lines of the invoice (at least its first), each for 1..bought units
-        n_cx = round(_CANCEL_RATE * n_ci)
-        cx_inv = np.sort(rng.choice(n_ci, n_cx, replace=False))
-        cx_rank = np.full(n_invoices, -1, dtype=np.int64)
-        cx_rank[cx_inv] = np.arange(n_cx)
-        cand = np.flatnonzero(cx_rank[line_inv] >= 0)
-        keep = (rng.random(len(cand)) < 0.5) | (cand == first_line[line_inv[cand]])
-        cl = cand[keep]
-        o_day, o_tod = np.divmod(ts[cx_inv], _DAY_S)
-        delay = rng.integers(0, np.minimum(_MAX_CANCEL_DELAY_DAYS, end_day - o_day), endpoint=True)
-        tod = np.where(
-            delay == 0,
-            o_tod + rng.integers(60, 2 * 3600, n_cx),
-            rng.integers(_SHOP_OPEN_S, _SHOP_CLOSE_S, n_cx),
-        )
-        cx_ts = (o_day + delay) * _DAY_S + tod
-        x_event.append(n_invoices + cx_rank[line_inv[cl]])
-        x_prod.append(prod[cl])
-        x_qty.append(-rng.integers(1, qty[cl], endpoint=True))
-        x_price.append(price[cl])
-    n_cx = len(cx_inv)
-    n_events = n_invoices + n_cx
-
-    # --- order events by (time, invoice number); number invoices in that order ---------------
-    t0 = int(ts.min())
-    inv_order = np.argsort(((ts - t0) << 31) | np.arange(n_invoices))
-    local_no = np.empty(n_invoices, dtype=np.int64)
-    local_no[inv_order] = np.arange(n_invoices)
-    inv_no = first_invoice + local_no
-    if n_cx:
-        cx_key = ((cx_ts - t0) << 31) | local_no[cx_inv]
-        cx_order = np.argsort(cx_key)
-        at = np.searchsorted((((ts - t0) << 31) | local_no)[inv_order], cx_key[cx_order])
-        ev_order = np.insert(inv_order, at, n_invoices + cx_order)
-    else:
-        ev_order = inv_order
-    ev_inv = np.concatenate([np.arange(n_invoices), cx_inv])[ev_order]
-    ev_ts = np.concatenate([ts, cx_ts])[ev_order]
-
-    # --- place every line at its final row without sorting the lines -------------------------
-    # rows are grouped by event in event order; within an invoice the product lines come
-    # first, then its noise lines in the order drawn
-    xe = np.concatenate(x_event) if x_event else np.empty(0, dtype=np.int64)
-    counts = np.concatenate([lpi, np.zeros(n_cx, dtype=np.int64)])
-    counts += np.bincount(xe, minlength=n_events)
-    ev_counts = counts[ev_order]
-    start = np.empty(n_events, dtype=np.int64)
-    start[ev_order] = np.cumsum(ev_counts) - ev_counts
-    total = n_lines + len(xe)
-    row_prod = np.empty(total, dtype=np.int64)
-    row_qty = np.empty(total, dtype=np.int64)
-    row_price = np.empty(total, dtype=np.float64)
-    dest = start[line_inv] + (np.arange(n_lines) - first_line[line_inv])
-    row_prod[dest], row_qty[dest], row_price[dest] = prod, qty, price
-    if len(xe):
-        xo = np.argsort(xe, kind="stable")
-        xe_sorted = xe[xo]
-        new_group = np.r_[True, xe_sorted[1:] != xe_sorted[:-1]]
-        group_first = np.maximum.accumulate(np.where(new_group, np.arange(len(xe)), 0))
-        after = np.where(xe_sorted < n_invoices, lpi[np.minimum(xe_sorted, n_invoices - 1)], 0)
-        dest = start[xe_sorted] + after + (np.arange(len(xe)) - group_first)
-        row_prod[dest] = np.concatenate(x_prod)[xo]
-        row_qty[dest] = np.concatenate(x_qty)[xo]
-        row_price[dest] = np.concatenate(x_price)[xo]
-
-    # --- arrow columns (strings via take from small dictionaries, no per-line Python) --------
-    ev_str = pa.array(inv_no[ev_inv]).cast(pa.string())
-    if n_cx:
-        ev_str = pc.if_else(
-            pa.array(ev_order >= n_invoices), pc.utf8_replace_slice(ev_str, 0, 0, "C"), ev_str
-        )
-    row_event = pa.array(np.repeat(np.arange(n_events), ev_counts))
-    ev_cust = inv_cust[ev_inv]
-    ev_anon = ev_cust < 0
-    ev_customer_id = np.where(ev_anon, np.nan, ids[np.maximum(ev_cust, 0)].astype(np.float64))
-    row_anon = np.repeat(ev_anon, ev_counts)
-    columns = [
-        ev_str.take(row_event),
-        cat.codes.take(pa.array(row_prod)),
-        cat.descriptions.take(pa.array(row_prod)),
-        pa.array(row_qty, type=pa.int64()),
-        pa.array(
-            (np.repeat(ev_ts, ev_counts) * 1_000_000).view("datetime64[us]"),
-            type=pa.timestamp("us"),
-        ),
-        pa.array(row_price, type=pa.float64()),
-        pa.array(np.repeat(ev_customer_id, ev_counts), type=pa.float64(), mask=row_anon),
-        pa.array(_COUNTRIES, type=pa.string()).take(
-            pa.array(np.repeat(inv_country[ev_inv], ev_counts))
-        ),
-    ]
-    batch = pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
+        noise_lines, cancellations = _draw_noise(rng, invoices, lines, n_customer_invoices, end_day)
+        cx_inv, cx_ts = cancellations.invoice, cancellations.ts
+    events = _order_events(invoices.ts, cx_inv, cx_ts, first_invoice)
+    rows = _place_rows(lines, noise_lines, invoices.lines, events.order)
+    ids = customers.ids
     return _Block(
-        batch=batch,
+        batch=_record_batch(cat, invoices, ids, events, rows),
         customer_ids=ids,
-        segments=seg,
+        segments=shape.segments,
         next_customer_id=int(ids[-1]) + 1 if len(ids) else first_customer_id,
-        next_invoice=first_invoice + n_invoices,
+        next_invoice=first_invoice + len(invoices.customer),
         truncated=truncated,
     )
 
