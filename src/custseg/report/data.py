@@ -25,7 +25,8 @@ from threadpoolctl import threadpool_limits
 from custseg import i18n
 from custseg.errors import InputError, ModelError
 from custseg.explain import naming
-from custseg.model import CustomerSegmenter
+from custseg.model import persistence
+from custseg.model.rfm import grid_segment
 
 if TYPE_CHECKING:
     from custseg.pipeline import SegmentationResult
@@ -310,13 +311,13 @@ def _prepare(run: RunData, lang: str | None) -> dict[str, Any]:
     doc = run.model_doc
     lang = lang or str(doc.get("lang", "en"))
     try:
-        model = CustomerSegmenter.from_dict(doc.get("model", doc))
+        model = persistence.from_dict(doc.get("model", doc))
+        slugs = persistence.segment_slugs(doc.get("model", doc))
     except ModelError as exc:
         raise InputError(f"model.json: {exc}") from exc
     seg = run.segments
     labels = seg["segment"].to_numpy(dtype=int)
-    ks = sorted(int(s) for s in model.segment_slugs_)
-    slugs = {int(s): str(v) for s, v in model.segment_slugs_.items()}
+    ks = sorted(slugs)
     saved = doc.get("segment_names") or {}
     names = {
         s: str(saved[str(s)])
@@ -324,7 +325,7 @@ def _prepare(run: RunData, lang: str | None) -> dict[str, Any]:
         else segment_name(slugs[s], lang, s)
         for s in ks
     }
-    seed = int(model.random_state)
+    seed = model.random_state if isinstance(model.random_state, int) else 0
     rng = np.random.default_rng(seed)
     Xt = np.asarray(model.transform(seg), dtype=float)
     features = model.transformed_feature_names()
@@ -490,5 +491,5 @@ def _rf_grid(seg: pd.DataFrame) -> dict[str, Any]:
         ]
         for row in range(5)
     ]
-    slugs = naming.grid_segment(np.repeat(np.arange(1, 6), 5), np.tile(np.arange(1, 6), 5))
+    slugs = grid_segment(np.repeat(np.arange(1, 6), 5), np.tile(np.arange(1, 6), 5))
     return {"count": count, "mean": mean, "slug": slugs.reshape(5, 5).tolist()}
