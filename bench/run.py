@@ -437,7 +437,8 @@ def in_process(path: Path, reps: int, check_silhouette: bool = False) -> dict[st
             # cleaning in parts; each part also leaves per-customer totals and exploration sums
             "audit": spans.get("audit"),
             "features": spans.get("features"),  # the feature query over the totals
-            # the rest of CustomerSegmenter.fit (transform, ordering, naming) counts in names
+            # the rest of CustomerSegmenter.fit (transform, ordering) counts in names, with the
+            # RFM scoring and naming the pipeline does after fit
             "sweep": fit_s.get("sweep"),
             "final_fit": fit_s.get("final_fit"),
             "names": (spans.get("sweep") or 0.0)

@@ -320,7 +320,9 @@ def test_unrecognisable_columns_without_map_fail_naming_the_role(
             ["[5, 3]", "--k-min"],
             id="empty-k-range",
         ),
-        pytest.param("small", ["--k", "0"], ["k must be at least 1", "got 0"], id="k-zero"),
+        pytest.param(
+            "small", ["--k", "0"], ["'k' parameter", "range [1, inf)", "Got 0"], id="k-zero"
+        ),
     ],
 )
 def test_errors_are_one_clean_line(

@@ -13,7 +13,15 @@ from sklearn.metrics import pairwise_distances, silhouette_score
 
 from custseg.errors import ModelError, NotFittedError, SchemaError, TooFewCustomersError
 from custseg.explain import naming
-from custseg.model import CustomerSegmenter
+from custseg.model import (
+    RFM_FEATURES,
+    CustomerSegmenter,
+    RFMScorer,
+    persistence,
+    rfm,
+    segment_numbers,
+)
+from custseg.model.segmenter import ParameterError
 from custseg.model.selection import (
     distance_matrix,
     find_knee,
@@ -46,11 +54,15 @@ def test_segments_are_ordered_by_value_and_recover_groups() -> None:
     model = CustomerSegmenter(random_state=0).fit(X)
     assert model.k_ == 3
     means = X.groupby(model.labels_)["monetary"].mean()
-    assert list(means.index) == [1, 2, 3]
+    assert list(means.index) == [0, 1, 2]
     assert means.is_monotonic_decreasing
-    assert set(model.labels_[:100]) == {1}
-    assert model.segment_slugs_[1] == "champions"
-    assert len(set(model.segment_slugs_.values())) == model.k_
+    assert set(model.labels_[:100]) == {0}
+    # naming happens after fit, in the explain layer, on segment numbers 1..k
+    slugs = naming.segment_slugs(
+        segment_numbers(model.labels_), model.k_, RFMScorer().fit(X).transform(X)
+    )
+    assert slugs[1] == "champions"
+    assert len(set(slugs.values())) == model.k_
 
 
 def test_label_order_does_not_depend_on_row_order() -> None:
@@ -64,11 +76,15 @@ def test_label_order_does_not_depend_on_row_order() -> None:
 def test_model_round_trips_through_json() -> None:
     X = customers()
     model = CustomerSegmenter(random_state=3).fit(X)
-    text = json.dumps(model.to_dict())
-    again = CustomerSegmenter.from_dict(json.loads(text))
+    scorer = RFMScorer().fit(X)
+    text = json.dumps(persistence.to_dict(model, rfm=scorer))
+    data = json.loads(text)
+    again = persistence.from_dict(data)
     assert (again.predict(X) == model.labels_).all()
-    assert again.rfm_scores(X).equals(model.rfm_scores(X))
-    assert json.dumps(again.to_dict()) == text
+    again_rfm = persistence.rfm_scorer(data)
+    assert again_rfm is not None and again_rfm.transform(X).equals(scorer.transform(X))
+    assert json.dumps(persistence.to_dict(again, rfm=again_rfm)) == text
+    assert persistence.segment_slugs(data) == {1: "segment_1", 2: "segment_2", 3: "segment_3"}
 
 
 @settings(max_examples=8, deadline=None)
@@ -76,7 +92,7 @@ def test_model_round_trips_through_json() -> None:
 def test_scoring_training_customers_reproduces_labels(seed: int) -> None:
     X = customers(90, seed=seed)
     model = CustomerSegmenter(k_max=5, random_state=seed, n_init=2).fit(X)
-    reloaded = CustomerSegmenter.from_dict(json.loads(json.dumps(model.to_dict())))
+    reloaded = persistence.from_dict(json.loads(json.dumps(persistence.to_dict(model))))
     assert (reloaded.predict(X) == model.labels_).all()
 
 
@@ -85,7 +101,7 @@ def test_negative_monetary_is_clipped_not_an_outlier_segment() -> None:
     X.loc[0, "monetary"] = -50_000.0
     model = CustomerSegmenter(random_state=0).fit(X)
     assert model.k_ == 3
-    assert np.bincount(model.labels_)[1:].min() > 1
+    assert np.bincount(model.labels_).min() > 1
 
 
 @pytest.mark.parametrize(
@@ -93,10 +109,11 @@ def test_negative_monetary_is_clipped_not_an_outlier_segment() -> None:
     [
         ({"k": 5}, 3, TooFewCustomersError, "3 customers but k = 5"),
         ({}, 2, TooFewCustomersError, "too few"),
-        ({"k_min": 1}, 50, SchemaError, "starts below 2"),
+        ({"k_min": 1}, 50, ParameterError, "'k_min' parameter .* range \\[2, inf\\)"),
+        ({"k": 0}, 50, SchemaError, "'k' parameter"),
         ({"k_min": 5, "k_max": 3}, 50, SchemaError, "empty"),
     ],
-    ids=["k-above-n", "n-too-small", "k-min-1", "empty-range"],
+    ids=["k-above-n", "n-too-small", "k-min-1", "k-0", "empty-range"],
 )
 def test_bad_parameters_are_clear_errors(kwargs: dict, rows: int, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
@@ -105,7 +122,7 @@ def test_bad_parameters_are_clear_errors(kwargs: dict, rows: int, error: type, m
 
 def test_missing_feature_and_nan_are_clear_errors() -> None:
     with pytest.raises(SchemaError, match="'monetary'"):
-        CustomerSegmenter().fit(customers().drop(columns="monetary"))
+        CustomerSegmenter(RFM_FEATURES).fit(customers().drop(columns="monetary"))
     X = customers()
     X.loc[3, "frequency"] = np.nan
     with pytest.raises(SchemaError, match="'frequency' has 1 missing"):
@@ -116,11 +133,14 @@ def test_predict_before_fit_and_damaged_model() -> None:
     with pytest.raises(NotFittedError, match="not fitted"):
         CustomerSegmenter().predict(customers())
     with pytest.raises(ModelError, match="not a custseg model"):
-        CustomerSegmenter.from_dict({"format": "pickle"})
-    d = CustomerSegmenter(k=2).fit(customers()).to_dict()
+        persistence.from_dict({"format": "pickle"})
+    d = persistence.to_dict(CustomerSegmenter(k=2).fit(customers()))
     d["centroids"] = d["centroids"][:1]
     with pytest.raises(ModelError, match="inconsistent"):
-        CustomerSegmenter.from_dict(d)
+        persistence.from_dict(d)
+    d["params"]["algorithm"] = "pickle"
+    with pytest.raises(ModelError, match="unknown clustering algorithm 'pickle'"):
+        persistence.from_dict(d)
 
 
 @pytest.mark.parametrize("k", [2, 3, 5, 8])
@@ -161,10 +181,10 @@ def test_verdict_rules() -> None:
 
 def test_rfm_grid_covers_every_cell_once() -> None:
     r, f = np.meshgrid(np.arange(1, 6), np.arange(1, 6))
-    names = naming.grid_segment(r.ravel(), f.ravel())
+    names = rfm.grid_segment(r.ravel(), f.ravel())
     assert "" not in set(names)
     assert {"champions", "lost", "new", "at_risk", "cant_lose", "hibernating"} <= set(names)
-    assert naming.grid_segment(np.array([5, 1, 1]), np.array([1, 5, 1])).tolist() == [
+    assert rfm.grid_segment(np.array([5, 1, 1]), np.array([1, 5, 1])).tolist() == [
         "new",
         "cant_lose",
         "lost",
@@ -173,8 +193,8 @@ def test_rfm_grid_covers_every_cell_once() -> None:
 
 def test_scores_with_ties_are_consistent() -> None:
     freq = np.array([1] * 60 + [2] * 20 + [3, 5, 8, 13, 21] * 4)
-    edges = naming.score_edges(freq)
-    scores = naming.apply_score(freq, edges, reverse=False)
+    edges = rfm.score_edges(freq)
+    scores = rfm.apply_score(freq, edges, reverse=False)
     assert (scores[freq == 1] == 1).all()  # equal values always get equal scores
     assert scores.max() == 5
     assert np.all(np.diff(scores[np.argsort(freq, kind="stable")]) >= 0)
@@ -185,7 +205,7 @@ def test_names_are_unique_even_with_many_segments() -> None:
     r = rng.integers(1, 6, 500)
     f = rng.integers(1, 6, 500)
     labels = rng.integers(1, 14, 500)
-    names = naming.name_clusters(labels, r, f, naming.grid_segment(r, f))
+    names = naming.name_clusters(labels, r, f, rfm.grid_segment(r, f))
     assert len(names) == 13
     assert len(set(names.values())) == 13
     assert naming.display_name("at_risk_2", "fr") == "À risque 2"

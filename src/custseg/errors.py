@@ -6,6 +6,8 @@ and says what to do. The command line prints the message on one line and exits w
 
 from __future__ import annotations
 
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
 
 class CustsegError(Exception):
     """Base class of every error custseg raises on purpose."""
@@ -31,5 +33,5 @@ class ModelError(CustsegError, ValueError):
     """A saved model cannot be read or does not fit the data given to it."""
 
 
-class NotFittedError(CustsegError, AttributeError):
-    """An estimator was used before ``fit``."""
+class NotFittedError(CustsegError, _SklearnNotFittedError):
+    """An estimator was used before ``fit`` (also scikit-learn's ``NotFittedError``)."""

@@ -22,7 +22,8 @@ from custseg.explain import naming
 from custseg.explain.personas import external_validity, personas
 from custseg.explain.profiles import profile
 from custseg.explain.verdict import verdict_sentence
-from custseg.model import RFM_FEATURES, CustomerSegmenter
+from custseg.model import RFM_FEATURES, CustomerSegmenter, RFMScorer, persistence, segment_numbers
+from custseg.model.rfm import has_rfm
 from custseg.sources import ColumnMap, open_source, resolve_columns
 from custseg.stages import features as feature_stage
 from custseg.stages import quality
@@ -52,13 +53,17 @@ class SegmentationResult:
     segment_names: dict[int, str] = field(default_factory=dict)
     personas: dict[int, dict[str, Any]] = field(default_factory=dict)
     external: dict[str, Any] | None = None
+    #: slug of each segment number 1..k (custseg.explain.naming), saved with the model
+    segment_slugs: dict[int, str] = field(default_factory=dict)
+    #: the RFM scorer fitted on the customers (transactions), saved with the model
+    rfm: RFMScorer | None = None
 
     def model_document(self) -> dict[str, Any]:
         """The content of ``model.json``: the fitted model plus how its inputs were made."""
         if self.kind == "transactions":
             features = {f: FEATURE_DESCRIPTIONS[f] for f in TRANSACTION_FEATURES}
         else:
-            features = {f: "numeric" for f in self.model.features} | {
+            features = {f: "numeric" for f in self.model.numeric_features_} | {
                 c: "categorical" for c in self.model.categorical
             }
         return {
@@ -74,7 +79,7 @@ class SegmentationResult:
             "personas": {str(s): p for s, p in self.personas.items()},
             "external_validity": self.external,
             "verdict": self.verdict,
-            "model": self.model.to_dict(),
+            "model": persistence.to_dict(self.model, segments=self.segment_slugs, rfm=self.rfm),
         }
 
 
@@ -198,14 +203,17 @@ def _segment_transactions(
         customers
     )
     step("fit", {})
-    scores = model.rfm_scores(customers)
+    segments = segment_numbers(model.labels_)
+    rfm = RFMScorer().fit(customers)
+    scores = rfm.transform(customers)
+    tenure = customers["tenure_days"].to_numpy() if "tenure_days" in customers else None
+    slugs = naming.segment_slugs(segments, model.k_, scores, tenure)
     table = customers.copy()
     table[["r_score", "f_score", "m_score"]] = scores[["r_score", "f_score", "m_score"]]
     cells = pd.Series(scores["rfm_segment"].to_numpy(), index=table.index)
     table["rfm_segment"] = cells.map({c: naming.display_name(c, lang) for c in cells.unique()})
-    table["segment"] = model.labels_
-    slugs = model.segment_slugs_
-    labels = pd.Series(model.labels_, index=table.index)
+    table["segment"] = segments
+    labels = pd.Series(segments, index=table.index)
     table["segment_name"] = labels.map({s: naming.display_name(v, lang) for s, v in slugs.items()})
     with_slug = table.assign(segment_slug=labels.map(slugs))
     profiles = profile(with_slug, list(TRANSACTION_FEATURES), lang, currency)
@@ -220,6 +228,8 @@ def _segment_transactions(
         exploration=quality.summarize(con),
         segment_names={s: naming.display_name(slug, lang) for s, slug in slugs.items()},
         personas=personas(table, list(TRANSACTION_FEATURES), [], lang),
+        segment_slugs=slugs,
+        rfm=rfm,
     )
 
 
@@ -273,11 +283,20 @@ def _segment_customers(
         random_state=seed,
     ).fit(table.frame)
     step("fit", {})
+    segments = segment_numbers(model.labels_)
+    # a customer table with recency, frequency and monetary columns is named like transactions
+    rfm = RFMScorer().fit(table.frame) if has_rfm(table.frame.columns) else None
+    slugs = naming.segment_slugs(
+        segments,
+        model.k_,
+        rfm.transform(table.frame) if rfm is not None else None,
+        table.frame["tenure_days"].to_numpy() if "tenure_days" in table.frame else None,
+    )
     out = table.frame.copy()
-    out["segment"] = model.labels_
+    out["segment"] = segments
     found = personas(out, table.numeric, table.categorical, lang)
     names = {s: found[s]["name"] if s in found else f"{s}" for s in range(1, model.k_ + 1)}
-    out["segment_name"] = [names[int(s)] for s in model.labels_]
+    out["segment_name"] = [names[int(s)] for s in segments]
     numeric = [
         *table.numeric,
         *[c for c in table.outcomes if pd.api.types.is_numeric_dtype(out[c])],
@@ -285,9 +304,7 @@ def _segment_customers(
     revenue = "total_spend" if "total_spend" in out else None
     profiles = profile(out, numeric, lang, revenue=revenue)
     profiles.insert(2, "description", profiles["segment"].map(lambda s: found[int(s)]["portrait"]))
-    external = (
-        external_validity(model.labels_, out[table.label]) if table.label is not None else None
-    )
+    external = external_validity(segments, out[table.label]) if table.label is not None else None
     verdict = verdict_sentence(model, lang)
     if external is not None:
         verdict += " " + i18n.t(
@@ -309,6 +326,8 @@ def _segment_customers(
         segment_names=names,
         personas=found,
         external=external,
+        segment_slugs=slugs,
+        rfm=rfm,
     )
 
 

@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from custseg.explain import naming
 from custseg.explain.actions import actions_for, budget_split
+from custseg.model.rfm import grid_segment
 
 RFM = ("recency_days", "frequency", "monetary")
 #: points drawn in the PCA map and fed to t-SNE / the silhouette plot (seeded samples)
@@ -247,7 +248,7 @@ def _rf_grid(seg: pd.DataFrame) -> dict[str, Any]:
         ]
         for row in range(5)
     ]
-    slugs = naming.grid_segment(np.repeat(np.arange(1, 6), 5), np.tile(np.arange(1, 6), 5))
+    slugs = grid_segment(np.repeat(np.arange(1, 6), 5), np.tile(np.arange(1, 6), 5))
     return {"count": count, "mean": mean, "slug": slugs.reshape(5, 5).tolist()}
 
 

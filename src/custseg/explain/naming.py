@@ -1,9 +1,9 @@
-"""RFM scores, the conventional RFM grid and business names for statistical segments.
+"""Business names for statistical segments, after the conventional RFM grid.
 
-customers (recency, frequency, monetary) → quintile scores 1–5 and a named RFM cell; clusters →
-one business name each, unique within a run. The grid is data (:data:`RFM_GRID`): a list of
-named boxes over the recency and frequency scores, first match wins, as in the usual RFM
-segment map.
+segments + each customer's RFM cell (scored by :class:`custseg.model.rfm.RFMScorer`) → one
+business name (slug) per segment, unique within a run; slugs → display names and one-line
+descriptions in the reader's language. Naming is explanation: it runs after the model is
+fitted (:func:`segment_slugs`), never inside ``fit``.
 """
 
 from __future__ import annotations
@@ -16,70 +16,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from custseg import i18n
-
-#: named boxes over (r_score, f_score), inclusive ranges; the first matching box names a customer
-RFM_GRID: tuple[dict[str, Any], ...] = (
-    {"slug": "champions", "r": (5, 5), "f": (4, 5)},
-    {"slug": "loyal", "r": (3, 4), "f": (4, 5)},
-    {"slug": "potential_loyalists", "r": (4, 5), "f": (2, 3)},
-    {"slug": "new", "r": (5, 5), "f": (1, 1)},
-    {"slug": "promising", "r": (4, 4), "f": (1, 1)},
-    {"slug": "need_attention", "r": (3, 3), "f": (3, 3)},
-    {"slug": "about_to_sleep", "r": (3, 3), "f": (1, 2)},
-    {"slug": "cant_lose", "r": (1, 2), "f": (5, 5)},
-    {"slug": "at_risk", "r": (1, 2), "f": (3, 4)},
-    {"slug": "lost", "r": (1, 1), "f": (1, 1)},
-    {"slug": "hibernating", "r": (1, 2), "f": (1, 2)},
-)
-
-SCORE_QUANTILES = (0.2, 0.4, 0.6, 0.8)
-
-
-def score_edges(values: pd.Series | np.ndarray) -> list[float]:
-    """Quintile edges (20/40/60/80 %) of a feature on the training customers."""
-    arr = np.asarray(values, dtype=float)
-    return [float(v) for v in np.quantile(arr, SCORE_QUANTILES)]
-
-
-def apply_score(
-    values: pd.Series | np.ndarray, edges: Sequence[float], *, reverse: bool
-) -> np.ndarray:
-    """Score 1–5 from quintile edges; a value equal to an edge falls in the lower bin.
-
-    ``reverse`` scores small values high (recency: recent buyers get 5).
-
-    Examples
-    --------
-    >>> apply_score([1, 2, 3, 10], [1, 2, 3, 4], reverse=False).tolist()
-    [1, 2, 3, 5]
-    >>> apply_score([1, 2, 3, 10], [1, 2, 3, 4], reverse=True).tolist()
-    [5, 4, 3, 1]
-    """
-    bins = np.searchsorted(
-        np.asarray(edges, dtype=float), np.asarray(values, dtype=float), side="left"
-    )
-    score = bins + 1
-    return (6 - score if reverse else score).astype("int64")
-
-
-def grid_segment(
-    r: np.ndarray, f: np.ndarray, grid: Sequence[dict[str, Any]] = RFM_GRID
-) -> np.ndarray:
-    """Name of the first grid box containing each (r, f) pair.
-
-    Examples
-    --------
-    >>> grid_segment(np.array([5, 1, 3]), np.array([5, 1, 3])).tolist()
-    ['champions', 'lost', 'need_attention']
-    """
-    out = np.full(len(r), "", dtype=object)
-    for box in reversed(grid):
-        inside = (r >= box["r"][0]) & (r <= box["r"][1]) & (f >= box["f"][0]) & (f <= box["f"][1])
-        out[inside] = box["slug"]
-    unnamed = out == ""
-    if unnamed.any():  # every (r, f) in 1..5 is covered by the default grid
-        out[unnamed] = "need_attention"
-    return out
+from custseg.model.rfm import RFM_GRID
 
 
 def name_clusters(
@@ -136,6 +73,37 @@ def name_clusters(
             counts[best] = counts.get(best, 1) + 1
             names[c] = f"{best}_{counts[best]}"
     return names
+
+
+def segment_slugs(
+    segments: np.ndarray,
+    k: int,
+    scores: pd.DataFrame | None = None,
+    tenure: np.ndarray | None = None,
+) -> dict[int, str]:
+    """Slug of every segment number 1..k of a run.
+
+    With the customers' RFM ``scores`` (``r_score``, ``f_score``, ``rfm_segment``, as given by
+    :meth:`custseg.model.rfm.RFMScorer.transform`), each segment gets the grid name that fits
+    its members best (:func:`name_clusters`, ``tenure`` telling new customers apart); without
+    them, or for a segment with no customer, ``segment_<n>``.
+
+    Examples
+    --------
+    >>> segment_slugs(np.array([1, 1, 2]), 3)
+    {1: 'segment_1', 2: 'segment_2', 3: 'segment_3'}
+    """
+    if scores is not None:
+        names = name_clusters(
+            segments,
+            scores["r_score"].to_numpy(),
+            scores["f_score"].to_numpy(),
+            scores["rfm_segment"].to_numpy(),
+            tenure=tenure,
+        )
+    else:
+        names = {int(c): f"segment_{c}" for c in np.unique(segments)}
+    return {s: names.get(s, f"segment_{s}") for s in range(1, k + 1)}
 
 
 def display_name(slug: str, lang: str) -> str:

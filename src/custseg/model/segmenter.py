@@ -1,60 +1,86 @@
-"""The estimator: customer features → skew correction → scaling → K-Means with k chosen → names.
+"""The estimator: customer features → skew correction → scaling → clustering with k chosen.
 
-:class:`CustomerSegmenter` follows scikit-learn's conventions: ``__init__`` stores parameters,
-``fit`` validates and learns (state ends in ``_``), ``predict`` assigns segments. A fitted model
-is data: :meth:`CustomerSegmenter.to_dict` holds everything needed to score a new customer
-(transform and scaler parameters, centroids, RFM score edges, names) and :meth:`from_dict`
-rebuilds it without executing anything.
+:class:`CustomerSegmenter` is a scikit-learn estimator (a clusterer and a transformer):
+``__init__`` stores parameters, ``fit`` validates them and the data and learns (state ends in
+``_``), ``predict`` gives each customer the label (0..k-1) of its nearest centroid, ``transform``
+the scaled space the centroids live in. Labels are ordered by value: label 0 is the segment of
+highest mean value (see :data:`VALUE_FEATURES`); outputs show them as segment numbers 1..k
+(:func:`segment_numbers`). The clustering algorithm is a parameter resolved through
+:mod:`custseg.model.algorithms`. A fitted model is data: :mod:`custseg.model.persistence` writes
+and reads it as plain JSON. Naming the segments is explanation (:mod:`custseg.explain.naming`).
 """
 
 from __future__ import annotations
 
-import json
-import platform
 import time
 import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
-from pathlib import Path
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats
-from sklearn.cluster import KMeans
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.preprocessing import PowerTransformer
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval, InvalidParameterError
+from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from custseg.errors import ModelError, NotFittedError, SchemaError, TooFewCustomersError
-from custseg.explain import naming
+from custseg.errors import (
+    CustsegError,
+    ModelError,
+    NotFittedError,
+    SchemaError,
+    TooFewCustomersError,
+)
+from custseg.model.algorithms import get_algorithm
+from custseg.model.rfm import RFM_FEATURES
 from custseg.model.selection import Selection, sweep
 from custseg.stages.features import TRANSACTION_FEATURES
 
-MODEL_FORMAT = "custseg.model/1"
-RFM_FEATURES = ("recency_days", "frequency", "monetary")
 #: features that cannot be negative; below 0 they are clipped before the transform (a customer
 #: whose returns exceed purchases in the window is worth 0, not an outlier of negative value)
 NON_NEGATIVE = frozenset(TRANSACTION_FEATURES)
 #: the Yeo-Johnson exponents are estimated on a seeded sample of at most this many customers
 LAMBDA_SAMPLE = 200_000
-#: below this many customers K-Means runs on one thread (see CustomerSegmenter.fit)
+#: below this many customers the final fit runs on one thread (see CustomerSegmenter.fit)
 SMALL_DATA = 50_000
-#: the first of these present orders the segments by its mean (1 = highest); else the first feature
+#: the first of these present orders the labels by its mean (0 = highest); else the first feature
 VALUE_FEATURES = ("monetary", "total_spend", "income", "Income")
 
+__all__ = [
+    "RFM_FEATURES",
+    "CustomerSegmenter",
+    "ParameterError",
+    "segment_numbers",
+]
 
-def _versions() -> dict[str, str]:
-    import sklearn
 
-    from custseg.version import __version__
+class ParameterError(SchemaError, InvalidParameterError):
+    """A parameter of :class:`CustomerSegmenter` has a type or value it cannot take.
 
-    return {
-        "custseg": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "pandas": pd.__version__,
-    }
+    Both a :class:`~custseg.errors.CustsegError` (the command line prints it on one line) and
+    scikit-learn's ``InvalidParameterError``.
+    """
+
+
+def segment_numbers(labels: ArrayLike) -> np.ndarray:
+    """User-facing segment numbers (1..k) of labels (0..k-1): segment 1 is label 0.
+
+    Outputs (``segments.csv``, profiles, the report) number segments from 1, ordered by value;
+    the estimator's ``labels_`` and ``predict`` count from 0, as scikit-learn's clusterers do.
+
+    Examples
+    --------
+    >>> segment_numbers([0, 2, 1]).tolist()
+    [1, 3, 2]
+    """
+    return np.asarray(labels, dtype="int64") + 1
 
 
 def _distinct_rows(Xt: np.ndarray, enough: int) -> int:
@@ -74,28 +100,70 @@ def _nearest(Xt: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return np.argmin(d, axis=1)
 
 
-class CustomerSegmenter:
-    """Segment customers from their features; choose k, order and name the segments.
+class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Segment customers from their features; choose k and order the segments by value.
 
-    customers (one row each, feature columns) → segment numbers 1..k, 1 being the segment of
-    highest mean monetary value.
+    customers (one row each, feature columns) → labels 0..k-1, label 0 being the segment of
+    highest mean value (monetary, else total spend or income, else the first feature).
+
+    Numeric features are clipped at 0 when they cannot be negative (transaction features),
+    Yeo-Johnson transformed and standardised; categorical ones are one-hot encoded. The
+    mixins come before ``BaseEstimator``, as scikit-learn requires.
 
     Parameters
     ----------
-    features : numeric columns clustered on, after a Yeo-Johnson transform and standard scaling.
-    categorical : categorical columns clustered on, one-hot encoded. Dummies are left at 0/1, so
-        a mismatch on one categorical column adds 2 to the squared distance: exactly the
-        expected squared difference between two customers on one standardised numeric column.
-        Every column, numeric or categorical, thus weighs the same (K-Means on this mixed
-        encoding approximates K-Prototypes with Huang's weighting, at K-Means' speed).
-    k : number of segments; ``None`` chooses it in ``[k_min, k_max]`` (see :mod:`custseg.selection`).
-    k_min, k_max : range of k tried when ``k`` is ``None``.
-    n_init : K-Means restarts for every fit.
-    random_state : seed of every random step (K-Means, samples).
-    sweep_sample : fit the k sweep on at most this many customers (seeded sample); the final
-        model is always fitted on all customers, starting from the sweep's centroids for the
-        chosen k (one Lloyd run instead of ``n_init`` restarts).
-    silhouette_sample : silhouette computed on at most this many customers (seeded sample).
+    features : sequence of str or None, default=None
+        Numeric columns clustered on (names, in a pandas DataFrame; any other column is
+        ignored and the order of columns is free). ``None``: every column of ``X`` that is not
+        in ``categorical`` (a NumPy array, or a DataFrame whose columns must then come in the
+        same order at predict time, as for any scikit-learn estimator). Transaction features
+        (:data:`custseg.stages.features.TRANSACTION_FEATURES`: ``recency_days``, ``monetary``…)
+        are recognised by name and clipped at 0: give them unscaled.
+    categorical : sequence of str, default=()
+        Categorical columns clustered on (names; needs a DataFrame), one-hot encoded. Dummies
+        are left at 0/1, so a mismatch on one categorical column adds 2 to the squared
+        distance: exactly the expected squared difference between two customers on one
+        standardised numeric column. Every column, numeric or categorical, thus weighs the
+        same (K-Means on this mixed encoding approximates K-Prototypes with Huang's
+        weighting, at K-Means' speed).
+    algorithm : str, default="kmeans"
+        Clustering algorithm, by its name in :data:`custseg.model.algorithms.ALGORITHMS`.
+    k : int or None, default=None
+        Number of segments; ``None`` chooses it in ``[k_min, k_max]`` (see
+        :mod:`custseg.model.selection`).
+    k_min, k_max : int, default=2, 10
+        Range of k tried when ``k`` is ``None``.
+    n_init : int, default=10
+        Restarts of every fit (k-means++ seedings).
+    random_state : int, RandomState instance or None, default=0
+        Seed of every random step (the clustering, the samples, the exponents' sample).
+    sweep_sample : int, default=20_000
+        Fit the k sweep on at most this many customers (seeded sample); the final model is
+        always fitted on all customers, starting from the sweep's centroids for the chosen k
+        (one Lloyd run instead of ``n_init`` restarts).
+    silhouette_sample : int, default=10_000
+        Silhouette computed on at most this many customers (seeded sample).
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Label (0..k-1) of each training customer; equal to ``predict(X)``.
+    cluster_centers_ : ndarray of shape (k_, n_features_out)
+        Centroids in the transformed space, row i being label i (ordered by value).
+    k_ : int
+        Number of segments (chosen or forced).
+    numeric_features_, categories_ : list of str, dict of list of str
+        Numeric columns, and the categories of each categorical column.
+    lower_, lambdas_, mean_, scale_ : ndarray of shape (len(numeric_features_),)
+        Clipping bound, Yeo-Johnson exponent, mean and scale of each numeric feature.
+    value_feature_ : str or None
+        The feature whose mean orders the labels (``None``: by size, categorical only).
+    selection_ : Selection or None
+        Scores of every k tried and the verdict; ``None`` when no k could be scored.
+    n_features_in_ : int
+        Number of columns validated (numeric and categorical).
+    feature_names_in_ : ndarray of str
+        Their names, when ``X`` was a DataFrame with string column names.
 
     Examples
     --------
@@ -105,26 +173,49 @@ class CustomerSegmenter:
     ...                   "monetary": [900.0, 1000, 950, 30, 40, 35] * 5})
     >>> model = CustomerSegmenter(k=2, random_state=0).fit(X)
     >>> model.labels_[:6].tolist()
-    [1, 1, 1, 2, 2, 2]
+    [0, 0, 0, 1, 1, 1]
     >>> model.predict(X.head(2)).tolist()
-    [1, 1]
+    [0, 0]
+    >>> segment_numbers(model.predict(X.tail(1))).tolist()
+    [2]
+
+    On an array the labels are ordered by the first column:
+
+    >>> array = X[["monetary", "frequency", "recency_days"]].to_numpy()
+    >>> CustomerSegmenter(k=2).fit_predict(array)[:6].tolist()
+    [0, 0, 0, 1, 1, 1]
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "features": ["array-like", None],
+        "categorical": ["array-like"],
+        "algorithm": [str],
+        "k": [Interval(Integral, 1, None, closed="left"), None],
+        "k_min": [Interval(Integral, 2, None, closed="left")],
+        "k_max": [Interval(Integral, 2, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "sweep_sample": [Interval(Integral, 2, None, closed="left")],
+        "silhouette_sample": [Interval(Integral, 2, None, closed="left")],
+    }
 
     def __init__(
         self,
-        features: Sequence[str] = RFM_FEATURES,
+        features: Sequence[str] | None = None,
         *,
         categorical: Sequence[str] = (),
+        algorithm: str = "kmeans",
         k: int | None = None,
         k_min: int = 2,
         k_max: int = 10,
         n_init: int = 10,
-        random_state: int = 0,
+        random_state: int | np.random.RandomState | None = 0,
         sweep_sample: int = 20_000,
         silhouette_sample: int = 10_000,
     ) -> None:
         self.features = features
         self.categorical = categorical
+        self.algorithm = algorithm
         self.k = k
         self.k_min = k_min
         self.k_max = k_max
@@ -133,69 +224,147 @@ class CustomerSegmenter:
         self.sweep_sample = sweep_sample
         self.silhouette_sample = silhouette_sample
 
-    # ---- learning -------------------------------------------------------------------------
-    def _validate(self, X: pd.DataFrame) -> np.ndarray:
-        missing = [f for f in self.features if f not in X.columns]
-        if missing:
-            raise SchemaError(
-                f"customer table has no column {', '.join(map(repr, missing))}; "
-                f"columns are: {', '.join(map(str, X.columns))}"
-            )
-        values = X[list(self.features)].to_numpy(dtype=float)
+    def _validate_params(self) -> None:
+        """scikit-learn's parameter validation, its errors made custseg errors too."""
+        try:
+            super()._validate_params()
+        except InvalidParameterError as exc:
+            raise ParameterError(str(exc)) from exc
+
+    # ---- input ----------------------------------------------------------------------------
+    def _input(self, X: Any, *, reset: bool) -> tuple[np.ndarray, list[str], pd.DataFrame | None]:
+        """Validate ``X``: its numeric block (float64), the numeric names, its categorical block.
+
+        Sets (``reset``) or checks ``n_features_in_`` and ``feature_names_in_``, over the
+        columns used: with ``features`` given they are picked by name from a DataFrame; with
+        ``features=None`` every column of ``X`` is used, in its order.
+        """
+        categorical = list(self.categorical)
+        min_samples = 1 if not reset or self.k == 1 else 2
+        try:
+            if isinstance(X, pd.DataFrame):
+                if self.features is None:
+                    frame = X
+                else:
+                    frame = X[self._present(X, [*self.features, *categorical])]
+                self._present(frame, categorical)
+                validate_data(self, frame, reset=reset, skip_check_array=True)
+                numeric = [c for c in frame.columns if c not in set(categorical)]
+                if numeric or not categorical:
+                    values = check_array(
+                        frame[numeric],
+                        dtype=np.float64,
+                        ensure_all_finite=False,
+                        ensure_min_samples=min_samples,
+                        estimator=self,
+                        input_name="X",
+                    )
+                elif len(frame) < min_samples:  # categorical columns only
+                    raise SchemaError(
+                        f"{len(frame)} customer(s) (n_samples={len(frame)}): too few to segment"
+                    )
+                else:
+                    values = np.zeros((len(frame), 0))
+                names = [str(c) for c in numeric]
+                cats = frame[categorical] if categorical else None
+            else:
+                if self.features is not None or categorical:
+                    raise SchemaError(
+                        "features and categorical name columns of a pandas DataFrame; give one, "
+                        "or leave them unset to cluster on every column of the array"
+                    )
+                values = validate_data(
+                    self,
+                    X,
+                    reset=reset,
+                    dtype=np.float64,
+                    ensure_all_finite=False,
+                    ensure_min_samples=min_samples,
+                )
+                names = [f"x{i}" for i in range(values.shape[1])]
+                cats = None
+        except CustsegError:
+            raise
+        except ValueError as exc:  # scikit-learn's checks, as custseg errors (same message)
+            raise SchemaError(str(exc)) from exc
         bad = ~np.isfinite(values)
         if bad.any():
-            col = list(self.features)[int(np.argwhere(bad)[0][1])]
+            col = names[int(np.argwhere(bad)[0][1])]
             raise SchemaError(
-                f"feature {col!r} has {int(bad.sum())} missing or infinite values; "
-                "clean or impute them first"
+                f"feature {col!r} has {int(bad.sum())} missing or infinite values (NaN or "
+                "inf); clean or impute them first"
             )
-        return values
+        return values, names, cats
 
-    def _validate_categorical(self, X: pd.DataFrame) -> None:
-        missing = [c for c in self.categorical if c not in X.columns]
+    @staticmethod
+    def _present(X: pd.DataFrame, columns: list[Any]) -> list[Any]:
+        missing = [c for c in columns if c not in X.columns]
         if missing:
             raise SchemaError(
                 f"customer table has no column {', '.join(map(repr, missing))}; "
                 f"columns are: {', '.join(map(str, X.columns))}"
             )
+        return columns
 
-    def _one_hot(self, X: pd.DataFrame) -> np.ndarray:
+    def _one_hot(self, cats: pd.DataFrame | None, n: int) -> np.ndarray:
         blocks = []
         for col in self.categorical:
-            cats = self.categories_[col]
-            values = X[col].astype(str).to_numpy()
+            assert cats is not None
+            known = self.categories_[col]
+            values = cats[col].astype(str).to_numpy()
             blocks.append(
-                (values[:, None] == np.asarray(cats, dtype=object)[None, :]).astype(float)
+                (values[:, None] == np.asarray(known, dtype=object)[None, :]).astype(float)
             )
-        return np.hstack(blocks) if blocks else np.zeros((len(X), 0))
+        return np.hstack(blocks) if blocks else np.zeros((n, 0))
 
-    def fit(self, X: pd.DataFrame, y: None = None) -> CustomerSegmenter:
-        """Learn the transform, choose k, fit K-Means on all customers, order and name segments."""
-        if not list(self.features) and not list(self.categorical):
-            raise SchemaError("no feature to cluster on: give numeric or categorical columns")
-        self._validate_categorical(X)
-        values = self._validate(X)
+    def _seed(self) -> int:
+        """The integer seed of every random step (``random_state`` as given when an int)."""
+        if isinstance(self.random_state, Integral):
+            return int(self.random_state)
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    # ---- learning -------------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: None = None) -> CustomerSegmenter:
+        """Learn the transform, choose k, cluster all customers and order the labels by value.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            One row per customer.
+        y : None
+            Ignored; present for scikit-learn's API.
+
+        Returns
+        -------
+        self : CustomerSegmenter
+            The fitted estimator.
+        """
+        algorithm = get_algorithm(self.algorithm)
+        if not algorithm.centroids:
+            raise ModelError(
+                f"algorithm {self.algorithm!r} has no centroids; CustomerSegmenter scores "
+                "customers by their nearest centroid, so it needs one that has them"
+            )
+        values, names, cats = self._input(X, reset=True)
         n = len(values)
         if self.k is not None:
-            if self.k < 1:
-                raise SchemaError(f"k must be at least 1, got {self.k}")
             if n < self.k:
                 raise TooFewCustomersError(
                     f"{n} customers but k = {self.k} segments asked; lower --k"
                 )
-        elif self.k_min < 2 or self.k_max < self.k_min:
+        elif self.k_max < self.k_min:
             raise SchemaError(
-                f"k range [{self.k_min}, {self.k_max}] is empty or starts below 2; "
-                "use e.g. --k-min 2 --k-max 10"
+                f"k range [{self.k_min}, {self.k_max}] is empty; use e.g. --k-min 2 --k-max 10"
             )
         elif n <= self.k_min:
             raise TooFewCustomersError(
                 f"{n} customers is too few to compare k from {self.k_min}; "
                 f"segmenting needs more than {self.k_min} customers (or set --k)"
             )
-        self.lower_ = np.array(
-            [0.0 if f in NON_NEGATIVE else -np.inf for f in self.features], dtype=float
-        )
+        seed = self._seed()
+        self.numeric_features_ = names
+        self.lower_ = np.array([0.0 if f in NON_NEGATIVE else -np.inf for f in names], dtype=float)
         values = np.maximum(values, self.lower_)
         if values.shape[1]:
             # the exponent of each feature is estimated (maximum likelihood) on a seeded sample
@@ -203,7 +372,7 @@ class CustomerSegmenter:
             # for an exponent its sample's standard error makes indistinguishable
             fit_on = values
             if n > LAMBDA_SAMPLE:
-                rng = np.random.default_rng([self.random_state, 1])
+                rng = np.random.default_rng([seed, 1])
                 fit_on = values[np.sort(rng.choice(n, LAMBDA_SAMPLE, replace=False))]
             pt = PowerTransformer(method="yeo-johnson", standardize=False).fit(fit_on)
             self.lambdas_ = pt.lambdas_.astype(float)
@@ -213,8 +382,12 @@ class CustomerSegmenter:
         self.mean_ = transformed.mean(axis=0)
         scale = transformed.std(axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
-        self.categories_ = {c: sorted(X[c].astype(str).unique().tolist()) for c in self.categorical}
-        Xt = np.hstack([(transformed - self.mean_) / self.scale_, self._one_hot(X)])
+        self.categories_ = {
+            c: sorted(cats[c].astype(str).unique().tolist())
+            for c in self.categorical
+            if cats is not None
+        }
+        Xt = np.hstack([(transformed - self.mean_) / self.scale_, self._one_hot(cats, n)])
 
         distinct = _distinct_rows(Xt, self.k_max + 1)
         hi = min(self.k_max, n - 1, distinct)
@@ -224,12 +397,12 @@ class CustomerSegmenter:
             # (2 <= k < number of distinct customers); otherwise it is fitted unscored
             ks = sorted(set(ks) | {self.k}) if 2 <= self.k <= hi else []
         self.selection_: Selection | None
-        k, centers, raw_labels = self._sweep_and_fit(Xt, ks, distinct)
+        k, centers, raw_labels = self._sweep_and_fit(Xt, ks, distinct, seed)
         self.value_feature_ = next(
-            (f for f in VALUE_FEATURES if f in self.features), next(iter(self.features), None)
+            (f for f in VALUE_FEATURES if f in names), next(iter(names), None)
         )
         if self.value_feature_ is not None:
-            col = list(self.features).index(self.value_feature_)
+            col = names.index(self.value_feature_)
             value_means = [
                 values[raw_labels == c, col].mean() if (raw_labels == c).any() else -np.inf
                 for c in range(k)
@@ -239,28 +412,27 @@ class CustomerSegmenter:
         order = sorted(range(k), key=lambda c: (-value_means[c], c))
         self.cluster_centers_ = centers[order]
         self.k_ = k
-        self.n_features_in_ = len(self.features)
-        self.feature_names_in_ = np.asarray(self.features, dtype=object)
-        self.labels_ = (_nearest(Xt, self.cluster_centers_) + 1).astype("int64")  # = predict(X)
+        self.labels_ = _nearest(Xt, self.cluster_centers_).astype("int64")  # = predict(X)
         found = len(np.unique(self.labels_))
         if found < k:
             warnings.warn(
                 f"only {found} of the {k} segments asked received customers", stacklevel=2
             )
-        self._fit_names(X)
         return self
 
     def _sweep_and_fit(
-        self, Xt: np.ndarray, ks: list[int], distinct: int
+        self, Xt: np.ndarray, ks: list[int], distinct: int, seed: int
     ) -> tuple[int, np.ndarray, np.ndarray]:
-        """Choose k (unless forced), fit the final K-Means on all customers: k, centroids, labels.
+        """Choose k (unless forced), fit the final clusterer on all customers: k, centroids,
+        labels.
 
         The sweep fits samples of at most ``sweep_sample`` customers; on so few, OpenMP threads
-        in K-Means mostly wait for each other (and spin on a busy machine), so it runs on one
-        thread. When the sweep saw every customer its model for the chosen k is the final one;
+        mostly wait for each other (and spin on a busy machine), so it runs on one thread.
+        When the sweep saw every customer its model for the chosen k is the final one;
         otherwise the final fit on all customers starts from the sweep's centroids (measured
         on 400 k customers: 0.2 s and the same inertia to 1e-9, against 2.7 s for 10 restarts).
         """
+        algorithm = get_algorithm(self.algorithm)
         n = Xt.shape[0]
         started = time.perf_counter()
         #: wall seconds of the k sweep and of the final fit (for benchmarks; never saved)
@@ -270,14 +442,15 @@ class CustomerSegmenter:
                 self.selection_ = sweep(
                     Xt,
                     ks,
-                    random_state=self.random_state,
+                    algorithm=self.algorithm,
+                    random_state=seed,
                     n_init=self.n_init,
                     sweep_sample=self.sweep_sample,
                     silhouette_sample=self.silhouette_sample,
                     forced_k=self.k,
                 )
             k = self.selection_.chosen
-            init = self.selection_.centers_of(k)
+            init = self.selection_.centers_of(k) if algorithm.warm_start else None
         else:
             if self.k is None:
                 raise TooFewCustomersError(
@@ -298,37 +471,18 @@ class CustomerSegmenter:
             self.fit_seconds_["final_fit"] = time.perf_counter() - started
             return k, init, labels
         with threadpool_limits(1, user_api="openmp") if n < SMALL_DATA else nullcontext():
-            if init is not None:
-                km = KMeans(n_clusters=k, init=init, n_init=1).fit(Xt)
-            else:
-                km = KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state)
-                km.fit(Xt)
+            model = algorithm.build(k, n_init=self.n_init, random_state=seed, init=init).fit(Xt)
         self.fit_seconds_["final_fit"] = time.perf_counter() - started
-        return k, km.cluster_centers_, km.labels_
-
-    def _fit_names(self, X: pd.DataFrame) -> None:
-        self.rfm_edges_: dict[str, list[float]] = {}
-        if all(f in X.columns for f in RFM_FEATURES):
-            for f in RFM_FEATURES:
-                self.rfm_edges_[f] = naming.score_edges(X[f])
-            scores = self.rfm_scores(X)
-            names = naming.name_clusters(
-                self.labels_,
-                scores["r_score"].to_numpy(),
-                scores["f_score"].to_numpy(),
-                scores["rfm_segment"].to_numpy(),
-                tenure=X["tenure_days"].to_numpy() if "tenure_days" in X.columns else None,
-            )
-        else:
-            names = {int(c): f"segment_{c}" for c in np.unique(self.labels_)}
-        self.segment_slugs_ = {
-            int(s): names.get(int(s), f"segment_{s}") for s in range(1, self.k_ + 1)
-        }
+        return k, model.cluster_centers_, model.labels_
 
     # ---- applying -------------------------------------------------------------------------
     def _check_fitted(self) -> None:
-        if not hasattr(self, "cluster_centers_"):
-            raise NotFittedError("this CustomerSegmenter is not fitted yet; call fit first")
+        try:
+            check_is_fitted(self, "cluster_centers_")
+        except SklearnNotFittedError as exc:
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit first"
+            ) from exc
 
     def _power(self, values: np.ndarray) -> np.ndarray:
         out = np.empty_like(values, dtype=float)
@@ -336,126 +490,77 @@ class CustomerSegmenter:
             out[:, j] = stats.yeojohnson(values[:, j], lmbda=float(lmbda))
         return out
 
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
-        """Features → the scaled space the centroids live in."""
-        self._check_fitted()
-        values = np.maximum(self._validate(X), self.lower_)
-        self._validate_categorical(X)
-        return np.hstack([(self._power(values) - self.mean_) / self.scale_, self._one_hot(X)])
+    def transform(self, X: Any) -> np.ndarray:
+        """Features → the scaled space the centroids live in.
 
-    def transformed_feature_names(self) -> list[str]:
-        """Names of the columns of :meth:`transform`: features, then ``column=category`` dummies."""
-        self._check_fitted()
-        return [
-            *self.features,
-            *(f"{c}={v}" for c in self.categorical for v in self.categories_[c]),
-        ]
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Customers, with the columns the model was fitted on.
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Segment number (1..k) of each customer: the nearest centroid in the scaled space."""
+        Returns
+        -------
+        Xt : ndarray of shape (n_samples, n_features_out)
+            Clipped, Yeo-Johnson transformed and standardised numeric features, then the 0/1
+            dummies of the categories (columns named by :meth:`get_feature_names_out`).
+        """
         self._check_fitted()
-        return (_nearest(self.transform(X), self.cluster_centers_) + 1).astype("int64")
-
-    def rfm_scores(self, X: pd.DataFrame) -> pd.DataFrame:
-        """r/f/m quintile scores (1–5, training edges) and the named RFM grid cell."""
-        self._check_fitted()
-        if not self.rfm_edges_:
-            raise ModelError("this model was not fitted on recency, frequency and monetary")
-        r = naming.apply_score(X["recency_days"], self.rfm_edges_["recency_days"], reverse=True)
-        f = naming.apply_score(X["frequency"], self.rfm_edges_["frequency"], reverse=False)
-        m = naming.apply_score(X["monetary"], self.rfm_edges_["monetary"], reverse=False)
-        return pd.DataFrame(
-            {"r_score": r, "f_score": f, "m_score": m, "rfm_segment": naming.grid_segment(r, f)},
-            index=X.index,
+        values, _, cats = self._input(X, reset=False)
+        values = np.maximum(values, self.lower_)
+        return np.hstack(
+            [(self._power(values) - self.mean_) / self.scale_, self._one_hot(cats, len(values))]
         )
 
-    # ---- persistence ----------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        """Everything needed to score new customers, as JSON-able data."""
+    def predict(self, X: Any) -> np.ndarray:
+        """Label (0..k-1) of each customer: its nearest centroid in the scaled space.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Customers, with the columns the model was fitted on.
+
+        Returns
+        -------
+        labels : ndarray of int64, shape (n_samples,)
+            0 is the segment of highest value; :func:`segment_numbers` gives 1..k.
+        """
         self._check_fitted()
-        return {
-            "format": MODEL_FORMAT,
-            "params": {
-                "features": list(self.features),
-                "categorical": list(self.categorical),
-                "k": self.k,
-                "k_min": self.k_min,
-                "k_max": self.k_max,
-                "n_init": self.n_init,
-                "random_state": self.random_state,
-                "sweep_sample": self.sweep_sample,
-                "silhouette_sample": self.silhouette_sample,
-            },
-            "transform": {
-                "steps": ["clip-lower", "yeo-johnson", "standardize"],
-                "lower": [None if not np.isfinite(v) else float(v) for v in self.lower_],
-                "lambdas": [float(v) for v in self.lambdas_],
-                "mean": [float(v) for v in self.mean_],
-                "scale": [float(v) for v in self.scale_],
-            },
-            "categories": self.categories_,
-            "value_feature": self.value_feature_,
-            "k": int(self.k_),
-            "centroids": [[float(v) for v in row] for row in self.cluster_centers_],
-            "ordering": f"segment 1 has the highest mean {self.value_feature_}"
-            if self.value_feature_
-            else "segment 1 is the largest",
-            "segments": {str(s): slug for s, slug in self.segment_slugs_.items()},
-            "rfm_edges": self.rfm_edges_,
-            "rfm_grid": [
-                {"slug": b["slug"], "r": list(b["r"]), "f": list(b["f"])} for b in naming.RFM_GRID
-            ],
-            "selection": self.selection_.to_dict() if self.selection_ is not None else None,
-            "versions": _versions(),
-        }
+        return _nearest(self.transform(X), self.cluster_centers_).astype("int64")
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CustomerSegmenter:
-        """Rebuild a fitted model from :meth:`to_dict` output (no code is executed)."""
-        if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
-            raise ModelError(f"not a custseg model (expected format {MODEL_FORMAT!r})")
-        try:
-            p = data["params"]
-            model = cls(
-                tuple(p["features"]),
-                categorical=tuple(p.get("categorical", ())),
-                k=p["k"],
-                k_min=p["k_min"],
-                k_max=p["k_max"],
-                n_init=p["n_init"],
-                random_state=p["random_state"],
-                sweep_sample=p["sweep_sample"],
-                silhouette_sample=p["silhouette_sample"],
+    def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
+        """Names of the columns of :meth:`transform`: features, then ``column=category`` dummies.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None
+            Input names; must equal ``feature_names_in_`` when the model has them.
+
+        Returns
+        -------
+        names : ndarray of str (object dtype)
+        """
+        self._check_fitted()
+        known = getattr(self, "feature_names_in_", None)
+        if input_features is None:
+            given = (
+                known
+                if known is not None
+                else np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
             )
-            tr = data["transform"]
-            model.lower_ = np.array([-np.inf if v is None else v for v in tr["lower"]], dtype=float)
-            model.lambdas_ = np.asarray(tr["lambdas"], dtype=float)
-            model.mean_ = np.asarray(tr["mean"], dtype=float)
-            model.scale_ = np.asarray(tr["scale"], dtype=float)
-            model.cluster_centers_ = np.asarray(data["centroids"], dtype=float)
-            model.categories_ = {c: list(v) for c, v in data.get("categories", {}).items()}
-            model.value_feature_ = data.get("value_feature")
-            model.k_ = int(data["k"])
-            model.n_features_in_ = len(model.features)
-            model.feature_names_in_ = np.asarray(model.features, dtype=object)
-            model.segment_slugs_ = {int(s): v for s, v in data["segments"].items()}
-            model.rfm_edges_ = {k: list(v) for k, v in data["rfm_edges"].items()}
-            sel = data.get("selection")
-            model.selection_ = Selection.from_dict(sel) if sel else None
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"model file is incomplete or damaged ({exc!r})") from exc
-        width = len(model.features) + sum(len(v) for v in model.categories_.values())
-        if model.cluster_centers_.shape != (model.k_, width):
-            raise ModelError("model file is inconsistent: centroids do not match k and features")
-        return model
+        else:
+            given = np.asarray(input_features, dtype=object)
+            if known is not None and not np.array_equal(known, given):
+                raise ValueError("input_features is not equal to feature_names_in_")
+            if len(given) != self.n_features_in_:
+                raise ValueError(
+                    "input_features should have length equal to number of features "
+                    f"({self.n_features_in_}), got {len(given)}"
+                )
+        categorical = set(self.categorical)
+        numeric = [str(c) for c in given if c not in categorical]
+        dummies = [f"{c}={v}" for c in self.categorical for v in self.categories_[c]]
+        return np.asarray([*numeric, *dummies], dtype=object)
 
-    @classmethod
-    def load(cls, path: str | Path) -> CustomerSegmenter:
-        """Read a ``model.json`` written by a run."""
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ModelError(
-                f"{path}: cannot read the model ({exc}); give a run's model.json"
-            ) from exc
-        return cls.from_dict(data.get("model", data))
+    def transformed_feature_names(self) -> list[str]:
+        """Names of the columns of :meth:`transform` (:meth:`get_feature_names_out`, a list)."""
+        return [str(c) for c in self.get_feature_names_out()]

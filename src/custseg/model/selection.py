@@ -1,6 +1,7 @@
 """Choosing the number of segments: sweep k, score each k, give one verdict with its reasons.
 
-For every k in a range, K-Means is fitted (on a seeded sample of the customers when there are
+For every k in a range, the clusterer (K-Means by default; any algorithm of
+:mod:`custseg.model.algorithms`) is fitted (on a seeded sample of the customers when there are
 many) and scored by four criteria: the knee of the inertia curve (kneed), the silhouette (on a
 seeded sample of at most ``silhouette_sample`` customers, and said so), Calinski-Harabasz and
 Davies-Bouldin. Each criterion ranks the candidate k; the verdict is the k with the best mean
@@ -16,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.cluster import KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 from threadpoolctl import threadpool_limits
+
+from custseg.model.algorithms import get_algorithm
 
 
 def _workers() -> int:
@@ -198,14 +200,16 @@ def stability(
     random_state: int,
     n_init: int = 2,
     evaluate: np.ndarray | None = None,
+    algorithm: str = "kmeans",
 ) -> float | None:
-    """How much the segments depend on which customers K-Means saw.
+    """How much the segments depend on which customers the clusterer saw.
 
-    The customers are split in two halves (seeded); K-Means is fitted on each half and both
-    models label the same customers (``evaluate``, default all); the adjusted Rand index
-    between the two labelings is returned: 1 when either half gives the same segments, near 0
-    when the segments are an accident of the sample. ``None`` when a half has fewer than k
-    customers.
+    The customers are split in two halves (seeded); the clusterer (``algorithm``) is fitted on
+    each half and both models label the same customers (``evaluate``, default all); the
+    adjusted Rand index between the two labelings is returned: 1 when either half gives the
+    same segments, near 0 when the segments are an accident of the sample. ``None`` when a
+    half has fewer than k customers, or when the algorithm cannot label customers it was not
+    fitted on.
 
     Examples
     --------
@@ -216,17 +220,38 @@ def stability(
     """
     from sklearn.metrics import adjusted_rand_score
 
+    algo = get_algorithm(algorithm)
     rng = np.random.default_rng([random_state, k])
     order = rng.permutation(X.shape[0])
     half = X.shape[0] // 2
-    if half < k:
+    if half < k or not algo.predicts:
         return None
     E = X if evaluate is None else evaluate
     fits = [
-        KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(X[idx]).predict(E)
+        algo.build(k, n_init=n_init, random_state=random_state).fit(X[idx]).predict(E)
         for idx in (order[:half], order[half:])
     ]
     return float(adjusted_rand_score(fits[0], fits[1]))
+
+
+def _inertia(model: Any, X: np.ndarray) -> float:
+    """Within-segment sum of squared distances to the segment means (``inertia_`` if fitted).
+
+    Examples
+    --------
+    >>> class Fitted:
+    ...     labels_ = np.array([0, 0, 1])
+    >>> _inertia(Fitted(), np.array([[0.0], [2.0], [5.0]]))
+    2.0
+    """
+    if hasattr(model, "inertia_"):
+        return float(model.inertia_)
+    labels = np.asarray(model.labels_)
+    total = 0.0
+    for c in np.unique(labels[labels >= 0]):  # -1 (noise) belongs to no segment
+        members = X[labels == c]
+        total += float(((members - members.mean(axis=0)) ** 2).sum())
+    return total
 
 
 def _ranks(values: list[float], higher_is_better: bool) -> list[int]:
@@ -336,12 +361,19 @@ def sweep(
     ks: list[int],
     *,
     random_state: int,
+    algorithm: str = "kmeans",
     n_init: int = 10,
     sweep_sample: int = 20_000,
     silhouette_sample: int = 10_000,
     forced_k: int | None = None,
 ) -> Selection:
-    """Fit K-Means for every k in ``ks`` and choose one (or record scores for ``forced_k``)."""
+    """Fit the clusterer for every k in ``ks`` and choose one (or record scores for ``forced_k``).
+
+    ``algorithm`` names an entry of :mod:`custseg.model.algorithms`; its clusterers are built
+    with ``n_init`` restarts and ``random_state``. The centroids of each fit are kept when the
+    algorithm has them (the final fit starts from those of the chosen k).
+    """
+    algo = get_algorithm(algorithm)
     rng = np.random.default_rng(random_state)
     n = X.shape[0]
     Xs = X[np.sort(rng.choice(n, sweep_sample, replace=False))] if n > sweep_sample else X
@@ -354,7 +386,7 @@ def sweep(
     centers: list[np.ndarray] = []
     stable: list[float | None] = []
 
-    def fit(k: int) -> tuple[float | None, KMeans]:
+    def fit(k: int) -> tuple[float | None, Any]:
         # one OpenMP thread per fit (the setting is per thread, so it is made in each worker):
         # on a few thousand customers threads mostly wait for each other; the k's run side
         # by side instead, each fit seeded on its own, so the result does not depend on order
@@ -363,19 +395,27 @@ def sweep(
             # within 0.025 of those with 10 restarts for k <= 8 (0.628 vs 0.627 at k = 5) and
             # are noisier beyond (up to 0.19 apart at k = 9-10), which is why stability does
             # not vote
-            st = stability(Xs, k, random_state=random_state, n_init=min(3, n_init), evaluate=sil_X)
-            km = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(Xs)
-        return st, km
+            st = stability(
+                Xs,
+                k,
+                random_state=random_state,
+                n_init=min(3, n_init),
+                evaluate=sil_X,
+                algorithm=algorithm,
+            )
+            model = algo.build(k, n_init=n_init, random_state=random_state).fit(Xs)
+        return st, model
 
     with ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="custseg-k") as pool:
         fitted = list(pool.map(fit, ks[::-1]))[::-1]  # the slowest (largest k) first
-    labelings = [km.labels_ if sil_idx is None else km.labels_[sil_idx] for _, km in fitted]
+    labelings = [m.labels_ if sil_idx is None else m.labels_[sil_idx] for _, m in fitted]
     sil = silhouettes(sil_X, labelings)
-    for st, km in fitted:
+    for st, model in fitted:
         stable.append(st)
-        labels = km.labels_
-        centers.append(km.cluster_centers_)
-        inertia.append(float(km.inertia_) * n / Xs.shape[0])
+        labels = model.labels_
+        if algo.centroids:
+            centers.append(model.cluster_centers_)
+        inertia.append(_inertia(model, Xs) * n / Xs.shape[0])
         if len(np.unique(labels)) < 2:
             ch.append(0.0)
             db.append(float("inf"))

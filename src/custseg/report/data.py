@@ -21,7 +21,7 @@ import pandas as pd
 from custseg.errors import InputError, ModelError
 from custseg.explain import naming
 from custseg.explain.diagnostics import diagnose
-from custseg.model import CustomerSegmenter
+from custseg.model import persistence
 
 if TYPE_CHECKING:
     from custseg.pipeline import SegmentationResult
@@ -91,11 +91,11 @@ def prepare(run: RunData, lang: str | None = None) -> dict[str, Any]:
     doc = run.model_doc
     lang = lang or str(doc.get("lang", "en"))
     try:
-        model = CustomerSegmenter.from_dict(doc.get("model", doc))
+        model = persistence.from_dict(doc.get("model", doc))
+        slugs = persistence.segment_slugs(doc.get("model", doc))
     except ModelError as exc:
         raise InputError(f"model.json: {exc}") from exc
-    ks = sorted(int(s) for s in model.segment_slugs_)
-    slugs = {int(s): str(v) for s, v in model.segment_slugs_.items()}
+    ks = sorted(slugs)
     saved = doc.get("segment_names") or {}
     names = {
         s: str(saved[str(s)])
@@ -112,7 +112,7 @@ def prepare(run: RunData, lang: str | None = None) -> dict[str, Any]:
         names=names,
         profiles=run.profiles,
         categorical=list(getattr(model, "categorical", ())),
-        seed=int(model.random_state),
+        seed=model.random_state if isinstance(model.random_state, int) else 0,
         lang=lang,
         described_in=doc.get("lang"),
     )

@@ -193,9 +193,9 @@ def _verdict(doc: dict[str, Any], p: dict[str, Any], lang: str) -> str:
     if lang == doc.get("lang") or p["selection"] is None:
         return str(doc.get("verdict", ""))
     from custseg.explain.verdict import verdict_sentence
-    from custseg.model import CustomerSegmenter
+    from custseg.model import persistence
 
-    model = CustomerSegmenter.from_dict(doc.get("model", doc))
+    model = persistence.from_dict(doc.get("model", doc))
     return verdict_sentence(model, lang)
 
 

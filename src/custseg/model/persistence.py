@@ -1,0 +1,245 @@
+"""A fitted model as plain JSON: written by :func:`to_dict`, read back by :func:`from_dict`.
+
+The ``model`` part of a run's ``model.json`` holds everything needed to score a new customer:
+the estimator's parameters, the transform (clip bound, Yeo-Johnson exponent, mean and scale of
+each numeric feature, categories), the centroids (row i = label i = segment i + 1), the RFM
+score edges and grid, the segment slugs given by the explain layer, and how k was chosen.
+Reading validates the content and never executes anything.
+
+Format ``custseg.model/2`` (from ``/1``): ``params`` gains ``algorithm`` and ``features`` may be
+``null`` (every column); ``feature_names_in`` records the input columns validated at fit time
+(``null`` for arrays). Labels count from 0 in the estimator; the saved segment numbers (keys of
+``segments``) still count from 1, and centroid row i is still segment i + 1. ``/1`` files load.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from custseg.model.segmenter import CustomerSegmenter
+>>> X = pd.DataFrame({"recency_days": [1, 2, 200, 210] * 3,
+...                   "frequency": [20, 22, 1, 2] * 3, "monetary": [900.0, 950, 30, 40] * 3})
+>>> model = CustomerSegmenter(k=2).fit(X)
+>>> data = to_dict(model, segments={1: "champions", 2: "lost"})
+>>> data["format"], data["segments"]
+('custseg.model/2', {'1': 'champions', '2': 'lost'})
+>>> from_dict(data).predict(X.head(3)).tolist(), segment_slugs(data)[2]
+([0, 0, 1], 'lost')
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from custseg.errors import ModelError
+from custseg.model.algorithms import get_algorithm
+from custseg.model.rfm import RFM_GRID, RFMScorer
+from custseg.model.segmenter import CustomerSegmenter
+from custseg.model.selection import Selection
+from custseg.version import __version__
+
+MODEL_FORMAT = "custseg.model/2"
+#: formats :func:`from_dict` reads
+READABLE = frozenset({"custseg.model/1", MODEL_FORMAT})
+
+
+def versions() -> dict[str, str]:
+    """Versions of custseg, Python and the libraries a saved model was fitted with."""
+    import sklearn
+
+    return {
+        "custseg": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "pandas": pd.__version__,
+    }
+
+
+def _grid(grid: Any) -> list[dict[str, Any]]:
+    return [{"slug": b["slug"], "r": list(b["r"]), "f": list(b["f"])} for b in grid]
+
+
+def to_dict(
+    model: CustomerSegmenter,
+    *,
+    segments: Mapping[int, str] | None = None,
+    rfm: RFMScorer | None = None,
+) -> dict[str, Any]:
+    """Everything needed to score new customers, as JSON-able data.
+
+    Parameters
+    ----------
+    model : a fitted :class:`CustomerSegmenter`.
+    segments : slug of each segment number (1..k), as named by :mod:`custseg.explain.naming`;
+        default ``segment_<n>``.
+    rfm : the fitted RFM scorer of the run, if any (its edges and grid are saved).
+    """
+    model._check_fitted()
+    names = getattr(model, "feature_names_in_", None)
+    slugs = segments or {s: f"segment_{s}" for s in range(1, model.k_ + 1)}
+    return {
+        "format": MODEL_FORMAT,
+        "params": {
+            "features": None if model.features is None else list(model.features),
+            "categorical": list(model.categorical),
+            "k": model.k,
+            "k_min": model.k_min,
+            "k_max": model.k_max,
+            "n_init": model.n_init,
+            "random_state": model.random_state if isinstance(model.random_state, int) else None,
+            "sweep_sample": model.sweep_sample,
+            "silhouette_sample": model.silhouette_sample,
+            "algorithm": model.algorithm,
+        },
+        "feature_names_in": None if names is None else [str(c) for c in names],
+        "transform": {
+            "steps": ["clip-lower", "yeo-johnson", "standardize"],
+            "lower": [None if not np.isfinite(v) else float(v) for v in model.lower_],
+            "lambdas": [float(v) for v in model.lambdas_],
+            "mean": [float(v) for v in model.mean_],
+            "scale": [float(v) for v in model.scale_],
+        },
+        "categories": model.categories_,
+        "value_feature": model.value_feature_,
+        "k": int(model.k_),
+        "centroids": [[float(v) for v in row] for row in model.cluster_centers_],
+        "ordering": f"segment 1 has the highest mean {model.value_feature_}"
+        if model.value_feature_
+        else "segment 1 is the largest",
+        "segments": {str(s): str(slug) for s, slug in sorted(slugs.items())},
+        "rfm_edges": {} if rfm is None else rfm.edges_,
+        "rfm_grid": _grid(RFM_GRID if rfm is None else rfm.grid),
+        "selection": model.selection_.to_dict() if model.selection_ is not None else None,
+        "versions": versions(),
+    }
+
+
+def _strings(value: Any, what: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ModelError(f"model file is damaged: {what} must be a list of names")
+    return list(value)
+
+
+def _numbers(value: Any, n: int, what: str) -> np.ndarray:
+    arr = np.asarray([-np.inf if v is None and what == "lower" else v for v in value], dtype=float)
+    if arr.shape != (n,):
+        raise ModelError(f"model file is inconsistent: transform {what} has {arr.size} values")
+    return arr
+
+
+def from_dict(data: Mapping[str, Any]) -> CustomerSegmenter:
+    """Rebuild the fitted estimator from :func:`to_dict` output (no code is executed).
+
+    Raises :class:`~custseg.errors.ModelError` naming what is missing or inconsistent.
+    """
+    if not isinstance(data, Mapping) or data.get("format") not in READABLE:
+        raise ModelError(f"not a custseg model (expected format {MODEL_FORMAT!r})")
+    try:
+        p = data["params"]
+        features = None if p["features"] is None else _strings(p["features"], "features")
+        categorical = _strings(p.get("categorical", []), "categorical")
+        algorithm = str(p.get("algorithm", "kmeans"))
+        get_algorithm(algorithm)
+        model = CustomerSegmenter(
+            None if features is None else tuple(features),
+            categorical=tuple(categorical),
+            algorithm=algorithm,
+            k=p["k"],
+            k_min=p["k_min"],
+            k_max=p["k_max"],
+            n_init=p["n_init"],
+            random_state=p["random_state"],
+            sweep_sample=p["sweep_sample"],
+            silhouette_sample=p["silhouette_sample"],
+        )
+        model._validate_params()
+        if data["format"] == "custseg.model/1":
+            names_in: list[str] | None = [*(features or []), *categorical]
+        else:
+            raw = data["feature_names_in"]
+            names_in = None if raw is None else _strings(raw, "feature_names_in")
+        tr = data["transform"]
+        width = len(tr["lambdas"])
+        model.lower_ = _numbers(tr["lower"], width, "lower")
+        model.lambdas_ = _numbers(tr["lambdas"], width, "lambdas")
+        model.mean_ = _numbers(tr["mean"], width, "mean")
+        model.scale_ = _numbers(tr["scale"], width, "scale")
+        model.categories_ = {
+            str(c): _strings(v, f"categories of {c!r}")
+            for c, v in dict(data.get("categories", {})).items()
+        }
+        model.cluster_centers_ = np.asarray(data["centroids"], dtype=float)
+        value = data.get("value_feature")
+        model.value_feature_ = None if value is None else str(value)
+        model.k_ = int(data["k"])
+        sel = data.get("selection")
+        model.selection_ = Selection.from_dict(sel) if sel else None
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ModelError):
+            raise
+        raise ModelError(f"model file is incomplete or damaged ({exc!r})") from exc
+    if names_in is not None:
+        model.feature_names_in_ = np.asarray(names_in, dtype=object)
+        model.n_features_in_ = len(names_in)
+        model.numeric_features_ = [c for c in names_in if c not in set(categorical)]
+    else:
+        model.n_features_in_ = width
+        model.numeric_features_ = [f"x{i}" for i in range(width)]
+    if len(model.numeric_features_) != width or set(model.categories_) != set(categorical):
+        raise ModelError("model file is inconsistent: transform does not match the features")
+    n_out = width + sum(len(v) for v in model.categories_.values())
+    if model.cluster_centers_.shape != (model.k_, n_out):
+        raise ModelError("model file is inconsistent: centroids do not match k and features")
+    return model
+
+
+def segment_slugs(data: Mapping[str, Any]) -> dict[int, str]:
+    """Slug of each segment number (1..k) saved with a model (see :func:`to_dict`)."""
+    try:
+        return {int(s): str(v) for s, v in data["segments"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelError(f"model file has no readable segment names ({exc!r})") from exc
+
+
+def rfm_scorer(data: Mapping[str, Any]) -> RFMScorer | None:
+    """The fitted RFM scorer saved with a model, or ``None`` when the run had none."""
+    try:
+        edges = data.get("rfm_edges") or {}
+        if not edges:
+            return None
+        grid = tuple(
+            {"slug": str(b["slug"]), "r": tuple(map(int, b["r"])), "f": tuple(map(int, b["f"]))}
+            for b in data.get("rfm_grid") or RFM_GRID
+        )
+        scorer = RFMScorer(grid=grid)
+        scorer.edges_ = {str(f): [float(v) for v in e] for f, e in edges.items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelError(f"model file has damaged RFM scores ({exc!r})") from exc
+    return scorer
+
+
+def read(path: str | Path) -> dict[str, Any]:
+    """The model part of a ``model.json`` written by a run (or a bare model document)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: cannot read the model ({exc}); give a run's model.json") from exc
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: not a custseg model; give a run's model.json")
+    model = data.get("model", data)
+    return dict(model) if isinstance(model, dict) else {}
+
+
+def load(path: str | Path) -> CustomerSegmenter:
+    """Read the fitted estimator of a ``model.json`` written by a run.
+
+    Its ``predict`` gives labels 0..k-1; the run's segment numbers are those plus one
+    (:func:`custseg.model.segmenter.segment_numbers`).
+    """
+    return from_dict(read(path))
