@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, TypeAlias
 
@@ -33,6 +34,7 @@ import pandas as pd
 from custseg.errors import EmptyDataError, ModelError, NotFittedError, SchemaError
 from custseg.sources.readers import Source
 from custseg.stages.customers.encode import (
+    UNKNOWN,
     apply_category,
     apply_ordinal,
     categories_of,
@@ -64,6 +66,20 @@ from custseg.stages.customers.roles import choose_id, detect_roles, identify
 from custseg.stages.customers.rules import CustomerRules
 
 PREPARATION_FORMAT = "custseg.customer-preparation/1"
+
+
+@dataclass
+class _Report:
+    """What fitting found on the training rows, for the ledger (in the ledger's key order)."""
+
+    input_rows: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    set_aside: dict[str, str] = field(default_factory=dict)
+    grouped: dict[str, list[str]] = field(default_factory=dict)
+    imputed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outliers: dict[str, Any] = field(default_factory=dict)
+
 
 #: what rows a preparation reads: an open source (with its connection), a DataFrame or a path
 Rows: TypeAlias = Source | pd.DataFrame | str | os.PathLike[str]
@@ -138,152 +154,21 @@ class CustomerPreparation:
         label: str,
         columns: list[str],
     ) -> None:
-        rules = self.rules_
-        n_in = len(frame)
-        if n_in == 0:
+        """Learn every step on the training rows, in the order :meth:`transform` replays them."""
+        if len(frame) == 0:
             raise EmptyDataError(f"{label}: the file has a header but no rows; nothing to segment")
-        notes: list[str] = []
-        set_aside: dict[str, str] = {}
-        id_col = choose_id(columns, info, n_in, found["id"])
-        if id_col is not None:
-            set_aside[id_col] = "identifier"
-        else:
-            notes.append("no customer id column found; customers are numbered by row (1, 2, …)")
-        frame, dropped = identify(frame, id_col, label)
-        data_cols = [c for c in columns if c not in set_aside]
-        twins = frame.duplicated(subset=data_cols, keep="first").sum() if data_cols else 0
-        if twins:
-            notes.append(
-                f"{int(twins)} rows equal another row in every column but the id: possibly the "
-                "same customer entered twice; kept"
-            )
-
-        enrol, numbers = found["enrolment_date"], None
-        if enrol is not None and not pd.api.types.is_datetime64_any_dtype(frame[enrol]):
-            numbers = numeric_date_encoding(frame[enrol])
-            if numbers is None:
-                set_aside[enrol] = "enrolment date that is not a date: not used"
-                notes.append(f"{enrol} looks like an enrolment date but holds no readable dates")
-                enrol = None
-            else:
-                frame[enrol] = decode_dates(frame[enrol], numbers)
-        as_of = as_of_date(self.as_of, frame[enrol] if enrol is not None else None)
-
-        defs, consumed = plan_engineered(frame, found, info, enrol, as_of, notes)
-        target = found["label"]
-        outcomes = [c for c in found["outcome"] if c in frame]
-        for c in [target, *outcomes]:
-            if c is not None:
-                set_aside[c] = (
-                    "label (external validity only)"
-                    if c == target
-                    else "outcome (profiled, not clustered)"
-                )
-                defs.append({"name": c, "op": "copy", "sources": [c], "optional": True})
-        for c in found["spend"] + found["purchases"] + found["campaign"] + found["children"]:
-            if c in consumed:
-                set_aside.setdefault(c, "summed into an engineered variable")
-        by = found["birth_year"]
-        for c in (by, enrol):
-            if c is not None and c in consumed:
-                set_aside[c] = "turned into age" if c == by else "turned into seniority"
-
-        grouped: dict[str, list[str]] = {}
-        ordinal: set[str] = set()
-        categorical: list[str] = []
-        for col in columns:
-            if col in set_aside or col in consumed or col == id_col:
-                continue
-            kind = info[col]["kind"]
-            values = frame[col]
-            distinct = values.nunique(dropna=True)
-            if distinct <= 1:
-                set_aside[col] = "constant"
-                continue
-            if kind == "date":
-                set_aside[col] = "date other than enrolment: not used"
-                continue
-            if kind == "numeric" and distinct > 2:
-                defs.append({"name": col, "op": "number", "sources": [col]})
-                continue
-            # text, or a 0/1 column: a category
-            if kind == "text" and distinct > rules.max_categories:
-                set_aside[col] = (
-                    f"text with {distinct} distinct values: too many to use as a category"
-                )
-                continue
-            cats = categories_of(values)
-            vocab = ordinal_vocabulary(cats) if kind == "text" else None
-            if vocab is not None:
-                defs.append(
-                    {"name": col, "op": "ordinal", "sources": [col], "vocabulary": list(vocab)}
-                )
-                ordinal.add(col)
-                notes.append(f"{col} is ordered ({' < '.join(vocab)}) and used as a number")
-                continue
-            seen, rare = plan_category(cats, rules.rare_share)
-            if rare:
-                grouped[col] = rare
-            if group_rare(cats, rare).nunique(dropna=True) <= 1:
-                set_aside[col] = "constant once rare categories are grouped"
-                continue
-            defs.append(
-                {"name": col, "op": "category", "sources": [col], "seen": seen, "rare": rare}
-            )
-            categorical.append(col)
-
-        self.id_ = id_col
-        self.enrolment_ = None if enrol is None else {"column": enrol, "numbers": numbers}
-        self.as_of_ = as_of
-        self.columns_ = defs
-        self.label_ = target
-        self.outcomes_ = outcomes
-        self.categorical_ = categorical
+        log = _Report(input_rows=len(frame))
+        frame = self._fit_rows(frame, info, found, label, columns, log)
+        frame = self._fit_enrolment(frame, found, log)
+        consumed = self._fit_engineered(frame, info, found, log)
+        self._fit_encodings(frame, info, columns, consumed, log)
         out = self._build(frame)
-
-        numeric = [c for c in ENGINEERED if c in out]
-        numeric += [c for c in out.columns if c.startswith("share_")]
-        numeric += [
-            c
-            for c in out.columns
-            if c not in numeric
-            and c not in categorical
-            and c not in {"customer_id", target, *outcomes}
-            and out[c].dtype != object
-            and pd.api.types.is_numeric_dtype(out[c])
-        ]
-        # constant engineered columns carry nothing
-        for c in list(numeric):
-            if out[c].nunique(dropna=True) <= 1:
-                numeric.remove(c)
-                set_aside[c] = "constant"
-        self.numeric_ = numeric
-
-        fenced = [c for c in numeric if not c.startswith("share_") and c not in ordinal]
-        self.fences_, flagged = fit_fences(
-            out, fenced, iqr=rules.outlier_iqr, max_age=rules.max_age
-        )
-        held = apply_fences(out, self.fences_, rules.outliers)
-        dropped["outlier"] = len(out) - len(held)
-        self.medians_ = fit_medians(held, numeric)
-
-        imputed: dict[str, dict[str, Any]] = {}
-        for c in numeric:
-            n_missing = int(held[c].isna().sum())
-            if n_missing:
-                med = self.medians_[c]
-                value = float("nan") if med is None else med
-                imputed[c] = {"rows": n_missing, "method": "median", "value": value}
-        raw = frame.loc[held.index]
-        for c in categorical:
-            n_unknown = int((held[c] == "Unknown").sum())
-            if n_unknown and raw[c].isna().any():
-                imputed[c] = {"rows": int(raw[c].isna().sum()), "method": "category 'Unknown'"}
-
-        if not numeric and not categorical:
+        self._fit_numeric(out, log)
+        held = self._fit_cleaning(out, frame, log)
+        if not self.numeric_ and not self.categorical_:
             raise SchemaError(
                 f"{label}: no column can be used as a feature (set aside: "
-                + ", ".join(f"{k} ({v})" for k, v in set_aside.items())
+                + ", ".join(f"{k} ({v})" for k, v in log.set_aside.items())
                 + "); a customer table needs numeric or categorical columns"
             )
         if held.empty:
@@ -291,19 +176,185 @@ class CustomerPreparation:
                 f"{label}: no customer left after cleaning; check the outlier policy"
             )
         self.roles_ = {k: v for k, v in found.items() if v}
-        self.report_: dict[str, Any] = {
-            "input_rows": n_in,
-            "dropped": dropped,
-            "notes": notes,
-            "set_aside": set_aside,
-            "grouped": grouped,
-            "imputed": imputed,
-            "outliers": flagged,
-        }
+        self.report_: dict[str, Any] = asdict(log)
+
+    def _fit_rows(
+        self,
+        frame: pd.DataFrame,
+        info: Mapping[str, Mapping[str, Any]],
+        found: Mapping[str, Any],
+        label: str,
+        columns: list[str],
+        log: _Report,
+    ) -> pd.DataFrame:
+        """The id column; the rows kept (with an id, once each); twins noted."""
+        self.id_ = choose_id(columns, info, len(frame), found["id"])
+        if self.id_ is not None:
+            log.set_aside[self.id_] = "identifier"
+        else:
+            log.notes.append("no customer id column found; customers are numbered by row (1, 2, …)")
+        frame, dropped = identify(frame, self.id_, label)
+        log.dropped.update(dropped)
+        data_cols = [c for c in columns if c not in log.set_aside]
+        twins = frame.duplicated(subset=data_cols, keep="first").sum() if data_cols else 0
+        if twins:
+            log.notes.append(
+                f"{int(twins)} rows equal another row in every column but the id: possibly the "
+                "same customer entered twice; kept"
+            )
+        return frame
+
+    def _fit_enrolment(
+        self, frame: pd.DataFrame, found: Mapping[str, Any], log: _Report
+    ) -> pd.DataFrame:
+        """How the enrolment column holds dates (if it does), and the as-of date."""
+        enrol, numbers = found["enrolment_date"], None
+        if enrol is not None and not pd.api.types.is_datetime64_any_dtype(frame[enrol]):
+            numbers = numeric_date_encoding(frame[enrol])
+            if numbers is None:
+                log.set_aside[enrol] = "enrolment date that is not a date: not used"
+                log.notes.append(
+                    f"{enrol} looks like an enrolment date but holds no readable dates"
+                )
+                enrol = None
+            else:
+                frame[enrol] = decode_dates(frame[enrol], numbers)
+        self.enrolment_ = None if enrol is None else {"column": enrol, "numbers": numbers}
+        self.as_of_ = as_of_date(self.as_of, frame[enrol] if enrol is not None else None)
+        return frame
+
+    def _fit_engineered(
+        self,
+        frame: pd.DataFrame,
+        info: Mapping[str, Mapping[str, Any]],
+        found: Mapping[str, Any],
+        log: _Report,
+    ) -> set[str]:
+        """The engineered variables, label and outcomes; the source columns they consume."""
+        enrol = self.enrolment_["column"] if self.enrolment_ else None
+        defs, consumed = plan_engineered(frame, found, info, enrol, self.as_of_, log.notes)
+        target = found["label"]
+        outcomes = [c for c in found["outcome"] if c in frame]
+        for c in [target, *outcomes]:
+            if c is not None:
+                log.set_aside[c] = (
+                    "label (external validity only)"
+                    if c == target
+                    else "outcome (profiled, not clustered)"
+                )
+                defs.append({"name": c, "op": "copy", "sources": [c], "optional": True})
+        for c in found["spend"] + found["purchases"] + found["campaign"] + found["children"]:
+            if c in consumed:
+                log.set_aside.setdefault(c, "summed into an engineered variable")
+        by = found["birth_year"]
+        for c in (by, enrol):
+            if c is not None and c in consumed:
+                log.set_aside[c] = "turned into age" if c == by else "turned into seniority"
+        self.columns_ = defs
+        self.label_ = target
+        self.outcomes_ = outcomes
+        return consumed
+
+    def _fit_encodings(
+        self,
+        frame: pd.DataFrame,
+        info: Mapping[str, Mapping[str, Any]],
+        columns: list[str],
+        consumed: set[str],
+        log: _Report,
+    ) -> None:
+        """Every other column: a number, an ordered vocabulary, a category, or set aside."""
+        rules = self.rules_
+        self.categorical_ = []
+        for col in columns:
+            if col in log.set_aside or col in consumed or col == self.id_:
+                continue
+            kind = info[col]["kind"]
+            values = frame[col]
+            distinct = values.nunique(dropna=True)
+            if distinct <= 1:
+                log.set_aside[col] = "constant"
+                continue
+            if kind == "date":
+                log.set_aside[col] = "date other than enrolment: not used"
+                continue
+            if kind == "numeric" and distinct > 2:
+                self.columns_.append({"name": col, "op": "number", "sources": [col]})
+                continue
+            # text, or a 0/1 column: a category
+            if kind == "text" and distinct > rules.max_categories:
+                log.set_aside[col] = (
+                    f"text with {distinct} distinct values: too many to use as a category"
+                )
+                continue
+            cats = categories_of(values)
+            vocab = ordinal_vocabulary(cats) if kind == "text" else None
+            if vocab is not None:
+                self.columns_.append(
+                    {"name": col, "op": "ordinal", "sources": [col], "vocabulary": list(vocab)}
+                )
+                log.notes.append(f"{col} is ordered ({' < '.join(vocab)}) and used as a number")
+                continue
+            seen, rare = plan_category(cats, rules.rare_share)
+            if rare:
+                log.grouped[col] = rare
+            if group_rare(cats, rare).nunique(dropna=True) <= 1:
+                log.set_aside[col] = "constant once rare categories are grouped"
+                continue
+            self.columns_.append(
+                {"name": col, "op": "category", "sources": [col], "seen": seen, "rare": rare}
+            )
+            self.categorical_.append(col)
+
+    def _fit_numeric(self, out: pd.DataFrame, log: _Report) -> None:
+        """The numeric features: engineered first, then shares, then the others; constant
+        ones are set aside (their column stays in the frame)."""
+        passed = {"customer_id", self.label_, *self.outcomes_}
+        numeric = [c for c in ENGINEERED if c in out]
+        numeric += [c for c in out.columns if c.startswith("share_")]
+        numeric += [
+            c
+            for c in out.columns
+            if c not in numeric
+            and c not in self.categorical_
+            and c not in passed
+            and out[c].dtype != object
+            and pd.api.types.is_numeric_dtype(out[c])
+        ]
+        for c in list(numeric):
+            if out[c].nunique(dropna=True) <= 1:
+                numeric.remove(c)
+                log.set_aside[c] = "constant"
+        self.numeric_ = numeric
+
+    def _fit_cleaning(self, out: pd.DataFrame, frame: pd.DataFrame, log: _Report) -> pd.DataFrame:
+        """Outlier fences (not of shares nor ranks), then medians on the rows the policy keeps,
+        values clipped. Returns those rows."""
+        rules = self.rules_
+        ordinal = {d["name"] for d in self.columns_ if d["op"] == "ordinal"}
+        fenced = [c for c in self.numeric_ if not c.startswith("share_") and c not in ordinal]
+        self.fences_, log.outliers = fit_fences(
+            out, fenced, iqr=rules.outlier_iqr, max_age=rules.max_age
+        )
+        held = apply_fences(out, self.fences_, rules.outliers)
+        log.dropped["outlier"] = len(out) - len(held)
+        self.medians_ = fit_medians(held, self.numeric_)
+        for c in self.numeric_:
+            n_missing = int(held[c].isna().sum())
+            if n_missing:
+                med = self.medians_[c]
+                value = float("nan") if med is None else med
+                log.imputed[c] = {"rows": n_missing, "method": "median", "value": value}
+        raw = frame.loc[held.index]
+        for c in self.categorical_:
+            n_unknown = int((held[c] == UNKNOWN).sum())
+            if n_unknown and raw[c].isna().any():
+                log.imputed[c] = {"rows": int(raw[c].isna().sum()), "method": "category 'Unknown'"}
+        return held
 
     # ---- applying -------------------------------------------------------------------------
     def _check_fitted(self) -> None:
-        if not hasattr(self, "columns_"):
+        if not hasattr(self, "roles_"):  # set last by fit and by from_dict
             raise NotFittedError("this CustomerPreparation is not fitted yet; call fit first")
 
     def required_columns(self) -> list[str]:
