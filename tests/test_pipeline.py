@@ -48,6 +48,16 @@ def retail_run(
     return out, custseg.run(online_retail, out, seed=0)
 
 
+def test_the_saved_model_scores_the_raw_lines_into_the_run_segments(
+    retail_run: tuple[Path, custseg.SegmentationResult], online_retail: Path
+) -> None:
+    out, _ = retail_run
+    saved = pd.read_csv(out / "segments.csv", dtype={"customer_id": str})
+    scored = custseg.load_model(out).predict(online_retail)  # the 541,909 raw lines
+    assert scored.index.tolist() == saved["customer_id"].tolist()
+    assert (scored.to_numpy() == saved["segment"].to_numpy()).all()
+
+
 def test_online_retail_outputs(
     retail_run: tuple[Path, custseg.SegmentationResult], online_retail: Path
 ) -> None:

@@ -21,11 +21,14 @@ from custseg.errors import (
     TooFewCustomersError,
 )
 from custseg.model import CustomerSegmenter
+from custseg.model.run import RunModel
 from custseg.outputs.folder import run, save
 from custseg.pipeline import SegmentationResult, explore, segment
 from custseg.stages.audit import CleaningRules
 from custseg.stages.ledger import Ledger
 from custseg.version import __version__
+
+load_model = RunModel.load
 
 __all__ = [
     "CleaningRules",
@@ -36,11 +39,13 @@ __all__ = [
     "Ledger",
     "ModelError",
     "NotFittedError",
+    "RunModel",
     "SchemaError",
     "SegmentationResult",
     "TooFewCustomersError",
     "__version__",
     "explore",
+    "load_model",
     "run",
     "save",
     "segment",

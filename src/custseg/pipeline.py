@@ -28,7 +28,13 @@ from custseg.sources import ColumnMap, open_source, resolve_columns
 from custseg.stages import features as feature_stage
 from custseg.stages import quality
 from custseg.stages.audit import CleaningRules, audit
-from custseg.stages.customers import CustomerLedger, CustomerRules, detect_roles, prepare_customers
+from custseg.stages.customers import (
+    CustomerLedger,
+    CustomerPreparation,
+    CustomerRules,
+    detect_roles,
+    prepare_customers,
+)
 from custseg.stages.features import FEATURE_DESCRIPTIONS, TRANSACTION_FEATURES, customer_features
 from custseg.stages.ledger import Ledger
 
@@ -57,6 +63,8 @@ class SegmentationResult:
     segment_slugs: dict[int, str] = field(default_factory=dict)
     #: the RFM scorer fitted on the customers (transactions), saved with the model
     rfm: RFMScorer | None = None
+    #: the fitted customer-table preparation (customer tables only), saved in ``model.json``
+    preparation: CustomerPreparation | None = None
 
     def model_document(self) -> dict[str, Any]:
         """The content of ``model.json``: the fitted model plus how its inputs were made."""
@@ -74,6 +82,7 @@ class SegmentationResult:
             "columns": self.ledger.columns,
             "cleaning_rules": self.ledger.rules,
             "features": features,
+            **({"preparation": self.preparation.to_dict()} if self.preparation else {}),
             "lang": self.lang,
             "segment_names": {str(s): name for s, name in self.segment_names.items()},
             "personas": {str(s): p for s, p in self.personas.items()},
@@ -328,6 +337,7 @@ def _segment_customers(
         external=external,
         segment_slugs=slugs,
         rfm=rfm,
+        preparation=table.preparation,
     )
 
 

@@ -1,4 +1,4 @@
-"""Column roles of a customer table, recognised from their names or declared.
+"""Column roles of a customer table, recognised from their names or declared; customer ids.
 
 The roles are data (:data:`ROLE_PATTERNS`), not the column names of one dataset.
 """
@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import pandas as pd
 
 from custseg.errors import SchemaError
 from custseg.sources.schema import normalize_name
@@ -89,3 +91,53 @@ def detect_roles(
                 taken.add(col)
                 break
     return roles
+
+
+def choose_id(
+    columns: Sequence[str], info: Mapping[str, Mapping[str, Any]], rows: int, declared: str | None
+) -> str | None:
+    """The customer-id column: the id role, else a column unique on every row that is named
+    like an id, else the first such text column, else ``None`` (customers numbered by row)."""
+    if declared is not None:
+        return declared
+    unique = [c for c in columns if info[c]["distinct"] == rows and info[c]["kind"] != "date"]
+    named = [
+        c for c in unique if re.search(r"(^|[_\s.-])[Ii][Dd]$|[a-z]Id$|ID$|^[Ii][Dd]([_\s.-]|$)", c)
+    ]
+    texts = [c for c in unique if info[c]["kind"] == "text"]
+    return (named or texts)[0] if named or texts else None
+
+
+def identify(
+    frame: pd.DataFrame, id_col: str | None, label: str
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Give every row a ``customer_id``, drop rows without one and exact duplicate rows.
+
+    The id is the trimmed text of ``id_col``; a row whose id is missing is dropped (it could
+    not be told apart nor reported). Without an id column, rows are numbered 1, 2, … in their
+    order. Rows equal in every column are kept once. Returns the frame and the counts dropped
+    (``missing_customer_id``, ``duplicate``).
+
+    Raises
+    ------
+    SchemaError
+        When one id is left on rows that differ (a transactions file, not a customer table).
+    """
+    frame = frame.copy()
+    missing = 0
+    if id_col is not None:
+        frame["customer_id"] = frame[id_col].astype("string").str.strip()
+        absent = frame["customer_id"].isna()
+        missing = int(absent.sum())
+        frame = frame[~absent]
+    else:
+        frame["customer_id"] = [str(i + 1) for i in range(len(frame))]
+    dup = frame.duplicated(keep="first")
+    frame = frame[~dup]
+    if id_col is not None and frame["customer_id"].duplicated().any():
+        n_dup = int(frame["customer_id"].duplicated().sum())
+        raise SchemaError(
+            f"{label}: column {id_col!r} is used as the customer id but {n_dup} ids repeat with "
+            "different values; is this a transactions file? Use --kind transactions"
+        )
+    return frame, {"missing_customer_id": missing, "duplicate": int(dup.sum())}

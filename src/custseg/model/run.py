@@ -1,0 +1,176 @@
+"""The whole fitted chain of a run: raw rows in, segment numbers out.
+
+A run's ``model.json`` holds everything between a raw input row and a segment: for transaction
+lines, the column map, the cleaning rules and the as-of date (the features are the stage's one
+SQL definition); for a customer table, the fitted :class:`~custseg.stages.customers.
+CustomerPreparation`; then the fitted :class:`~custseg.model.segmenter.CustomerSegmenter`.
+:class:`RunModel` reads it back (validated, nothing executed) and replays the chain on raw rows,
+so that scoring a run's own input gives back its segments exactly.
+
+Examples
+--------
+>>> import tempfile, custseg
+>>> from custseg.datasets import make_transactions
+>>> lines, _ = make_transactions(60, seed=3)
+>>> with tempfile.TemporaryDirectory() as out:
+...     result = custseg.run(lines, out, seed=0, k=3)
+...     model = RunModel.load(out)
+...     scored = model.predict(lines)
+>>> bool((scored.to_numpy() == result.segments.set_index("customer_id")["segment"]).all())
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from custseg.engines import connect
+from custseg.errors import ModelError
+from custseg.model import persistence
+from custseg.model.segmenter import CustomerSegmenter
+from custseg.sources import open_source, resolve_columns
+from custseg.stages import features, quality
+from custseg.stages.audit import CleaningRules, audit
+from custseg.stages.customers import CustomerPreparation
+
+#: the run document formats :meth:`RunModel.from_document` reads
+RUN_FORMATS = frozenset({"custseg.run/1"})
+
+
+def cleaning_rules(data: Mapping[str, Any]) -> CleaningRules:
+    """The :class:`CleaningRules` saved in a run (``cleaning_rules`` of model.json)."""
+    try:
+        return CleaningRules(
+            cancellation_prefix=str(data["cancellation_prefix"]),
+            adjustment_pattern=str(data["adjustment_pattern"]),
+            adjustment_descriptions=tuple(map(str, data["adjustment_descriptions"])),
+            non_product_codes=tuple(map(str, data["non_product_codes"])),
+            non_product_pattern=str(data["non_product_pattern"]),
+            extreme_iqr=float(data["extreme_iqr"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"model.json: cleaning_rules are incomplete or damaged ({exc!r})") from exc
+
+
+@dataclass
+class RunModel:
+    """A run's fitted chain: how raw rows become customer features, and the segmenter.
+
+    Attributes
+    ----------
+    kind : ``"transactions"`` or ``"customers"``.
+    segmenter : the fitted estimator (labels 0..k-1; segment numbers are labels + 1).
+    segment_names : display name of each segment number, in the run's language.
+    columns : transactions: the canonical → source column map used by the run.
+    rules : transactions: the cleaning rules.
+    as_of : transactions: the date recency was measured to.
+    preparation : customer tables: the fitted preparation.
+    """
+
+    kind: str
+    segmenter: CustomerSegmenter
+    segment_names: dict[int, str]
+    columns: dict[str, str]
+    rules: CleaningRules | None
+    as_of: date | None
+    preparation: CustomerPreparation | None
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> RunModel:
+        """Rebuild the chain from a run's ``model.json`` content (validated, nothing executed)."""
+        if not isinstance(doc, Mapping) or doc.get("format") not in RUN_FORMATS:
+            raise ModelError(
+                "not a custseg run model (expected format "
+                f"{' or '.join(sorted(RUN_FORMATS))}); give a run's model.json"
+            )
+        kind = doc.get("kind")
+        if kind not in {"transactions", "customers"}:
+            raise ModelError(
+                f"model.json: unknown kind {kind!r}; expected transactions or customers"
+            )
+        segmenter = persistence.from_dict(doc.get("model", {}))
+        names = doc.get("segment_names") or {}
+        if not isinstance(names, Mapping):
+            raise ModelError("model.json: segment_names must be an object")
+        segment_names = {int(s): str(v) for s, v in names.items()}
+        if kind == "customers":
+            if "preparation" not in doc:
+                raise ModelError(
+                    "model.json: a customer-table model without its preparation (written by an "
+                    "older custseg); re-run custseg run to save it"
+                )
+            return cls(
+                kind, segmenter, segment_names, {}, None, None,
+                CustomerPreparation.from_dict(doc["preparation"]),
+            )  # fmt: skip
+        columns = doc.get("columns")
+        if not isinstance(columns, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in columns.items()
+        ):
+            raise ModelError("model.json: columns must map canonical names to source columns")
+        try:
+            as_of = date.fromisoformat(str(doc["as_of"]))
+        except (KeyError, ValueError) as exc:
+            raise ModelError(f"model.json: as_of is missing or not a date ({exc})") from exc
+        rules = cleaning_rules(doc.get("cleaning_rules") or {})
+        return cls(kind, segmenter, segment_names, dict(columns), rules, as_of, None)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> RunModel:
+        """Read a run folder's ``model.json`` (or the file itself)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "model.json"
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeError, json.JSONDecodeError) as exc:
+            raise ModelError(
+                f"{path}: cannot read the model ({exc}); give a run's model.json"
+            ) from exc
+        try:
+            return cls.from_document(doc)
+        except ModelError as exc:
+            raise ModelError(f"{path}: {exc}") from exc
+
+    def features(self, source: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFrame:
+        """Raw rows (a file or a DataFrame) → one row per customer with the model's features.
+
+        Transactions are audited with the run's cleaning rules and as-of date (lines on or
+        after it are outside the observation period), then aggregated by the feature stage; a
+        customer table goes through the saved preparation.
+        """
+        if self.preparation is not None:
+            return self.preparation.transform(source)
+        assert self.rules is not None and self.as_of is not None
+        with connect() as engine:
+            src = open_source(engine, source)
+            try:
+                colmap = resolve_columns(src.columns, self.columns, source=src.label)
+                audit(
+                    engine,
+                    src,
+                    colmap,
+                    self.rules,
+                    as_of=self.as_of,
+                    collectors=(features.collect, quality.collect),
+                )
+                return features.customer_features(engine, self.as_of)
+            finally:
+                src.close()
+
+    def predict(self, source: str | os.PathLike[str] | pd.DataFrame) -> pd.Series:
+        """The segment number (1..k, as in ``segments.csv``) of every customer of ``source``,
+        indexed by ``customer_id``."""
+        table = self.features(source)
+        labels = self.segmenter.predict(table)
+        return pd.Series(
+            labels + 1, index=pd.Index(table["customer_id"], name="customer_id"), name="segment"
+        )
