@@ -6,8 +6,6 @@ and says what to do. The command line prints the message on one line and exits w
 
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
-
 
 class CustsegError(Exception):
     """Base class of every error custseg raises on purpose."""
@@ -33,5 +31,10 @@ class ModelError(CustsegError, ValueError):
     """A saved model cannot be read or does not fit the data given to it."""
 
 
-class NotFittedError(CustsegError, _SklearnNotFittedError):
-    """An estimator was used before ``fit`` (also scikit-learn's ``NotFittedError``)."""
+class NotFittedError(CustsegError, ValueError, AttributeError):
+    """An estimator was used before ``fit``.
+
+    The estimator raises a subclass that is also scikit-learn's ``NotFittedError``
+    (:class:`custseg.model.segmenter.EstimatorNotFittedError`); this module does not import
+    scikit-learn, so that errors can be raised and caught without loading it.
+    """

@@ -100,6 +100,10 @@ def _nearest(Xt: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return np.argmin(d, axis=1)
 
 
+class EstimatorNotFittedError(NotFittedError, SklearnNotFittedError):
+    """Raised when the estimator is used before ``fit``: custseg's error and scikit-learn's."""
+
+
 class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     """Segment customers from their features; choose k and order the segments by value.
 
@@ -480,7 +484,7 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         try:
             check_is_fitted(self, "cluster_centers_")
         except SklearnNotFittedError as exc:
-            raise NotFittedError(
+            raise EstimatorNotFittedError(
                 f"this {type(self).__name__} is not fitted yet; call fit first"
             ) from exc
 
