@@ -33,3 +33,11 @@ class ModelError(CustsegError, ValueError):
 
 class NotFittedError(CustsegError, AttributeError):
     """An estimator was used before ``fit``."""
+
+
+class EngineError(CustsegError, RuntimeError):
+    """The SQL engine failed to run a statement (the engine's message on one line).
+
+    Raised by every :class:`~custseg.engines.base.Engine`, so that code above the engines
+    catches engine failures without importing an engine's library.
+    """

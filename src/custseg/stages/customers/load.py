@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 import pandas as pd
 
+from custseg.engines.base import Engine
 from custseg.engines.sql import ident
 from custseg.sources.readers import Source
 from custseg.stages.audit.parse import (
@@ -16,7 +16,7 @@ from custseg.stages.audit.parse import (
 )
 
 
-def profile_columns(con: duckdb.DuckDBPyConnection, src: Source) -> dict[str, dict[str, Any]]:
+def profile_columns(con: Engine, src: Source) -> dict[str, dict[str, Any]]:
     """Per column: type (numeric, date, text), distinct and non-null counts, in one query."""
 
     info: dict[str, dict[str, Any]] = {}
@@ -34,7 +34,7 @@ def profile_columns(con: duckdb.DuckDBPyConnection, src: Source) -> dict[str, di
             if dtype == "VARCHAR"
             else f"count({ident(col)})"
         )
-    row = con.execute(f"SELECT count(*), {', '.join(parts)} FROM {ident(src.view)}").fetchone()
+    row = con.row(f"SELECT count(*), {', '.join(parts)} FROM {ident(src.view)}")
     assert row is not None
     n = int(row[0])
     for i, col in enumerate(src.columns):
@@ -51,7 +51,7 @@ def profile_columns(con: duckdb.DuckDBPyConnection, src: Source) -> dict[str, di
 
 
 def load_table(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     src: Source,
     info: dict[str, dict[str, Any]],
     roles: dict[str, Any],
@@ -78,5 +78,5 @@ def load_table(
             exprs.append(f"CAST({ident(col)} AS TIMESTAMP) AS {ident(col)}")
         else:
             exprs.append(f"NULLIF(TRIM(CAST({ident(col)} AS VARCHAR)), '') AS {ident(col)}")
-    frame = con.execute(f"SELECT {', '.join(exprs)} FROM {ident(src.view)}").df()
+    frame = con.frame(f"SELECT {', '.join(exprs)} FROM {ident(src.view)}")
     return frame, formats

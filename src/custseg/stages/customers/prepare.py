@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
+from custseg.engines.base import Engine
 from custseg.errors import EmptyDataError, SchemaError
 from custseg.sources.readers import Source
 from custseg.stages.customers.load import load_table, profile_columns
@@ -153,7 +153,7 @@ def _ordinal(values: pd.Series) -> tuple[str, ...] | None:
 
 
 def prepare_customers(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     src: Source,
     *,
     roles: Mapping[str, Any] | None = None,
