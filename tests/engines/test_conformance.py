@@ -271,3 +271,10 @@ def test_quality_summary_of_hand_computed_lines(engine: Engine) -> None:
     summary = quality.summarize(engine)
     assert summary["months"] == [{"month": "2011-01", "orders": 4, "customers": 2, "revenue": 77.0}]
     assert summary["distributions"]["order_value"]["n"] == 4  # invoices 1, 2, 5 and 8
+
+
+def test_engine_errors_are_one_line(engine: Engine) -> None:
+    with pytest.raises(EngineError) as caught:
+        engine.rows("SELECT no_such_column FROM (SELECT 1 AS x) AS t")
+    message = str(caught.value)
+    assert "no_such_column" in message and "\n" not in message

@@ -37,11 +37,13 @@ _names = itertools.count()
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    """Raise DuckDB's errors as :class:`EngineError` (same message)."""
+    """Raise DuckDB's errors as :class:`EngineError`: the first line of DuckDB's message (the
+    whole error stays chained as ``__cause__``)."""
     try:
         yield
     except duckdb.Error as exc:
-        raise EngineError(str(exc).strip() or type(exc).__name__) from exc
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        raise EngineError(first or type(exc).__name__) from exc
 
 
 class DuckDBEngine(Engine):
