@@ -306,7 +306,7 @@ def floor_scan(path: Path, reps: int) -> dict[str, Any]:
     sql = f"SELECT {', '.join(exprs)} FROM read_parquet('{path.as_posix()}')"
     con = connect()
     try:
-        med, walls, cpus, row = median_of(lambda: con.execute(sql).fetchone(), reps)
+        med, walls, cpus, row = median_of(lambda: con.row(sql), reps)
     finally:
         con.close()
     return {
@@ -400,6 +400,7 @@ def in_process(path: Path, reps: int, check_silhouette: bool = False) -> dict[st
     import custseg
     from custseg.engines import connect
     from custseg.pipeline import segment
+    from custseg.stages.relations import LINES
 
     marks: dict[str, float] = {}
 
@@ -472,9 +473,7 @@ def in_process(path: Path, reps: int, check_silhouette: bool = False) -> dict[st
             del checked
         as_of = result.ledger.as_of
         del result
-        has_lines = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'lines'"
-        ).fetchone()[0]
+        has_lines = con.exists(LINES)
         if "con" in kwargs and has_lines:
             out["feature_query"] = feature_duel(con, as_of, reps)
         elif "con" in kwargs:
@@ -501,7 +500,7 @@ def feature_duel(con: Any, as_of: str, reps: int) -> dict[str, Any]:
         pair = [("two", two_sql), ("naive", naive_sql)]
         for name, sql in pair if i % 2 == 0 else pair[::-1]:
             w, c = time.perf_counter(), time.process_time()
-            frames[name] = con.execute(sql).df()
+            frames[name] = con.frame(sql)
             walls[name].append(time.perf_counter() - w)
             cpus[name].append(time.process_time() - c)
     two, naive = frames.get("two"), frames.get("naive")

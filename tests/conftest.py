@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
+from custseg.config import settings
+from custseg.engines import Engine, connect
 from custseg.sources.readers import open_source
 from custseg.sources.schema import resolve_columns
 from custseg.stages import features, quality
@@ -48,9 +49,25 @@ def lines(
 
 def run_audit(
     frame: pd.DataFrame, rules: CleaningRules | None = None, **kw: object
-) -> tuple[Ledger, pd.DataFrame, duckdb.DuckDBPyConnection]:
-    """Audit a frame; return the ledger, the ``lines`` table and the open connection."""
-    con = duckdb.connect()
+) -> tuple[Ledger, pd.DataFrame, Engine]:
+    """Audit a frame; return the ledger, the ``lines`` table (in input order) and the engine."""
+    con = connect()
     src = open_source(con, frame)
     ledger = audit(con, src, resolve_columns(src.columns), rules, collectors=COLLECTORS, **kw)  # type: ignore[arg-type]
-    return ledger, con.execute("SELECT * FROM lines").df(), con
+    return ledger, con.frame("SELECT * FROM lines ORDER BY line_no"), con
+
+
+@pytest.fixture
+def setenv(monkeypatch: pytest.MonkeyPatch):
+    """Set (value) or unset (``None``) an environment variable for one test, and read the
+    settings (:func:`custseg.config.settings`) again."""
+
+    def set_(name: str, value: str | None) -> None:
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+        settings.cache_clear()
+
+    yield set_
+    settings.cache_clear()

@@ -165,13 +165,12 @@ def test_nothing_valid_is_a_clear_error() -> None:
 
 
 def test_online_retail_ledger(online_retail) -> None:
-    import duckdb
-
+    from custseg.engines import connect
     from custseg.sources.readers import open_source
     from custseg.sources.schema import resolve_columns
     from custseg.stages.audit import audit
 
-    con = duckdb.connect()
+    con = connect()
     src = open_source(con, online_retail)
     ledger = audit(con, src, resolve_columns(src.columns), collectors=COLLECTORS)
     assert ledger.input_rows == 541_909
@@ -186,18 +185,18 @@ def test_online_retail_ledger(online_retail) -> None:
 
 def test_quantiles_from_value_counts_equal_duckdb_quantile_cont() -> None:
     """The flagging fences and box statistics come from value counts merged across parts."""
-    import duckdb
     import numpy as np
 
+    from custseg.engines import connect
     from custseg.stages.ledger import quantiles_cont
 
     rng = np.random.default_rng(5)
     values = np.round(rng.lognormal(1.0, 1.2, 5_001), 2)  # many ties, as prices have
-    con = duckdb.connect()
+    con = connect()
     con.register("v", pd.DataFrame({"x": values}))
     qs = (0.25, 0.5, 0.75, 0.9)
-    expected = con.execute(f"SELECT quantile_cont(x, {list(qs)}) FROM v").fetchone()[0]
-    expected_log = con.execute("SELECT quantile_cont(log10(x), [0.25, 0.75]) FROM v").fetchone()[0]
+    expected = con.scalar(f"SELECT quantile_cont(x, {list(qs)}) FROM v")
+    expected_log = con.scalar("SELECT quantile_cont(log10(x), [0.25, 0.75]) FROM v")
     x, n = np.unique(values, return_counts=True)
     assert quantiles_cont(x, n, qs) == pytest.approx(expected, rel=1e-12)
     assert quantiles_cont(x, n, (0.25, 0.75), np.log10) == pytest.approx(expected_log, rel=1e-12)
@@ -229,17 +228,14 @@ def test_text_is_trimmed_of_unicode_spaces_as_trim_does() -> None:
     (U+00A0, common in spreadsheets and web exports) is one, and so are U+3000 and U+1680."""
     import itertools
 
-    import duckdb
-
+    from custseg.engines import connect
     from custseg.stages.audit.parse import text_expr as _text
 
     chars = [" ", "\t", "\xa0", "\u3000", "\u1680", "\u202f", "\u200b", "a", "é", "0"]
     values = ["".join(p) for n in range(4) for p in itertools.product(chars, repeat=n)]
-    con = duckdb.connect()
-    con.execute("CREATE TABLE t AS SELECT unnest(?) AS x", [values])
-    differ = con.execute(
-        f"SELECT x FROM t WHERE {_text('x')} IS DISTINCT FROM NULLIF(TRIM(x), '')"
-    ).fetchall()
+    con = connect()
+    con.create("t", "SELECT unnest(?) AS x", [values])
+    differ = con.rows(f"SELECT x FROM t WHERE {_text('x')} IS DISTINCT FROM NULLIF(TRIM(x), '')")
     assert differ == []
     frame = lines(
         [
@@ -254,25 +250,21 @@ def test_text_is_trimmed_of_unicode_spaces_as_trim_does() -> None:
     assert ledger.dropped["non_product"] == 1 and ledger.dropped["missing_customer_id"] == 1
 
 
-def _audit_in_parts(frame: pd.DataFrame, part_lines: int | None, monkeypatch) -> tuple:
-    import duckdb
-
+def _audit_in_parts(frame: pd.DataFrame, part_lines: int | None, setenv) -> tuple:
+    from custseg.engines import connect
     from custseg.sources.readers import open_source
     from custseg.sources.schema import resolve_columns
     from custseg.stages.audit import audit
     from custseg.stages.features import customer_features
 
-    if part_lines:
-        monkeypatch.setenv("CUSTSEG_PARTITION_LINES", str(part_lines))
-    else:
-        monkeypatch.delenv("CUSTSEG_PARTITION_LINES", raising=False)
-    con = duckdb.connect()
+    setenv("CUSTSEG_PARTITION_LINES", str(part_lines) if part_lines else None)
+    con = connect()
     src = open_source(con, frame)
     ledger = audit(con, src, resolve_columns(src.columns), collectors=COLLECTORS)
     return ledger.to_dict(), customer_features(con, ledger.as_of).to_dict("records")
 
 
-def test_categorical_ids_are_cleaned_alike_in_one_part_or_many(monkeypatch) -> None:
+def test_categorical_ids_are_cleaned_alike_in_one_part_or_many(setenv) -> None:
     """A pandas categorical is an ENUM whose type lists its values: ids such as "mint" or
     "realty" must not be read as INT or REAL types (parts split by the raw value, a crash)."""
     ids = ["mint", " mint", "print", "print ", "realty", " realty", "a", " a", "b", "b "]
@@ -283,10 +275,10 @@ def test_categorical_ids_are_cleaned_alike_in_one_part_or_many(monkeypatch) -> N
         ]
     )
     frame["CustomerID"] = frame["CustomerID"].astype("category")
-    whole = _audit_in_parts(frame, None, monkeypatch)
+    whole = _audit_in_parts(frame, None, setenv)
     assert whole[0]["customers"] == 5
     for part_lines in (2, 3):
-        assert _audit_in_parts(frame, part_lines, monkeypatch) == whole
+        assert _audit_in_parts(frame, part_lines, setenv) == whole
 
 
 def test_infinite_or_huge_numeric_ids() -> None:

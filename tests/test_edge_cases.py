@@ -5,13 +5,13 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 import custseg
 from custseg.datasets import make_transactions
+from custseg.engines import connect
 from custseg.stages.audit.parse import number_convention
 from custseg.stages.audit.parse import number_expr as _number
 
@@ -123,12 +123,10 @@ def test_boolean_columns_are_categories() -> None:
 def test_text_numbers_follow_the_column_convention(
     values: list[str], convention: str | None, expected: list[float]
 ) -> None:
-    con = duckdb.connect()
-    con.execute("CREATE TABLE t AS SELECT unnest(?) AS x", [values])
+    con = connect()
+    con.create("t", "SELECT unnest(?) AS x", [values])
     assert number_convention(con, "t", "x") == convention
-    got = [
-        r[0] for r in con.execute(f"SELECT {_number('x', 'VARCHAR', convention)} FROM t").fetchall()
-    ]
+    got = [r[0] for r in con.rows(f"SELECT {_number('x', 'VARCHAR', convention)} FROM t")]
     assert got == pytest.approx(expected)
 
 
@@ -136,11 +134,9 @@ def test_text_numbers_follow_the_column_convention(
 def test_plain_text_numbers_are_read_as_written(convention: str | None) -> None:
     """Plain numbers take a direct cast; it must agree with the full clean-up."""
     values = ["0", "-3", "007", " 42 ", "12.50", "-0.5", "123456789.125", "1.250", "nan", "inf"]
-    con = duckdb.connect()
-    con.execute("CREATE TABLE t AS SELECT unnest(?) AS x", [values])
-    got = [
-        r[0] for r in con.execute(f"SELECT {_number('x', 'VARCHAR', convention)} FROM t").fetchall()
-    ]
+    con = connect()
+    con.create("t", "SELECT unnest(?) AS x", [values])
+    got = [r[0] for r in con.rows(f"SELECT {_number('x', 'VARCHAR', convention)} FROM t")]
     eu = convention == "eu"  # with a decimal comma, a dot before three digits groups thousands
     assert got[:6] == [0.0, -3.0, 7.0, 42.0, 12.5, -0.5]
     assert got[6:8] == ([123456789125.0, 1250.0] if eu else [123456789.125, 1.25])

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
 import pytest
 import sqlglot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from custseg.engines import connect
 from custseg.sources.readers import open_source
 from custseg.sources.schema import resolve_columns
 from custseg.stages.audit import audit
@@ -45,12 +45,12 @@ def test_hand_computed_customer() -> None:
 
 
 def test_two_level_aggregation_equals_count_distinct(online_retail) -> None:
-    con = duckdb.connect()
+    con = connect()
     src = open_source(con, online_retail)
     ledger = audit(con, src, resolve_columns(src.columns), collectors=COLLECTORS)
     ours = customer_features(con, ledger.as_of).set_index("customer_id")
     naive = (
-        con.execute("""
+        con.frame("""
         SELECT customer_id,
                COUNT(DISTINCT invoice) FILTER (WHERE kind = 'purchase') AS frequency,
                COUNT(DISTINCT product) FILTER (WHERE kind = 'purchase') AS product_breadth,
@@ -58,7 +58,6 @@ def test_two_level_aggregation_equals_count_distinct(online_retail) -> None:
         FROM lines WHERE reason IS NULL GROUP BY customer_id
         HAVING COUNT(*) FILTER (WHERE kind = 'purchase') > 0
     """)
-        .df()
         .set_index("customer_id")
         .loc[ours.index]
     )

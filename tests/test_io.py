@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 from threadpoolctl import threadpool_limits
 
 import custseg
+from custseg.engines import connect
 from custseg.errors import InputError
 from custseg.outputs.folder import OUTPUT_FILES
 from custseg.sources.readers import detect_encoding, frame_fingerprint, open_source
@@ -193,16 +193,16 @@ def test_csv_encoding_and_delimiter_give_identical_content(
 ) -> None:
     table = _text_table()
     path = _write_csv(table, tmp_path / "sales.csv", encoding, sep, newline)
-    con = duckdb.connect()
+    con = connect()
     src = open_source(con, path)
     try:
         assert src.kind == "csv"
         assert src.columns == COLUMNS
         assert src.label == str(path)
-        assert con.execute("SELECT count(*) FROM raw_input").fetchone() == (len(table),)
-        descriptions = {r[0] for r in con.execute("SELECT Description FROM raw_input").fetchall()}
+        assert con.row("SELECT count(*) FROM raw_input") == (len(table),)
+        descriptions = {r[0] for r in con.rows("SELECT Description FROM raw_input")}
         assert descriptions == set(DESCRIPTIONS)
-        rows = con.execute("SELECT * FROM raw_input").fetchall()
+        rows = con.rows("SELECT * FROM raw_input")
         assert rows == list(table.itertuples(index=False, name=None))
         assert src.encoding == label
     finally:
@@ -257,11 +257,11 @@ def test_short_western_european_file_is_read_as_cp1252(
     text = f"id{sep}descr\n" + "".join(f"{i}{sep}{d}\n" for i, d in enumerate(descriptions))
     path = tmp_path / "short.csv"
     path.write_bytes(text.encode(encoding))
-    con = duckdb.connect()
+    con = connect()
     src = open_source(con, path)
     try:
         query = "SELECT descr FROM raw_input ORDER BY CAST(id AS INTEGER)"
-        got = [r[0] for r in con.execute(query).fetchall()]
+        got = [r[0] for r in con.rows(query)]
         assert got == descriptions
         assert src.encoding == "cp1252"
     finally:
@@ -273,15 +273,15 @@ def test_quoted_field_with_doubled_quotes(tmp_path: Path, sep: str) -> None:
     table = _text_table()
     table.loc[0, "Description"] = 'MUG, "RED" 12oz'
     path = _write_csv(table, tmp_path / "quotes.csv", sep=sep)
-    con = duckdb.connect()
+    con = connect()
     open_source(con, path)
-    got = con.execute("SELECT Description FROM raw_input").fetchall()
+    got = con.rows("SELECT Description FROM raw_input")
     assert got[0] == ('MUG, "RED" 12oz',)
 
 
 def test_transcoded_copy_is_temporary(tmp_path: Path) -> None:
     path = _write_csv(_text_table(), tmp_path / "legacy.csv", "cp1252", ";", "\r\n")
-    con = duckdb.connect()
+    con = connect()
     src = open_source(con, path)
     copy_dir = src._tmpdir
     assert copy_dir is not None and Path(copy_dir).is_dir()
@@ -303,13 +303,13 @@ def test_transcoded_copy_is_temporary(tmp_path: Path) -> None:
 )
 def test_csv_like_names_and_suffixes(tmp_path: Path, name: str, sep: str) -> None:
     path = _write_csv(_text_table(), tmp_path / name, "cp1252", sep)
-    con = duckdb.connect()
+    con = connect()
     src = open_source(con, path)
     try:
         assert src.kind == "csv"
         assert src.columns == COLUMNS
         assert src.fingerprint["name"] == name
-        assert con.execute("SELECT count(*) FROM raw_input").fetchone() == (len(_spec()),)
+        assert con.row("SELECT count(*) FROM raw_input") == (len(_spec()),)
     finally:
         src.close()
 
@@ -434,12 +434,12 @@ def test_parquet_and_excel_give_the_csv_features(
         typed.to_parquet(path, index=False)
     else:
         typed.to_excel(path, index=False, engine="openpyxl")
-    con = duckdb.connect()
+    con = connect()
     src = open_source(con, path)
     assert src.kind == kind
     assert src.columns == COLUMNS
     assert "TIMESTAMP" in src.types["InvoiceDate"]
-    descriptions = {r[0] for r in con.execute("SELECT Description FROM raw_input").fetchall()}
+    descriptions = {r[0] for r in con.rows("SELECT Description FROM raw_input")}
     assert descriptions == set(DESCRIPTIONS)
     src.close()
 
@@ -457,11 +457,11 @@ def test_excel_sheet_choice(tmp_path: Path, reference: custseg.SegmentationResul
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
         pd.DataFrame({"note": ["read me first"]}).to_excel(writer, sheet_name="Info", index=False)
         _typed_table().to_excel(writer, sheet_name="Transactions", index=False)
-    con = duckdb.connect()
+    con = connect()
     assert open_source(con, path).columns == ["note"]
     src = open_source(con, path, sheet="Transactions")
     assert src.columns == COLUMNS
-    assert con.execute("SELECT count(*) FROM raw_input").fetchone() == (len(_spec()),)
+    assert con.row("SELECT count(*) FROM raw_input") == (len(_spec()),)
 
 
 def test_dataframe_input(reference: custseg.SegmentationResult) -> None:
@@ -477,7 +477,7 @@ def test_dataframe_input(reference: custseg.SegmentationResult) -> None:
 
 def test_dataframe_fingerprint_is_stable_and_content_sensitive() -> None:
     df = _typed_table()
-    con = duckdb.connect()
+    con = connect()
     first = open_source(con, df).fingerprint
     assert open_source(con, df).fingerprint == first
     assert frame_fingerprint(df.copy()) == first
@@ -582,7 +582,7 @@ def test_unreadable_input_raises_input_error(tmp_path: Path, case: str, says: st
     path = _bad_input(tmp_path, case)
     before = sorted(tmp_path.rglob("*"))
     with pytest.raises(InputError, match=rf"^{re.escape(str(path))}: {re.escape(says)}") as info:
-        open_source(duckdb.connect(), path)
+        open_source(connect(), path)
     message = str(info.value)
     assert "\n" not in message
     assert "Traceback" not in message
@@ -603,9 +603,9 @@ def test_segment_reports_unreadable_input(tmp_path: Path, case: str) -> None:
 def test_header_only_csv_opens_with_columns_and_no_rows(tmp_path: Path) -> None:
     path = tmp_path / "header.csv"
     path.write_text(",".join(COLUMNS) + "\n", encoding="utf-8")
-    con = duckdb.connect()
+    con = connect()
     src = open_source(con, path)
     assert src.columns == COLUMNS
-    assert con.execute("SELECT count(*) FROM raw_input").fetchone() == (0,)
+    assert con.row("SELECT count(*) FROM raw_input") == (0,)
     with pytest.raises(custseg.EmptyDataError, match=r"header\.csv: the file has a header but no"):
         _segment(path)

@@ -149,9 +149,7 @@ def test_forced_k_and_as_of() -> None:
 
 
 @pytest.mark.parametrize("ids", ["numbers", "text", "csv"])
-def test_cleaning_in_parts_gives_the_same_outputs(
-    ids: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cleaning_in_parts_gives_the_same_outputs(ids: str, tmp_path: Path, setenv) -> None:
     """Large inputs are cleaned one set of customers at a time; the files must not change."""
     from custseg.engines import connect
     from custseg.sources.readers import open_source
@@ -168,7 +166,7 @@ def test_cleaning_in_parts_gives_the_same_outputs(
         source = tmp_path / "lines.csv"
         frame.to_csv(source, index=False)
     whole = custseg.run(source, tmp_path / "whole", seed=0)
-    monkeypatch.setenv("CUSTSEG_PARTITION_LINES", str(len(frame) // 4))
+    setenv("CUSTSEG_PARTITION_LINES", str(len(frame) // 4))
     con = connect()
     assert partitions(con, open_source(con, source)) in (4, 5, 6)
     parts = custseg.run(source, tmp_path / "parts", seed=0)
@@ -180,16 +178,14 @@ def test_cleaning_in_parts_gives_the_same_outputs(
         ).read_bytes(), name
 
 
-def test_csv_split_into_more_parts_than_customers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_csv_split_into_more_parts_than_customers(tmp_path: Path, setenv) -> None:
     """Parts that receive no customer are empty, not an error; the ledger is unchanged."""
     frame, _ = make_transactions(6, seed=4)
     frame = frame.head(24)
     source = tmp_path / "few.csv"
     frame.to_csv(source, index=False)
     whole = custseg.segment(source, seed=0, k=2)
-    monkeypatch.setenv("CUSTSEG_PARTITION_LINES", "2")
+    setenv("CUSTSEG_PARTITION_LINES", "2")
     parts = custseg.segment(source, seed=0, k=2)
     assert parts.ledger.to_dict() == whole.ledger.to_dict()
     assert parts.segments.equals(whole.segments)

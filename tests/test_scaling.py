@@ -190,13 +190,14 @@ def test_write_csv_joins_blocks_without_copy_file_range(
 def test_write_csv_falls_back_to_pandas_when_duckdb_differs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import duckdb
+    from custseg.engines.duckdb import DuckDBEngine
+    from custseg.errors import EngineError
 
     def old_duckdb(*args: object, **kwargs: object) -> None:
-        raise duckdb.NotImplementedException('Unrecognized option "comment" for csv')
+        raise EngineError('Not implemented Error: Unrecognized option "comment" for csv')
 
     monkeypatch.setattr(outputs, "_PANDAS_CSV", [])  # probe again, with this DuckDB
-    monkeypatch.setattr(outputs, "_duckdb_copy", old_duckdb)
+    monkeypatch.setattr(DuckDBEngine, "copy_csv", old_duckdb)
     monkeypatch.setattr(outputs, "CSV_DUCKDB_ROWS", 0)
     path = outputs.write_csv(tmp_path / "t.csv", TRICKY)
     assert path.read_bytes() == TRICKY.to_csv(index=False, lineterminator="\n").encode("utf-8")

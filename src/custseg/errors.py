@@ -38,3 +38,11 @@ class NotFittedError(CustsegError, ValueError, AttributeError):
     (:class:`custseg.model.segmenter.EstimatorNotFittedError`); this module does not import
     scikit-learn, so that errors can be raised and caught without loading it.
     """
+
+
+class EngineError(CustsegError, RuntimeError):
+    """The SQL engine failed to run a statement (the engine's message on one line).
+
+    Raised by every :class:`~custseg.engines.base.Engine`, so that code above the engines
+    catches engine failures without importing an engine's library.
+    """

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import duckdb
 import pandas as pd
 
 from custseg import i18n
-from custseg.engines import connect
-from custseg.errors import CustsegError, EmptyDataError, InputError, SchemaError
+from custseg.engines import Engine, connect
+from custseg.errors import CustsegError, EmptyDataError, EngineError, InputError, SchemaError
 from custseg.explain import naming
 from custseg.explain.personas import external_validity, personas
 from custseg.explain.profiles import profile
@@ -109,7 +108,7 @@ def segment(
     customer_rules: CustomerRules | None = None,
     currency: str = "",
     on_step: Step | None = None,
-    con: duckdb.DuckDBPyConnection | None = None,
+    con: Engine | None = None,
 ) -> SegmentationResult:
     """Segment the customers of a transactions or customer-table file or DataFrame.
 
@@ -159,7 +158,7 @@ def segment(
         return _segment_transactions(
             con, src, colmap, features=features, rules=rules, currency=currency, **common
         )
-    except duckdb.Error as exc:  # raised while scanning a file whose header read fine
+    except EngineError as exc:  # raised while scanning a file whose header read fine
         raise engine_error(src.label if src else str(source), exc) from exc
     finally:
         if src is not None:
@@ -178,7 +177,7 @@ def engine_error(label: str, exc: Exception) -> InputError:
 
 
 def _segment_transactions(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     src: Any,
     colmap: ColumnMap,
     *,
@@ -267,7 +266,7 @@ def _transactions_colmap(
 
 
 def _segment_customers(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     src: Any,
     *,
     seed: int,
@@ -384,7 +383,7 @@ def explore(
         )
         summary = quality.summarize(con)
         return Exploration(ledger=ledger, summary=summary, fingerprint=src.fingerprint)
-    except duckdb.Error as exc:
+    except EngineError as exc:
         raise engine_error(src.label if src else str(source), exc) from exc
     finally:
         if src is not None:

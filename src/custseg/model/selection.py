@@ -10,7 +10,6 @@ rank (ties go to the smaller k), and the sentence explaining it quotes each crit
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,14 +19,13 @@ import numpy as np
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 from threadpoolctl import threadpool_limits
 
+from custseg.config import settings
 from custseg.model.algorithms import get_algorithm
 
 
 def _workers() -> int:
     """Fits run side by side: one per usable core (``CUSTSEG_THREADS`` caps it)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cap = int(os.environ.get("CUSTSEG_THREADS", "0") or 0)
-    return max(1, min(cores or 1, cap or cores or 1))
+    return settings().workers
 
 
 def find_knee(ks: list[int], inertia: list[float]) -> int | None:

@@ -1,8 +1,8 @@
 """Output files written atomically: text, JSON, CSV and Parquet.
 
 Each file is written to a temporary sibling and renamed over its target, so a reader never sees
-half a file. Large tables are written without a Python loop over rows: the CSV by DuckDB
-(``COPY``), in row blocks written side by side by several threads and joined in order, with
+half a file. Large tables are written without a Python loop over rows: the CSV by the DuckDB
+engine (:meth:`~custseg.engines.duckdb.DuckDBEngine.copy_csv`), in row blocks written side by side by several threads and joined in order, with
 pandas' own rendering (same bytes as ``DataFrame.to_csv``); the Parquet file by pyarrow.
 """
 
@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from custseg.engines import connect
-from custseg.engines.sql import ident, literal
+from custseg.config import settings
+from custseg.engines.duckdb import DuckDBEngine
+from custseg.errors import EngineError
 
 
 def _umask() -> int:
@@ -130,42 +131,6 @@ def _holds_byte(text: Any, byte: int) -> bool:
     return False
 
 
-def _duckdb_copy(con: Any, table: Any, target: Path, header: bool, name: str = "block") -> None:
-    """``COPY`` an Arrow table to a CSV file, rendered as pandas renders it."""
-    import pyarrow as pa
-
-    # empty text written bare, as pandas does (DuckDB quotes it to tell it from NULL)
-    select = ", ".join(
-        f"nullif({ident(c)}, '') AS {ident(c)}"
-        if pa.types.is_large_string(t) or pa.types.is_string(t)
-        else ident(c)
-        for c, t in zip(table.column_names, table.schema.types, strict=True)
-    )
-    view = f"custseg_{name}"
-    con.register(view, _Stream(table))
-    try:
-        con.execute(
-            f"COPY (SELECT {select} FROM {view}) TO {literal(str(target))} "
-            f"(FORMAT csv, HEADER {str(header).lower()}, COMMENT '', NEW_LINE '\\n')"
-        )
-    finally:
-        con.unregister(view)
-
-
-class _Stream:
-    """An Arrow table seen only as an Arrow C stream (``__arrow_c_stream__``).
-
-    DuckDB reads such a stream without taking Python's GIL, so several threads can each
-    ``COPY`` a block at the same time; given the ``pyarrow.Table`` itself, they take turns.
-    """
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
-        return self.table.__arrow_c_stream__(requested_schema)
-
-
 def _duckdb_csv(path: Path, table: Any) -> bool:
     """Write ``table`` (Arrow) as CSV into ``path``: row blocks by parallel threads, joined.
 
@@ -181,7 +146,7 @@ def _duckdb_csv(path: Path, table: Any) -> bool:
     parts = [path, *(path.with_name(f"{path.name}.{i}") for i in range(1, blocks))]
     # one DuckDB thread per block, the blocks side by side (DuckDB's own threads would only
     # wait on the single writer of each COPY); a cursor per thread
-    con = connect(threads=1)
+    con = DuckDBEngine(threads=1)
     if not duckdb_csv_is_pandas_csv(con, path.with_name(path.name + ".probe")):
         con.close()
         return False
@@ -189,7 +154,7 @@ def _duckdb_csv(path: Path, table: Any) -> bool:
     try:
 
         def block(i: int) -> None:
-            _duckdb_copy(cursors[i], table.slice(i * size, size), parts[i], i == 0, f"b{i}")
+            cursors[i].copy_csv(table.slice(i * size, size), parts[i], header=i == 0)
 
         if blocks == 1:
             block(0)
@@ -218,12 +183,7 @@ def _duckdb_csv(path: Path, table: Any) -> bool:
 
 def cpu_count() -> int:
     """Cores this process may use (``CUSTSEG_THREADS`` caps it, as it caps DuckDB)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    limit = int(os.environ.get("CUSTSEG_THREADS", "0") or 0)
-    return max(1, min(cores, limit) if limit > 0 else cores)
+    return settings().workers
 
 
 def _rewrite_header(path: Path, header: bytes) -> None:
@@ -316,15 +276,14 @@ _PROBE = {
 _PANDAS_CSV: list[bool] = []  # the probe's answer, once known
 
 
-def duckdb_csv_is_pandas_csv(con: Any = None, scratch: Path | None = None) -> bool:
+def duckdb_csv_is_pandas_csv(con: DuckDBEngine | None = None, scratch: Path | None = None) -> bool:
     """Whether DuckDB's CSV of :data:`_PROBE` is byte for byte pandas' (probed once).
 
-    ``con`` (a DuckDB connection) and ``scratch`` (a file name to write and delete) are used
+    ``con`` (a DuckDB engine) and ``scratch`` (a file name to write and delete) are used
     when given; the answer is kept for the rest of the process.
     """
     if _PANDAS_CSV:
         return _PANDAS_CSV[0]
-    import duckdb
 
     frame = pd.DataFrame(_PROBE).astype({"s": "string"})
     table = _csv_table(frame)
@@ -332,16 +291,16 @@ def duckdb_csv_is_pandas_csv(con: Any = None, scratch: Path | None = None) -> bo
     with tempfile.TemporaryDirectory(prefix="custseg-") as tmp:
         target = scratch or Path(tmp) / "probe.csv"
         own = con is None
-        con = connect(threads=1) if own else con
+        engine = DuckDBEngine(threads=1) if con is None else con
         try:
-            _duckdb_copy(con, table, target, header=True, name="probe")
+            engine.copy_csv(table, target, header=True)
             same = target.read_bytes() == expected
-        except duckdb.Error:  # an older DuckDB, without an option used here
+        except EngineError:  # an older DuckDB, without an option used here
             same = False
         finally:
             target.unlink(missing_ok=True)
             if own:
-                con.close()
+                engine.close()
     _PANDAS_CSV[:] = [same]
     return same
 

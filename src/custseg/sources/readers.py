@@ -1,7 +1,7 @@
-"""Read a transactions or customers source into DuckDB without loading it into Python.
+"""Read a transactions or customers source into the engine without loading it into Python.
 
-Files are exposed to the engine as a view named by the caller: Parquet and CSV are scanned in
-place by DuckDB; CSV in a legacy encoding (CP1252/Latin-1, UTF-16) is first transcoded to a
+Files are exposed to the engine as a relation named by the caller: Parquet and CSV are scanned
+in place by the engine; CSV in a legacy encoding (CP1252/Latin-1, UTF-16) is first transcoded to a
 temporary UTF-8 copy; Excel sheets and pandas DataFrames are registered as tables.
 Inputs are only ever read.
 """
@@ -17,21 +17,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 
-from custseg.engines.sql import literal
-from custseg.errors import InputError
+from custseg.config import settings
+from custseg.engines.base import Engine
+from custseg.engines.sql import ident
+from custseg.errors import EngineError, InputError
 
 CSV_SUFFIXES = {".csv", ".tsv", ".txt", ".tab", ".dat"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
 _SNIFF_BYTES = 4 << 20
 
+#: the relation a source is exposed as, unless the caller names another
+SOURCE_VIEW = "raw_input"
+
 
 @dataclass
 class Source:
-    """A source opened in DuckDB: view name, columns and where it came from."""
+    """A source opened in an engine: relation name, columns and where it came from."""
 
     view: str
     columns: list[str]
@@ -42,12 +46,11 @@ class Source:
     encoding: str | None = None
     _tmpdir: str | None = field(default=None, repr=False)
 
-    def estimated_rows(self, con: duckdb.DuckDBPyConnection) -> int:
+    def estimated_rows(self, con: Engine) -> int:
         """The number of rows: exact for Parquet, Excel and DataFrames (no scan of the data);
         for CSV, the file size over the mean size of the first lines (no full read)."""
         if self.kind != "csv":
-            row = con.execute(f'SELECT count(*) FROM "{self.view}"').fetchone()
-            return int(row[0]) if row else 0
+            return int(con.scalar(f"SELECT count(*) FROM {ident(self.view)}") or 0)
         path = Path(self.label)
         with path.open("rb") as fh:
             head = fh.read(1 << 20)
@@ -143,9 +146,9 @@ def frame_fingerprint(df: pd.DataFrame) -> dict[str, Any]:
 
 
 def open_source(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     source: str | os.PathLike[str] | pd.DataFrame,
-    view: str = "raw_input",
+    view: str = SOURCE_VIEW,
     *,
     sheet: str | int | None = None,
 ) -> Source:
@@ -155,8 +158,7 @@ def open_source(
     decided later, value by value, and what cannot be parsed is counted in the audit.
     """
     if isinstance(source, pd.DataFrame):
-        con.register(view + "_df", source)
-        con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM "{view}_df"')
+        con.register(view, source)
         return _describe(con, view, "<DataFrame>", "dataframe", frame_fingerprint(source))
     path = Path(source)
     if not path.exists():
@@ -167,9 +169,7 @@ def open_source(
     fingerprint = file_fingerprint(path)
     try:
         if suffix in PARQUET_SUFFIXES:
-            con.execute(
-                f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM read_parquet({literal(str(path))})'
-            )
+            con.scan(view, path, format="parquet")
             return _describe(con, view, str(path), "parquet", fingerprint)
         if suffix in EXCEL_SUFFIXES:
             return _open_excel(con, path, view, sheet, fingerprint)
@@ -177,7 +177,7 @@ def open_source(
             return _open_csv(con, path, view, fingerprint)
     except InputError:
         raise
-    except (duckdb.Error, ValueError, OSError, UnicodeError) as exc:
+    except (EngineError, ValueError, OSError, UnicodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(
             f"{path}: cannot be read as {suffix.lstrip('.') or 'CSV'} ({first}); "
@@ -188,23 +188,16 @@ def open_source(
     )
 
 
-def _open_csv(
-    con: duckdb.DuckDBPyConnection, path: Path, view: str, fingerprint: dict[str, Any]
-) -> Source:
+def _open_csv(con: Engine, path: Path, view: str, fingerprint: dict[str, Any]) -> Source:
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
     encoding = detect_encoding(path)
     tmpdir = None
     target = path
     if encoding not in {"utf-8", "utf-8-sig"}:
-        tmpdir = tempfile.mkdtemp(prefix="custseg-")
+        tmpdir = tempfile.mkdtemp(prefix="custseg-", dir=settings().temp_dir)
         target = _transcode(path, encoding, tmpdir)
-    parallel = "false" if has_quoted_newline(target) else "true"
-    con.execute(
-        f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM read_csv({literal(str(target))}, '
-        "all_varchar = true, header = true, quote = '\"', escape = '\"', "
-        f"strict_mode = false, null_padding = true, parallel = {parallel})"
-    )
+    con.scan(view, target, format="csv", parallel=not has_quoted_newline(target))
     src = _describe(con, view, str(path), "csv", fingerprint)
     src.encoding = encoding
     src._tmpdir = tmpdir
@@ -212,7 +205,7 @@ def _open_csv(
 
 
 def _open_excel(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     path: Path,
     view: str,
     sheet: str | int | None,
@@ -226,16 +219,12 @@ def _open_excel(
             f"{path}: cannot be read as {path.suffix.lower().lstrip('.')} ({first}); check that "
             "the file is a complete Excel workbook of the type its extension says"
         ) from exc
-    con.register(view + "_df", frame)
-    con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM "{view}_df"')
+    con.register(view, frame)
     return _describe(con, view, str(path), "excel", fingerprint)
 
 
-def _describe(
-    con: duckdb.DuckDBPyConnection, view: str, label: str, kind: str, fp: dict[str, Any]
-) -> Source:
-    rows = con.execute(f'DESCRIBE "{view}"').fetchall()
-    columns = [r[0] for r in rows]
-    if not columns:
+def _describe(con: Engine, view: str, label: str, kind: str, fp: dict[str, Any]) -> Source:
+    types = con.describe(view)
+    if not types:
         raise InputError(f"{label}: no columns found; is the file empty?")
-    return Source(view, columns, {r[0]: r[1] for r in rows}, label, kind, fp)
+    return Source(view, list(types), types, label, kind, fp)

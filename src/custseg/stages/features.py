@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
 import pandas as pd
 
+from custseg.engines.base import Engine
+from custseg.stages import relations as rel
 from custseg.stages.ledger import accumulate
 
 #: features computed for every customer, in output order
@@ -97,10 +98,10 @@ ORDER BY c.customer_id
 """
 
 #: where :func:`collect` keeps the per-customer totals of the parts cleaned so far
-TOTALS_TABLE = "_cs_customer_totals"
+TOTALS_TABLE = rel.CUSTOMER_TOTALS
 
 
-def customer_features_sql(as_of: date, *, lines: str = "lines", dialect: str = "duckdb") -> str:
+def customer_features_sql(as_of: date, *, lines: str = rel.LINES, dialect: str = "duckdb") -> str:
     """The feature query over a cleaned-lines table, in the SQL dialect of an engine.
 
     Examples
@@ -120,35 +121,38 @@ def customer_features_sql(as_of: date, *, lines: str = "lines", dialect: str = "
     return sqlglot.transpile(sql, read="duckdb", write=dialect, pretty=True)[0]
 
 
-def collect(con: duckdb.DuckDBPyConnection, part: int) -> None:
-    """Add the per-customer totals of the cleaned lines of one part (temp table ``lines``).
+def collect(con: Engine, part: int) -> None:
+    """Add the per-customer totals of the cleaned lines of one part (:data:`~custseg.stages.relations.LINES`).
 
     Parts hold disjoint customers, so each customer's totals come from one part whole. The
     product breadth comes from the per-(customer, product) aggregation the cleaning already
-    made (``_cs_pairs``, see :func:`custseg.audit.build_lines`). Leaves the part's invoices in
-    the temp table ``_cs_invoices`` for :func:`custseg.explore.collect`.
+    made (:data:`~custseg.stages.relations.PAIRS`, see
+    :func:`custseg.stages.audit.rules.build_lines`). Leaves the part's invoices in
+    :data:`~custseg.stages.relations.INVOICES` for :func:`custseg.stages.quality.collect`.
     """
 
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _cs_invoices AS " + PER_INVOICE_SQL.format(lines="lines")
-    )
+    con.create(rel.INVOICES, PER_INVOICE_SQL.format(lines=rel.LINES))
     sql = _TOTALS_CTES.format(
-        per_invoice="SELECT * FROM _cs_invoices",
-        per_product="SELECT customer_id, product_breadth FROM _cs_pairs",
+        per_invoice=f"SELECT * FROM {rel.INVOICES}",
+        per_product=(
+            "SELECT customer_id, count(*) AS product_breadth "
+            f"FROM {rel.PAIRS} WHERE kept_purchase AND product IS NOT NULL GROUP BY customer_id"
+        ),
     )
     accumulate(con, TOTALS_TABLE, sql + " SELECT * FROM totals", part)
 
 
-def customer_features(con: duckdb.DuckDBPyConnection, as_of: date | str) -> pd.DataFrame:
+def customer_features(con: Engine, as_of: date | str) -> pd.DataFrame:
     """Audited lines → one row per customer with :data:`TRANSACTION_FEATURES`.
 
-    Computed from the per-customer totals :func:`custseg.audit.audit` left in ``con``. Only
+    Computed from the per-customer totals (:data:`~custseg.stages.relations.CUSTOMER_TOTALS`)
+    :func:`custseg.stages.audit.audit` left in ``con``. Only
     customers with at least one kept purchase appear; rows are sorted by ``customer_id``.
     """
     if isinstance(as_of, str):
         as_of = date.fromisoformat(as_of)
     sql = _FEATURES_SELECT.format(totals=TOTALS_TABLE, as_of=as_of.isoformat())
-    frame = con.execute(sql).df()
+    frame = con.frame(sql)
     frame["customer_id"] = frame["customer_id"].astype(str)
     for col in ("recency_days", "frequency", "tenure_days", "product_breadth"):
         frame[col] = frame[col].astype("int64")

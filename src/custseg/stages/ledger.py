@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import duckdb
 import numpy as np
 
+from custseg.engines.base import Engine
 from custseg.engines.sql import literal
+from custseg.stages import relations as rel
 
 
 @dataclass
@@ -56,15 +57,15 @@ _EXTREME_EXPRS: tuple[tuple[str, str], ...] = (
 _TOP_KEYS = ("invoice", "customer_id", "product", "quantity", "price", "value")
 
 
-def accumulate(con: duckdb.DuckDBPyConnection, table: str, sql: str, part: int) -> None:
+def accumulate(con: Engine, table: str, sql: str, part: int) -> None:
     """Store the result of ``sql`` as temp table ``table`` (part 0) or append it (later parts).
 
     Partial aggregates of the parts of a large input are kept this way, then combined.
     """
     if part == 0:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
+        con.create(table, sql)
     else:
-        con.execute(f"INSERT INTO {table} {sql}")
+        con.append(table, sql)
 
 
 def value_counts_sql(measure: str, expr: str, source: str, where: str) -> str:
@@ -79,14 +80,12 @@ def value_counts_sql(measure: str, expr: str, source: str, where: str) -> str:
     )
 
 
-def weighted_values(
-    con: duckdb.DuckDBPyConnection, table: str, measure: str
-) -> tuple[np.ndarray, np.ndarray]:
+def weighted_values(con: Engine, table: str, measure: str) -> tuple[np.ndarray, np.ndarray]:
     """The sorted distinct values of ``measure`` in a value-count table and their counts."""
-    rows = con.execute(
+    rows = con.numpy(
         f"SELECT x, CAST(sum(n) AS BIGINT) FROM {table} WHERE measure = ? GROUP BY x ORDER BY x",
         [measure],
-    ).fetchnumpy()
+    )
     return rows["x"].astype(float), rows[next(k for k in rows if k != "x")].astype(np.int64)
 
 
@@ -116,38 +115,38 @@ def quantiles_cont(
     return out
 
 
-def collect_ledger(con: duckdb.DuckDBPyConnection, part: int) -> None:
+def collect_ledger(con: Engine, part: int) -> None:
     """The partial aggregates of the ledger and of the flagging of extreme lines."""
     accumulate(
         con,
-        "_cs_ledger",
+        rel.LEDGER,
         "SELECT COALESCE(reason, 'kept') AS reason, kind, count(*) AS n, SUM(value) AS total "
-        "FROM lines GROUP BY ALL",
+        f"FROM {rel.LINES} GROUP BY COALESCE(reason, 'kept'), kind",
         part,
     )
     accumulate(
         con,
-        "_cs_span",
+        rel.SPAN,
         "SELECT min(ts) AS first, max(ts) AS last, count(DISTINCT customer_id) AS customers "
-        "FROM lines WHERE reason IS NULL",
+        f"FROM {rel.LINES} WHERE reason IS NULL",
         part,
     )
     values = " UNION ALL ".join(
-        value_counts_sql(name, expr, "lines", f"reason IS NULL AND {expr} > 0")
+        value_counts_sql(name, expr, rel.LINES, f"reason IS NULL AND {expr} > 0")
         for name, expr in _EXTREME_EXPRS
     )
-    accumulate(con, "_cs_extreme_values", values, part)
+    accumulate(con, rel.EXTREME_VALUES, values, part)
     cols = ", ".join(_TOP_KEYS[:-1]) + ", CAST(value AS DOUBLE) AS value"
     top = " UNION ALL ".join(
-        f"(SELECT {literal(name)} AS measure, CAST({expr} AS DOUBLE) AS x, {cols} FROM lines "
+        f"(SELECT {literal(name)} AS measure, CAST({expr} AS DOUBLE) AS x, {cols} FROM {rel.LINES} "
         f"WHERE reason IS NULL AND {expr} > 0 "
         f"ORDER BY {expr} DESC, {', '.join(_TOP_KEYS)} LIMIT 5)"
         for name, expr in _EXTREME_EXPRS
     )
-    accumulate(con, "_cs_extreme_top", top, part)
+    accumulate(con, rel.EXTREME_TOP, top, part)
 
 
-def extremes(con: duckdb.DuckDBPyConnection, iqr: float) -> dict[str, Any]:
+def extremes(con: Engine, iqr: float) -> dict[str, Any]:
     """Flag kept lines beyond the log-scale Tukey fence of quantity, price and line value.
 
     Computed from the value counts and the five largest lines of every part, which give the
@@ -155,16 +154,16 @@ def extremes(con: duckdb.DuckDBPyConnection, iqr: float) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for name, _ in _EXTREME_EXPRS:
-        x, n = weighted_values(con, "_cs_extreme_values", name)
+        x, n = weighted_values(con, rel.EXTREME_VALUES, name)
         if not len(x):
             continue
         q1, q3 = quantiles_cont(x, n, (0.25, 0.75), np.log10)
         threshold = float(10 ** (q3 + iqr * (q3 - q1)))
-        top = con.execute(
-            f"SELECT {', '.join(_TOP_KEYS)} FROM _cs_extreme_top "
+        top = con.rows(
+            f"SELECT {', '.join(_TOP_KEYS)} FROM {rel.EXTREME_TOP} "
             f"WHERE measure = ? AND x > ? ORDER BY x DESC, {', '.join(_TOP_KEYS)} LIMIT 5",
             [name, threshold],
-        ).fetchall()
+        )
         out[name] = {
             "threshold": round(threshold, 4),
             "lines": int(n[x > threshold].sum()),

@@ -1,6 +1,6 @@
 """Data-quality aggregates of the cleaned lines, computed in SQL where the lines live.
 
-cleaned lines (the temp table ``lines`` of :mod:`custseg.stages.audit`) → a small JSON-able
+cleaned lines (:data:`~custseg.stages.relations.LINES`, see :mod:`custseg.stages.audit`) → a small JSON-able
 summary: log-binned histograms and box statistics of quantity, unit price and order value over
 the kept purchase lines, customers and revenue per country, orders and revenue per month. Its
 size does not grow with the data (a few hundred numbers), so it is saved with a run
@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import duckdb
 import numpy as np
 
+from custseg.engines.base import Engine
+from custseg.stages import relations as rel
 from custseg.stages.ledger import (
     accumulate,
     quantiles_cont,
@@ -36,45 +37,45 @@ TOP_COUNTRIES = 15
 #: measure → (value, table, condition) counted over the kept purchase lines, or over the
 #: invoices (kept lines summed per customer and invoice) for the order value
 _MEASURES: dict[str, tuple[str, str, str]] = {
-    "quantity": ("quantity", "lines", "reason IS NULL AND kind = 'purchase' AND quantity > 0"),
-    "price": ("price", "lines", "reason IS NULL AND kind = 'purchase' AND price > 0"),
-    "order_value": ("bought", "_cs_invoices", "bought > 0"),  # see features.collect
+    "quantity": ("quantity", rel.LINES, "reason IS NULL AND kind = 'purchase' AND quantity > 0"),
+    "price": ("price", rel.LINES, "reason IS NULL AND kind = 'purchase' AND price > 0"),
+    "order_value": ("bought", rel.INVOICES, "bought > 0"),  # see features.collect
 }
 
 
-def collect(con: duckdb.DuckDBPyConnection, part: int) -> None:
-    """Add the partial aggregates of the cleaned lines of one part (temp table ``lines``).
+def collect(con: Engine, part: int) -> None:
+    """Add the partial aggregates of the cleaned lines of one part (:data:`~custseg.stages.relations.LINES`).
 
     Value counts, and per country and month the lines, revenue, orders and distinct
     customers: parts hold disjoint customers (and so disjoint invoices), so sums of the
     parts' figures are the figures of the whole. Reads the part's invoices, which
-    :func:`custseg.features.transactions.collect` leaves in ``_cs_invoices``.
+    :func:`custseg.stages.features.collect` leaves in :data:`~custseg.stages.relations.INVOICES`
+    (it must run first).
     """
     values = " UNION ALL ".join(
         value_counts_sql(name, expr, table, where)
         for name, (expr, table, where) in _MEASURES.items()
     )
-    accumulate(con, "_cs_values", values, part)
+    accumulate(con, rel.VALUE_COUNTS, values, part)
     accumulate(
         con,
-        "_cs_countries",
-        """SELECT COALESCE(country, '?') AS country, count(DISTINCT customer_id) AS customers,
+        rel.COUNTRIES,
+        f"""SELECT COALESCE(country, '?') AS country, count(DISTINCT customer_id) AS customers,
                   count(*) AS lines, SUM(value) AS revenue
-           FROM lines WHERE reason IS NULL GROUP BY ALL""",
+           FROM {rel.LINES} WHERE reason IS NULL GROUP BY COALESCE(country, '?')""",
         part,
     )
     # an invoice counts in the month of its first line
     accumulate(
         con,
-        "_cs_months",
-        """SELECT strftime(m, '%Y-%m') AS month, orders, customers, revenue FROM (
+        rel.MONTHS,
+        f"""SELECT strftime(m, '%Y-%m') AS month, orders, customers, revenue FROM (
                SELECT date_trunc('month', ts) AS m,
                       count(*) FILTER (WHERE has_purchase = 1) AS orders,
                       count(DISTINCT customer_id) AS customers, SUM(bought - returned) AS revenue
-               FROM _cs_invoices GROUP BY m)""",
+               FROM {rel.INVOICES} GROUP BY date_trunc('month', ts)) AS per_month""",
         part,
     )
-    con.execute("DROP TABLE _cs_invoices")
 
 
 def _r(x: float | None) -> float | None:
@@ -82,8 +83,8 @@ def _r(x: float | None) -> float | None:
     return significant(x, 6)
 
 
-def _distribution(con: duckdb.DuckDBPyConnection, measure: str) -> dict[str, Any] | None:
-    x, n = weighted_values(con, "_cs_values", measure)
+def _distribution(con: Engine, measure: str) -> dict[str, Any] | None:
+    x, n = weighted_values(con, rel.VALUE_COUNTS, measure)
     if not len(x):
         return None
     total = int(n.sum())
@@ -113,7 +114,7 @@ def _distribution(con: duckdb.DuckDBPyConnection, measure: str) -> dict[str, Any
     }
 
 
-def summarize(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+def summarize(con: Engine) -> dict[str, Any]:
     """Audited lines → the data-quality aggregates of the report (JSON-able, small).
 
     Parameters
@@ -128,12 +129,12 @@ def summarize(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     ``countries`` and ``months``.
     """
     distributions = {name: _distribution(con, name) for name in _MEASURES}
-    countries = con.execute("""
+    countries = con.rows(f"""
         SELECT country, CAST(sum(customers) AS BIGINT), CAST(sum(lines) AS BIGINT),
                CAST(SUM(revenue) AS DOUBLE)
-        FROM _cs_countries GROUP BY ALL
+        FROM {rel.COUNTRIES} GROUP BY country
         ORDER BY 2 DESC, 1
-    """).fetchall()
+    """)
     head = [
         {"country": c, "customers": int(n), "lines": int(m), "revenue": round(float(v or 0), 2)}
         for c, n, m, v in countries[:TOP_COUNTRIES]
@@ -147,11 +148,11 @@ def summarize(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             "lines": int(sum(r[2] for r in rest)),
             "revenue": round(float(sum(r[3] or 0 for r in rest)), 2),
         }
-    months = con.execute("""
+    months = con.rows(f"""
         SELECT month, CAST(sum(orders) AS BIGINT), CAST(sum(customers) AS BIGINT),
                CAST(SUM(revenue) AS DOUBLE)
-        FROM _cs_months GROUP BY ALL ORDER BY month
-    """).fetchall()
+        FROM {rel.MONTHS} GROUP BY month ORDER BY month
+    """)
     return {
         "format": EXPLORATION_FORMAT,
         "distributions": distributions,

@@ -11,11 +11,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-import duckdb
-
+from custseg.engines.base import Engine
 from custseg.errors import EmptyDataError
 from custseg.sources.readers import Source
 from custseg.sources.schema import ColumnMap
+from custseg.stages import relations as rel
 from custseg.stages.audit.parse import (
     choose_formats,
 )
@@ -31,11 +31,11 @@ from custseg.stages.ledger import (
 )
 
 #: called as ``collector(con, part)`` on the cleaned lines of every part (see :func:`audit`)
-Collector = Callable[[duckdb.DuckDBPyConnection, int], None]
+Collector = Callable[[Engine, int], None]
 
 
 def audit(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     src: Source,
     colmap: ColumnMap,
     rules: CleaningRules | None = None,
@@ -46,11 +46,13 @@ def audit(
     """Clean the source's lines and account for every row.
 
     transactions → :class:`Ledger`. Each of ``collectors`` is called in turn on the cleaned
-    lines of every part (the relation ``lines``), after the ledger's own aggregates, to keep
-    partial aggregates of its own (the features' per-customer totals, the data-quality
-    summary): the stage does not know them. When the input is cleaned in one part, the cleaned
-    lines stay in ``lines`` (same row count as the input). Raises :class:`EmptyDataError` when
-    no row survives.
+    lines of every part (:data:`~custseg.stages.relations.LINES`), after the ledger's own
+    aggregates, to keep partial aggregates of its own (the features' per-customer totals, the
+    data-quality summary): the stage does not know them. The per-part relations
+    (:data:`~custseg.stages.relations.PER_PART`) are dropped after each part's collectors;
+    when the input is cleaned in one part, the cleaned lines stay in
+    :data:`~custseg.stages.relations.LINES` (same row count as the input). Raises
+    :class:`EmptyDataError` when no row survives.
     """
     rules = rules or CleaningRules()
     given_as_of = None
@@ -69,12 +71,13 @@ def audit(
             collect_ledger(con, index)
             for collect in collectors:
                 collect(con, index)
-            if parts > 1:
-                con.execute("DROP TABLE lines")
+            for name in rel.PER_PART + ((rel.LINES,) if parts > 1 else ()):
+                con.drop(name)
     # rows and exact (DECIMAL) money per reason and kind
-    groups = con.execute(
-        "SELECT reason, kind, CAST(sum(n) AS BIGINT), SUM(total) FROM _cs_ledger GROUP BY ALL"
-    ).fetchall()
+    groups = con.rows(
+        f"SELECT reason, kind, CAST(sum(n) AS BIGINT), SUM(total) FROM {rel.LEDGER} "
+        "GROUP BY reason, kind"
+    )
     by_reason: dict[str, int] = {}
     money_exact: dict[str, Decimal] = {}
     kinds: dict[str, int] = {}
@@ -101,9 +104,9 @@ def audit(
     bought = kind_money.get("purchase", Decimal(0))
     net_kept = money_exact.get("kept", Decimal(0))
     returned = bought - net_kept
-    first, last, customers = con.execute(
-        "SELECT min(first), max(last), CAST(sum(customers) AS BIGINT) FROM _cs_span"
-    ).fetchone() or (None, None, 0)
+    first, last, customers = con.row(
+        f"SELECT min(first), max(last), CAST(sum(customers) AS BIGINT) FROM {rel.SPAN}"
+    ) or (None, None, 0)
     as_of_date = given_as_of or last.date() + timedelta(days=1)
     notes: list[str] = []
     if dropped["after_as_of"]:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
-
+from custseg.engines.base import Engine
 from custseg.engines.sql import ident, literal
 from custseg.errors import SchemaError
 from custseg.sources.readers import Source
@@ -58,7 +57,7 @@ _US_NUMBER = r"^[^0-9]*[0-9]{1,3}(,[0-9]{3})+([.][0-9]+)?[^0-9]*$|[0-9],[0-9]*[.
 _EU_NUMBER = r"^[^0-9]*[0-9]{1,3}([.][0-9]{3})+(,[0-9]+)?[^0-9]*$|[0-9][.][0-9]*,[0-9]|[0-9],[0-9]{1,2}[^0-9]*$"
 
 
-def number_convention(con: duckdb.DuckDBPyConnection, view: str, col: str) -> str | None:
+def number_convention(con: Engine, view: str, col: str) -> str | None:
     """``"us"`` (1,250.00), ``"eu"`` (1.250,00 or 2,55) or ``None`` for a text column.
 
     Decided once per column from a sample of its distinct values, so that ``2,500`` reads as
@@ -69,10 +68,10 @@ def number_convention(con: duckdb.DuckDBPyConnection, view: str, col: str) -> st
         f"(SELECT DISTINCT TRIM(CAST({ident(col)} AS VARCHAR)) AS v FROM {ident(view)} "
         f"WHERE {ident(col)} IS NOT NULL ORDER BY v LIMIT 20000)"
     )
-    us, eu = con.execute(
+    us, eu = con.row(
         f"SELECT count(*) FILTER (WHERE regexp_matches(v, {literal(_US_NUMBER)})), "
-        f"count(*) FILTER (WHERE regexp_matches(v, {literal(_EU_NUMBER)})) FROM {sample}"
-    ).fetchone() or (0, 0)
+        f"count(*) FILTER (WHERE regexp_matches(v, {literal(_EU_NUMBER)})) FROM {sample} AS s"
+    ) or (0, 0)
     if us and not eu:
         return "us"
     if eu and not us:
@@ -134,7 +133,7 @@ def customer_expr(col: str, dtype: str) -> str:
     )
 
 
-def choose_date_format(con: duckdb.DuckDBPyConnection, view: str, col: str) -> str | None:
+def choose_date_format(con: Engine, view: str, col: str) -> str | None:
     """Pick the date format that parses most of a sample of a text column.
 
     Returns ``None`` when ISO timestamps (handled by a plain cast) parse at least as many.
@@ -147,13 +146,13 @@ def choose_date_format(con: duckdb.DuckDBPyConnection, view: str, col: str) -> s
     )
     counts = ["count(TRY_CAST(v AS TIMESTAMP))"]
     counts += [f"count(try_strptime(v, {literal(fmt)}))" for fmt in DATE_FORMATS]
-    row = con.execute(f"SELECT {', '.join(counts)} FROM {sample}").fetchone()
+    row = con.row(f"SELECT {', '.join(counts)} FROM {sample} AS s")
     assert row is not None
     best = max(range(len(row)), key=lambda i: (row[i], -i))
     return None if best == 0 else DATE_FORMATS[best - 1]
 
 
-def date_expr(con: duckdb.DuckDBPyConnection, src: Source, col: str) -> tuple[str, str | None]:
+def date_expr(con: Engine, src: Source, col: str) -> tuple[str, str | None]:
     dtype = src.types[col].upper()
     if "TIMESTAMP" in dtype:
         return f"CAST({ident(col)} AS TIMESTAMP)", None
@@ -179,9 +178,7 @@ def uses_amount(colmap: ColumnMap) -> bool:
     )
 
 
-def choose_formats(
-    con: duckdb.DuckDBPyConnection, src: Source, colmap: ColumnMap, memo: dict[str, Any]
-) -> None:
+def choose_formats(con: Engine, src: Source, colmap: ColumnMap, memo: dict[str, Any]) -> None:
     """Choose, once, the date format and each text number column's convention (into memo)."""
     cols = colmap.present()
     if "date" not in memo:

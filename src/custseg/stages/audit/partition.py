@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 
-import duckdb
-
-from custseg.engines.sql import ident, literal
+from custseg.config import PARTITION_LINES
+from custseg.engines.base import Engine
+from custseg.engines.sql import ident
 from custseg.sources.readers import Source
 from custseg.sources.schema import ColumnMap
+from custseg.stages import relations as rel
 from custseg.stages.audit.parse import (
     customer_expr,
 )
 
-#: lines cleaned at once (see :func:`partitions`); ``CUSTSEG_PARTITION_LINES`` overrides it
-PARTITION_LINES = 25_000_000
+__all__ = ["PARTITION_LINES", "part_key", "partition_key", "partitions", "split_parts"]
 
 
 def partition_key(col: str, dtype: str, cleaned: str) -> str:
@@ -47,49 +43,41 @@ def part_key(src: Source, colmap: ColumnMap) -> str:
 
 @contextmanager
 def split_parts(
-    con: duckdb.DuckDBPyConnection, src: Source, colmap: ColumnMap, parts: int
+    con: Engine, src: Source, colmap: ColumnMap, parts: int
 ) -> Iterator[list[tuple[Source, tuple[int, int]]]]:
     """Where each part's lines are read from: ``(source, part)`` for every part.
 
-    Parts of a Parquet file filter the file (a scan that skips other parts' customers costs
-    little). A CSV file cleaned in several parts is split once into temporary Parquet files,
-    one per part (same text columns): otherwise every part would parse the whole file and
-    clean every customer id again to find its own (3.3 s per part and 10 M lines).
+    Parts of a Parquet file or a frame filter the source (a scan that skips other parts'
+    customers costs little). A CSV file cleaned in several parts is split once by the engine
+    (:meth:`~custseg.engines.base.Engine.split`; DuckDB writes temporary Parquet files, same
+    text columns), into relations ``source_part_<i>`` dropped on leaving: otherwise every part
+    would parse the whole file and clean every customer id again to find its own (3.3 s per
+    part and 10 M lines).
     """
     if parts < 2 or src.kind != "csv":
         yield [(src, (i, parts)) for i in range(parts)]
         return
-    folder = Path(tempfile.mkdtemp(prefix="custseg-parts-"))
-    views = [f"{src.view}_part{i}" for i in range(parts)]
+    names: list[str] = []
     try:
-        con.execute(
-            f"COPY (SELECT *, {part_key(src, colmap)} % {int(parts)} AS _cs_part "
-            f"FROM {ident(src.view)}) TO {literal(str(folder))} "
-            "(FORMAT parquet, PARTITION_BY (_cs_part), COMPRESSION lz4)"
+        names = con.split(
+            rel.SOURCE_PART,
+            f"SELECT * FROM {ident(src.view)}",
+            f"{part_key(src, colmap)} % {int(parts)}",
+            parts,
         )
-        for i, view in enumerate(views):
-            where = folder / f"_cs_part={i}"
-            body = (
-                f"SELECT * FROM read_parquet({literal(str(where / '*.parquet'))}, "
-                "hive_partitioning = false)"
-                if where.is_dir()
-                else f"SELECT * FROM {ident(src.view)} LIMIT 0"  # no customer hashed here
-            )
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {ident(view)} AS {body}")
-        yield [(replace(src, view=view), (0, 1)) for view in views]
+        yield [(replace(src, view=name), (0, 1)) for name in names]
     finally:
-        for view in views:
-            con.execute(f"DROP VIEW IF EXISTS {ident(view)}")
-        shutil.rmtree(folder, ignore_errors=True)
+        for name in names:
+            con.drop(name)
 
 
-def partitions(con: duckdb.DuckDBPyConnection, src: Source) -> int:
+def partitions(con: Engine, src: Source) -> int:
     """How many disjoint sets of customers the lines are cleaned in, one set at a time.
 
-    One for inputs up to ``CUSTSEG_PARTITION_LINES`` lines (default 25 million); beyond, the
-    lines of one part at a time are held, which bounds the memory of any input size (on 100 M
-    synthetic lines, five parts peak at about 5 GB).
+    One for inputs up to ``con.settings.partition_lines`` lines (``CUSTSEG_PARTITION_LINES``,
+    default 25 million); beyond, the lines of one part at a time are held, which bounds the
+    memory of any input size (on 100 M synthetic lines, five parts peak at about 5 GB).
     """
-    per_part = int(os.environ.get("CUSTSEG_PARTITION_LINES", "0") or 0) or PARTITION_LINES
+    per_part = con.settings.partition_lines
     rows = src.estimated_rows(con)
     return max(1, -(-rows // per_part))

@@ -1,9 +1,10 @@
 """The cleaning rules of transaction lines: every input row is kept or dropped with a reason.
 
-transactions (any column names) → ``lines``: one row per input row with canonical columns, its
-line value, a ``reason`` (NULL when kept) and a ``kind`` (purchase, cancellation or return). The
-rules are applied in the order of :data:`RULE_ORDER`; a row is counted under the first rule it
-breaks.
+transactions (any column names) → :data:`~custseg.stages.relations.LINES`: one row per input
+row with canonical columns, its line value, a ``reason`` (NULL when kept) and a ``kind``
+(purchase, cancellation or return). The rules are applied in the order of :data:`RULE_ORDER`; a
+row is counted under the first rule it breaks. The SQL is portable (no row ids, lists or
+engine-specific statements) and written in DuckDB's dialect, which sqlglot transpiles.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
-import duckdb
-
+from custseg.engines.base import Engine
 from custseg.engines.sql import ident, literal
 from custseg.sources.readers import Source
 from custseg.sources.schema import ColumnMap
+from custseg.stages import relations as rel
 from custseg.stages.audit.parse import (
     choose_formats,
     customer_expr,
@@ -89,7 +90,7 @@ class CleaningRules:
 
 
 def build_lines(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     src: Source,
     colmap: ColumnMap,
     rules: CleaningRules,
@@ -98,7 +99,8 @@ def build_lines(
     part: tuple[int, int] = (0, 1),
     memo: dict[str, Any] | None = None,
 ) -> str | None:
-    """Create the temp table ``lines`` (canonical columns + reason + kind); return the date format.
+    """Create :data:`~custseg.stages.relations.LINES` (canonical columns, reason, kind) and
+    :data:`~custseg.stages.relations.PAIRS`; return the date format.
 
     With ``as_of``, lines dated on or after it are outside the observation period: they are
     dropped as ``after_as_of`` so that recency, tenure, frequency and money all describe the
@@ -151,12 +153,14 @@ def build_lines(
     else:
         price_rules = """
             WHEN v = 0 THEN 'zero_quantity'"""
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE lines AS
+    con.create(
+        rel.LINES,
+        f"""
         WITH raw AS (
             SELECT {ts_expr} AS ts, {cust} AS customer_id, {invoice} AS invoice_in,
                    {product} AS product, {country} AS country, {descr} AS descr,
-                   {qty} AS q, {price} AS p, {amount} AS a, hash({all_cols}) AS h
+                   {qty} AS q, {price} AS p, {amount} AS a, hash({all_cols}) AS h,
+                   row_number() OVER () AS line_no
             FROM {ident(src.view)}{where}
         ), x AS (
             SELECT *, COALESCE(invoice_in, customer_id || '@' || CAST(ts AS VARCHAR)) AS invoice,
@@ -180,53 +184,52 @@ def build_lines(
                     WHEN v > 0 THEN 'purchase'
                     WHEN starts_with(invoice, {prefix}) THEN 'cancellation'
                     ELSE 'return' END AS kind,
-               reason, h
+               reason, h, line_no
         FROM r
-    """)
+    """,
+    )
     # One aggregation per (customer, product) over the lines a customer can be identified
     # on gives, per customer: the product breadth (distinct products among kept purchases),
     # whether they kept a purchase or a return, and the products they have on several lines.
     # Removing a later copy of a line never removes its (customer, product) pair nor a
     # customer's last purchase, so these hold before and after the duplicates are dropped.
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _cs_pairs AS
-        SELECT customer_id,
-               count(*) FILTER (WHERE kept_purchase AND product IS NOT NULL) AS product_breadth,
-               bool_or(kept_purchase) AS has_purchase,
-               bool_or(kept_return) AS has_return,
-               list(product) FILTER (WHERE n > 1) AS repeated
-        FROM (SELECT customer_id, product, count(*) AS n,
-                     bool_or(kind = 'purchase') AS kept_purchase,
-                     bool_or(kind IN ('cancellation', 'return')) AS kept_return
-              FROM lines WHERE ts IS NOT NULL AND customer_id IS NOT NULL
-              GROUP BY customer_id, product) AS pairs
-        GROUP BY customer_id
-    """)
+    con.create(
+        rel.PAIRS,
+        f"""
+        SELECT customer_id, product, count(*) AS n,
+               bool_or(kind = 'purchase') AS kept_purchase,
+               bool_or(kind IN ('cancellation', 'return')) AS kept_return
+        FROM {rel.LINES} WHERE ts IS NOT NULL AND customer_id IS NOT NULL
+        GROUP BY customer_id, product
+    """,
+    )
     # Exact duplicates share every column, so they lie among the lines of a (customer,
     # product) pair seen more than once: only those few are compared, over the whole-row hash
     # and the cleaned columns kept in ``lines`` (the description and unmapped columns are
-    # compared through the 64-bit hash). The first copy is kept; later copies are dropped
-    # unless an earlier rule (date, customer id) already dropped them.
-    con.execute("""
-        UPDATE lines SET reason = 'duplicate', kind = NULL
-        WHERE rowid IN (
-            SELECT rid FROM (
-                SELECT l.rowid AS rid,
+    # compared through the 64-bit hash). The first copy (in input order) is kept; later
+    # copies are dropped unless an earlier rule (date, customer id) already dropped them.
+    con.update(
+        rel.LINES,
+        {"reason": "'duplicate'", "kind": "NULL"},
+        f"""line_no IN (
+            SELECT line_no FROM (
+                SELECT l.line_no,
                        row_number() OVER (
-                           PARTITION BY h, ts, l.customer_id, invoice, l.product, country,
-                                        quantity, price, value
-                           ORDER BY l.rowid) AS rank
-                FROM lines AS l
-                SEMI JOIN (SELECT customer_id, unnest(repeated) AS product FROM _cs_pairs
-                           WHERE len(repeated) > 0) AS c
-                ON l.customer_id = c.customer_id AND l.product IS NOT DISTINCT FROM c.product
-                WHERE l.ts IS NOT NULL AND l.customer_id IS NOT NULL
-            ) WHERE rank > 1
-        )
-    """)
-    con.execute("""
-        UPDATE lines SET reason = 'return_without_purchase', kind = NULL
-        WHERE kind IN ('cancellation', 'return') AND customer_id IN (
-            SELECT customer_id FROM _cs_pairs WHERE has_return AND NOT has_purchase)
-    """)
+                           PARTITION BY l.h, l.ts, l.customer_id, l.invoice, l.product, l.country,
+                                        l.quantity, l.price, l.value
+                           ORDER BY l.line_no) AS copy_no
+                FROM {rel.LINES} AS l
+                JOIN {rel.PAIRS} AS c
+                  ON l.customer_id = c.customer_id AND l.product IS NOT DISTINCT FROM c.product
+                WHERE c.n > 1 AND l.ts IS NOT NULL AND l.customer_id IS NOT NULL
+            ) AS copies WHERE copy_no > 1
+        )""",
+    )
+    con.update(
+        rel.LINES,
+        {"reason": "'return_without_purchase'", "kind": "NULL"},
+        f"""kind IN ('cancellation', 'return') AND customer_id IN (
+            SELECT customer_id FROM {rel.PAIRS} GROUP BY customer_id
+            HAVING bool_or(kept_return) AND NOT bool_or(kept_purchase))""",
+    )
     return date_format

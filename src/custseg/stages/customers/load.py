@@ -15,10 +15,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-import duckdb
 import pandas as pd
 
 from custseg.engines import connect
+from custseg.engines.base import Engine
 from custseg.engines.sql import ident, literal
 from custseg.errors import ModelError, SchemaError
 from custseg.sources.readers import Source, open_source
@@ -28,9 +28,6 @@ from custseg.stages.audit.parse import (
     number_expr,
 )
 
-#: the engine connection a customer table is read through
-Connection = duckdb.DuckDBPyConnection
-
 #: how a column is parsed: ``number`` (DOUBLE; ``convention`` us/eu/None for text), ``date``
 #: (a text enrolment date; ``format`` a strptime format, ``None`` for ISO 8601), ``timestamp``
 #: (a column typed as a date by the reader) or ``text`` (trimmed, empty is missing)
@@ -39,7 +36,7 @@ PARSERS: tuple[str, ...] = ("number", "date", "timestamp", "text")
 _DATE_TYPES = ("TIMESTAMP", "DATE")
 
 
-def profile_columns(con: duckdb.DuckDBPyConnection, src: Source) -> dict[str, dict[str, Any]]:
+def profile_columns(con: Engine, src: Source) -> dict[str, dict[str, Any]]:
     """Per column: type (numeric, date, text), distinct and non-null counts, in one query."""
 
     info: dict[str, dict[str, Any]] = {}
@@ -57,7 +54,7 @@ def profile_columns(con: duckdb.DuckDBPyConnection, src: Source) -> dict[str, di
             if dtype == "VARCHAR"
             else f"count({ident(col)})"
         )
-    row = con.execute(f"SELECT count(*), {', '.join(parts)} FROM {ident(src.view)}").fetchone()
+    row = con.row(f"SELECT count(*), {', '.join(parts)} FROM {ident(src.view)}")
     assert row is not None
     n = int(row[0])
     for i, col in enumerate(src.columns):
@@ -74,7 +71,7 @@ def profile_columns(con: duckdb.DuckDBPyConnection, src: Source) -> dict[str, di
 
 
 def reading_plan(
-    con: duckdb.DuckDBPyConnection,
+    con: Engine,
     src: Source,
     info: Mapping[str, Mapping[str, Any]],
     roles: Mapping[str, Any],
@@ -142,23 +139,21 @@ def _expr(col: str, dtype: str, step: Mapping[str, Any]) -> str:
     return f"NULLIF(TRIM(CAST({ident(col)} AS VARCHAR)), '')"
 
 
-def read_table(
-    con: duckdb.DuckDBPyConnection, src: Source, plan: Mapping[str, Mapping[str, Any]]
-) -> pd.DataFrame:
+def read_table(con: Engine, src: Source, plan: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """The columns of ``plan`` present in ``src``, in pandas: numbers parsed, dates parsed and
     text trimmed, by the plan (never re-detected). Columns the plan does not know are left out."""
     cols = [c for c in plan if c in src.types]
     if not cols:
         return pd.DataFrame(index=pd.RangeIndex(0))
     exprs = [f"{_expr(c, src.types[c].upper(), plan[c])} AS {ident(c)}" for c in cols]
-    return con.execute(f"SELECT {', '.join(exprs)} FROM {ident(src.view)}").df()
+    return con.frame(f"SELECT {', '.join(exprs)} FROM {ident(src.view)}")
 
 
 @contextmanager
 def opened(
     data: Source | pd.DataFrame | str | os.PathLike[str],
-    con: duckdb.DuckDBPyConnection | None = None,
-) -> Iterator[tuple[duckdb.DuckDBPyConnection, Source]]:
+    con: Engine | None = None,
+) -> Iterator[tuple[Engine, Source]]:
     """``(connection, source)`` for a source already open in ``con``, a DataFrame or a path.
 
     A DataFrame or a path is opened for the duration of the block (in ``con``, or in a

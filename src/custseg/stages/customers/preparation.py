@@ -31,6 +31,7 @@ from typing import Any, TypeAlias
 
 import pandas as pd
 
+from custseg.engines.base import Engine
 from custseg.errors import EmptyDataError, ModelError, NotFittedError, SchemaError
 from custseg.sources.readers import Source
 from custseg.stages.customers.encode import (
@@ -54,7 +55,6 @@ from custseg.stages.customers.engineer import (
 )
 from custseg.stages.customers.impute import apply_medians, fit_medians
 from custseg.stages.customers.load import (
-    Connection,
     check_plan,
     opened,
     profile_columns,
@@ -126,7 +126,7 @@ class CustomerPreparation:
         self.as_of = as_of
 
     # ---- learning -------------------------------------------------------------------------
-    def fit(self, data: Rows, *, con: Connection | None = None) -> CustomerPreparation:
+    def fit(self, data: Rows, *, con: Engine | None = None) -> CustomerPreparation:
         """Learn the preparation from the training rows.
 
         Raises :class:`SchemaError` when no column can be used as a feature and
@@ -384,7 +384,7 @@ class CustomerPreparation:
             out[name] = series
         return out
 
-    def transform(self, data: Rows, *, con: Connection | None = None) -> pd.DataFrame:
+    def transform(self, data: Rows, *, con: Engine | None = None) -> pd.DataFrame:
         """The features frame of ``data``: one row per customer, sorted by ``customer_id``.
 
         See the module docstring for how new rows are handled.
@@ -408,7 +408,7 @@ class CustomerPreparation:
         out = apply_medians(out, self.medians_)
         return out.sort_values("customer_id", kind="stable").reset_index(drop=True)
 
-    def fit_transform(self, data: Rows, *, con: Connection | None = None) -> pd.DataFrame:
+    def fit_transform(self, data: Rows, *, con: Engine | None = None) -> pd.DataFrame:
         """:meth:`fit`, then :meth:`transform` of the same rows."""
         return self.fit(data, con=con).transform(data, con=con)
 

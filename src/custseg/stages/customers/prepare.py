@@ -20,8 +20,9 @@ from typing import Any
 
 import pandas as pd
 
+from custseg.engines.base import Engine
 from custseg.sources.readers import Source
-from custseg.stages.customers.load import Connection, date_formats
+from custseg.stages.customers.load import date_formats
 from custseg.stages.customers.preparation import CustomerPreparation
 from custseg.stages.customers.rules import CustomerRules
 
@@ -69,7 +70,7 @@ class CustomerTable:
 
 
 def prepare_customers(
-    con: Connection,
+    con: Engine,
     src: Source,
     *,
     roles: Mapping[str, Any] | None = None,

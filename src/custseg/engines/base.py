@@ -1,0 +1,164 @@
+"""The engine contract: what the stages ask of a SQL engine, and nothing more.
+
+Modelled on Ibis' backends (a small abstract surface, one conformance suite run against every
+implementation: ``tests/engines``). The stages write their SQL once, in the dialect of
+:attr:`Engine.dialect` or DuckDB's (transpiled by sqlglot), and exchange *named relations*
+(see :mod:`custseg.stages.relations`) through these methods:
+
+- sources: :meth:`~Engine.register` (a pandas or Arrow frame), :meth:`~Engine.scan` (a file);
+- relations: :meth:`~Engine.create` (a temporary table or view from a query),
+  :meth:`~Engine.append`, :meth:`~Engine.update`, :meth:`~Engine.split`, :meth:`~Engine.drop`,
+  :meth:`~Engine.exists`, :meth:`~Engine.describe`;
+- statements and results: :meth:`~Engine.execute`, :meth:`~Engine.rows`, :meth:`~Engine.row`,
+  :meth:`~Engine.frame`, :meth:`~Engine.arrow`, :meth:`~Engine.numpy`;
+- resources: :attr:`~Engine.settings` (threads, memory limit, temporary folder),
+  :meth:`~Engine.close` (also as a context manager).
+
+Values are bound as parameters, written ``?`` in the SQL text, one per value, in order.
+Column types are named in DuckDB's spelling, upper case (``VARCHAR``, ``BIGINT``, ``DOUBLE``,
+``TIMESTAMP``, ``DECIMAL(18,6)``…): an engine maps its own types to these names.
+Every failure of the engine is raised as :class:`~custseg.errors.EngineError`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from custseg.config import Settings
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+#: positional parameters bound to the ``?`` of a statement
+Params = Sequence[Any] | None
+
+
+class Engine(ABC):
+    """A SQL engine the stages run on (DuckDB by default; Spark and PostgreSQL can follow).
+
+    Relations created through an engine are temporary: they live as long as the engine.
+    """
+
+    #: the sqlglot name of the engine's SQL dialect
+    dialect: ClassVar[str]
+
+    #: the resource settings the engine was created with
+    settings: Settings
+
+    # ---- sources -------------------------------------------------------------------------
+    @abstractmethod
+    def register(self, name: str, frame: pd.DataFrame | pa.Table) -> None:
+        """Expose a pandas DataFrame or an Arrow table as the relation ``name`` (not copied
+        where the engine can read it in place)."""
+
+    @abstractmethod
+    def scan(
+        self,
+        name: str,
+        path: str | PathLike[str],
+        *,
+        format: Literal["parquet", "csv"],
+        parallel: bool = True,
+    ) -> None:
+        """Expose a file as the relation ``name``, read where it lies at every use.
+
+        A CSV file is read with a header line, every column as text, fields quoted with
+        ``"`` (doubled inside), short rows padded with NULL and malformed rows tolerated;
+        ``parallel=False`` asks for one reader, for files whose quoted fields span lines.
+        """
+
+    # ---- relations -----------------------------------------------------------------------
+    @abstractmethod
+    def create(self, name: str, query: str, params: Params = None, *, view: bool = False) -> None:
+        """Create (or replace) the temporary table ``name`` holding the rows of ``query``,
+        or with ``view=True`` a view evaluated at every use."""
+
+    @abstractmethod
+    def append(self, name: str, query: str, params: Params = None) -> None:
+        """Append the rows of ``query`` to the table ``name`` (same columns, same order)."""
+
+    @abstractmethod
+    def update(
+        self, name: str, assignments: Mapping[str, str], where: str, params: Params = None
+    ) -> None:
+        """Set columns of the rows of table ``name`` that satisfy ``where``.
+
+        ``assignments`` maps a column to an SQL expression; ``where`` is an SQL condition
+        over the table's columns (it may hold subqueries). Engines that cannot update a table
+        in place rebuild it.
+        """
+
+    @abstractmethod
+    def split(self, name: str, query: str, key: str, parts: int) -> list[str]:
+        """Materialise the rows of ``query`` into ``parts`` relations, by ``key``.
+
+        ``key`` is an SQL expression over the query's columns with values in
+        ``[0, parts)``; relation ``f"{name}_{i}"`` holds the rows whose key is ``i``, with the
+        query's columns (an empty relation when no row has that key). Returns the names.
+        Meant for inputs too large to hold at once: the engine may keep the parts on disk,
+        in its temporary folder; dropping a part frees its space.
+        """
+
+    @abstractmethod
+    def drop(self, name: str) -> None:
+        """Drop the relation ``name`` (table, view or registered frame) if it exists."""
+
+    @abstractmethod
+    def exists(self, name: str) -> bool:
+        """Whether a relation ``name`` exists."""
+
+    @abstractmethod
+    def describe(self, name: str) -> dict[str, str]:
+        """The columns of relation ``name`` and their types, in column order."""
+
+    # ---- statements and results ------------------------------------------------------------
+    @abstractmethod
+    def execute(self, sql: str, params: Params = None) -> None:
+        """Run a statement, ``?`` bound to ``params``, discarding any result."""
+
+    @abstractmethod
+    def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
+        """The rows of a query as tuples."""
+
+    @abstractmethod
+    def row(self, sql: str, params: Params = None) -> tuple[Any, ...] | None:
+        """The first row of a query, or ``None`` when it has none."""
+
+    @abstractmethod
+    def frame(self, sql: str, params: Params = None) -> pd.DataFrame:
+        """The result of a query as a pandas DataFrame."""
+
+    @abstractmethod
+    def arrow(self, sql: str, params: Params = None) -> pa.Table:
+        """The result of a query as an Arrow table."""
+
+    @abstractmethod
+    def numpy(self, sql: str, params: Params = None) -> dict[str, np.ndarray]:
+        """The result of a query as one NumPy array per column (masked where NULL)."""
+
+    def scalar(self, sql: str, params: Params = None) -> Any:
+        """The first value of the first row of a query (``None`` without rows)."""
+        first = self.row(sql, params)
+        return None if first is None else first[0]
+
+    # ---- resources -----------------------------------------------------------------------
+    @abstractmethod
+    def close(self) -> None:
+        """Release the engine and everything it holds (relations, temporary files)."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

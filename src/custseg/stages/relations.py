@@ -1,0 +1,91 @@
+"""The named relations the stages exchange through the engine: who writes each, who reads it.
+
+Every relation a stage leaves for another is named here, never spelled in a module of its own.
+All are temporary (they live as long as the engine). The audit cleans large inputs in parts
+(disjoint sets of customers): the *per-part* relations hold the current part only and are
+dropped by the audit after the part's collectors ran; the *accumulated* ones gain the rows of
+every part (see :func:`custseg.stages.ledger.accumulate`) and outlive the audit.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from custseg.sources.readers import SOURCE_VIEW
+
+#: the input as read (a view over the file, or the registered frame).
+#: Written by :func:`custseg.sources.readers.open_source`; read by the audit and the
+#: customer-table loading.
+SOURCE: Final = SOURCE_VIEW
+
+#: prefix of the parts of a CSV input cleaned in parts (``source_part_0``…).
+#: Written and dropped by :func:`custseg.stages.audit.partition.split_parts`; read by
+#: :func:`custseg.stages.audit.rules.build_lines`.
+SOURCE_PART: Final = "source_part"
+
+#: per part — the cleaned lines: one row per input row, canonical columns, ``value``,
+#: ``kind``, ``reason`` (NULL when kept), ``line_no`` and the row hash ``h``.
+#: Written by :func:`custseg.stages.audit.rules.build_lines`; read by every collector
+#: (:func:`custseg.stages.ledger.collect_ledger`, :func:`custseg.stages.features.collect`,
+#: :func:`custseg.stages.quality.collect`). Kept after an audit in one part.
+LINES: Final = "lines"
+
+#: per part — one row per (customer, product) among lines with a date and a customer:
+#: ``n`` lines, ``kept_purchase``, ``kept_return``.
+#: Written by :func:`custseg.stages.audit.rules.build_lines` (which finds duplicates and
+#: returns without purchase with it); read by :func:`custseg.stages.features.collect`
+#: (product breadth).
+PAIRS: Final = "_cs_pairs"
+
+#: per part — kept lines summed per (customer, invoice) (:data:`custseg.stages.features.PER_INVOICE_SQL`).
+#: Written by :func:`custseg.stages.features.collect`; read by
+#: :func:`custseg.stages.quality.collect` (order values, months), which runs after it.
+INVOICES: Final = "_cs_invoices"
+
+#: accumulated — rows and exact money per (reason, kind).
+#: Written by :func:`custseg.stages.ledger.collect_ledger`; read by :func:`custseg.stages.audit.audit`.
+LEDGER: Final = "_cs_ledger"
+
+#: accumulated — first and last kept line, distinct customers, per part.
+#: Written by :func:`custseg.stages.ledger.collect_ledger`; read by :func:`custseg.stages.audit.audit`.
+SPAN: Final = "_cs_span"
+
+#: accumulated — value counts of quantity, price and line value of kept lines.
+#: Written by :func:`custseg.stages.ledger.collect_ledger`; read by :func:`custseg.stages.ledger.extremes`.
+EXTREME_VALUES: Final = "_cs_extreme_values"
+
+#: accumulated — the five largest kept lines by quantity, price and line value, per part.
+#: Written by :func:`custseg.stages.ledger.collect_ledger`; read by :func:`custseg.stages.ledger.extremes`.
+EXTREME_TOP: Final = "_cs_extreme_top"
+
+#: accumulated — per-customer totals (first and last purchase, frequency, bought, returned,
+#: product breadth). Written by :func:`custseg.stages.features.collect`; read by
+#: :func:`custseg.stages.features.customer_features`.
+CUSTOMER_TOTALS: Final = "_cs_customer_totals"
+
+#: accumulated — value counts of quantity, price (kept purchase lines) and order value.
+#: Written by :func:`custseg.stages.quality.collect`; read by :func:`custseg.stages.quality.summarize`.
+VALUE_COUNTS: Final = "_cs_values"
+
+#: accumulated — customers, lines and revenue per country.
+#: Written by :func:`custseg.stages.quality.collect`; read by :func:`custseg.stages.quality.summarize`.
+COUNTRIES: Final = "_cs_countries"
+
+#: accumulated — orders, customers and revenue per month.
+#: Written by :func:`custseg.stages.quality.collect`; read by :func:`custseg.stages.quality.summarize`.
+MONTHS: Final = "_cs_months"
+
+#: relations of one part, dropped by the audit once the part's collectors ran
+PER_PART: Final = (PAIRS, INVOICES)
+
+#: relations that gain the rows of every part
+ACCUMULATED: Final = (
+    LEDGER,
+    SPAN,
+    EXTREME_VALUES,
+    EXTREME_TOP,
+    CUSTOMER_TOTALS,
+    VALUE_COUNTS,
+    COUNTRIES,
+    MONTHS,
+)

@@ -1,0 +1,280 @@
+"""The engine contract, run against every engine (DuckDB for now).
+
+Each engine is one param of the ``engine`` fixture: adding Spark or PostgreSQL means adding
+its name to :data:`ENGINES` (and its connection to ``connect``), not writing new tests. The
+cases use small hand-computed data: the contract's operations, then the audit ledger and the
+customer features of a transactions frame whose every number is worked out below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import sqlglot
+
+from custseg.config import Settings
+from custseg.engines import Engine, connect
+from custseg.errors import CustsegError, EngineError
+from custseg.sources.readers import open_source
+from custseg.sources.schema import resolve_columns
+from custseg.stages import features, quality
+from custseg.stages import relations as rel
+from custseg.stages.audit import RULE_ORDER, audit
+from custseg.stages.features import TRANSACTION_FEATURES, customer_features
+
+#: engines the suite runs on
+ENGINES = ["duckdb"]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A fresh engine of each kind, one thread, its temporary files in ``tmp_path``."""
+    scratch = tmp_path / "engine-tmp"
+    scratch.mkdir()
+    with connect(request.param, settings=Settings(threads=1, temp_dir=str(scratch))) as e:
+        yield e
+
+
+PEOPLE = pd.DataFrame(
+    {
+        "id": [1, 2, 3],
+        "name": ["Ann", "O'Brien", None],
+        "spend": [10.5, 0.0, 2.25],
+        "seen": pd.to_datetime(["2011-01-01 10:00", "2011-02-03 00:00", "2011-12-31 23:59"]),
+    }
+)
+
+
+# ---- the contract ------------------------------------------------------------------------
+def test_dialect_is_a_sqlglot_dialect(engine: Engine) -> None:
+    assert sqlglot.Dialect.get_or_raise(engine.dialect) is not None
+
+
+def test_settings_are_kept(engine: Engine) -> None:
+    assert engine.settings.threads == 1
+    assert Path(engine.settings.temp_dir).name == "engine-tmp"
+
+
+def test_register_a_pandas_frame_and_describe_its_types(engine: Engine) -> None:
+    engine.register("people", PEOPLE)
+    assert engine.exists("people")
+    assert engine.describe("people") == {
+        "id": "BIGINT",
+        "name": "VARCHAR",
+        "spend": "DOUBLE",
+        "seen": "TIMESTAMP",
+    }
+    assert engine.rows("SELECT id, name FROM people ORDER BY id") == [
+        (1, "Ann"),
+        (2, "O'Brien"),
+        (3, None),
+    ]
+
+
+def test_register_an_arrow_table(engine: Engine) -> None:
+    table = pa.table({"k": pa.array([1, 2], pa.int32()), "s": ["a", "b"]})
+    engine.register("t", table)
+    assert engine.describe("t") == {"k": "INTEGER", "s": "VARCHAR"}
+    assert engine.scalar("SELECT sum(k) FROM t") == 3
+
+
+def test_register_again_replaces(engine: Engine) -> None:
+    engine.register("t", pd.DataFrame({"x": [1]}))
+    engine.register("t", pd.DataFrame({"y": [2, 3]}))
+    assert engine.describe("t") == {"y": "BIGINT"}
+
+
+def test_scan_files_in_place(engine: Engine, tmp_path: Path) -> None:
+    parquet = tmp_path / "p.parquet"
+    PEOPLE.to_parquet(parquet, index=False)
+    engine.scan("p", parquet, format="parquet")
+    assert engine.describe("p")["spend"] == "DOUBLE"
+    csv = tmp_path / "c.csv"
+    csv.write_text('id,note\n1,"a, ""quoted"" note"\n2\n', encoding="utf-8")
+    engine.scan("c", csv, format="csv")
+    assert engine.describe("c") == {"id": "VARCHAR", "note": "VARCHAR"}  # text, parsed later
+    assert engine.rows("SELECT * FROM c ORDER BY id") == [("1", 'a, "quoted" note'), ("2", None)]
+    csv.write_text("id,note\n3,x\n", encoding="utf-8")  # read at every use
+    assert engine.rows("SELECT * FROM c") == [("3", "x")]
+
+
+def test_create_table_is_a_snapshot_and_view_follows(engine: Engine) -> None:
+    engine.create("base", "SELECT * FROM range(3) AS r(x)")
+    engine.create("snap", "SELECT sum(x) AS s FROM base")
+    engine.create("live", "SELECT sum(x) AS s FROM base", view=True)
+    engine.append("base", "SELECT 10")
+    assert engine.scalar("SELECT s FROM snap") == 3
+    assert engine.scalar("SELECT s FROM live") == 13
+    engine.create("snap", "SELECT 1 AS one")  # replaced
+    assert engine.describe("snap") == {"one": "INTEGER"}
+
+
+def test_append_and_update(engine: Engine) -> None:
+    engine.create("t", "SELECT 1 AS id, 'a' AS tag")
+    engine.append("t", "SELECT ?, ?", [2, "b"])
+    engine.update("t", {"tag": "upper(tag)", "id": "id * 10"}, "id = ?", [2])
+    assert engine.rows("SELECT id, tag FROM t ORDER BY id") == [(1, "a"), (20, "B")]
+    engine.update("t", {"tag": "NULL"}, "id IN (SELECT 1)")
+    assert engine.rows("SELECT id, tag FROM t ORDER BY id") == [(1, None), (20, "B")]
+
+
+def test_parameters_are_bound_not_pasted(engine: Engine) -> None:
+    engine.register("people", PEOPLE)
+    name = "O'Brien"
+    assert engine.scalar("SELECT id FROM people WHERE name = ?", [name]) == 2
+    evil = "x' OR '1' = '1"
+    assert engine.rows("SELECT id FROM people WHERE name = ?", [evil]) == []
+    assert engine.row("SELECT ? AS a, ? AS b", [1.5, None]) == (1.5, None)
+
+
+def test_fetch_in_every_form(engine: Engine) -> None:
+    engine.register("people", PEOPLE)
+    sql = "SELECT id, spend FROM people ORDER BY id"
+    frame = engine.frame(sql)
+    assert list(frame.columns) == ["id", "spend"] and frame["spend"].tolist() == [10.5, 0.0, 2.25]
+    table = engine.arrow(sql)
+    assert isinstance(table, pa.Table) and table.column("id").to_pylist() == [1, 2, 3]
+    arrays = engine.numpy(sql)
+    assert np.asarray(arrays["spend"]).tolist() == [10.5, 0.0, 2.25]
+    assert engine.row("SELECT * FROM people WHERE id > 99") is None
+    assert engine.scalar("SELECT max(seen) FROM people") == datetime(2011, 12, 31, 23, 59)
+
+
+def test_split_into_parts_and_drop(engine: Engine) -> None:
+    engine.create("t", "SELECT x, 'v' || x AS label FROM range(10) AS r(x)")
+    names = engine.split("part", "SELECT * FROM t", "x % 4", 5)  # part 4 gets no row
+    assert names == ["part_0", "part_1", "part_2", "part_3", "part_4"]
+    got = [sorted(r[0] for r in engine.rows(f"SELECT x FROM {n}")) for n in names]
+    assert got == [[0, 4, 8], [1, 5, 9], [2, 6], [3, 7], []]
+    assert list(engine.describe("part_4")) == ["x", "label"]
+    for name in names:
+        engine.drop(name)
+        assert not engine.exists(name)
+    assert list(Path(engine.settings.temp_dir).glob("custseg-parts-*")) == []
+
+
+def test_drop_any_relation(engine: Engine) -> None:
+    engine.register("f", PEOPLE)
+    engine.create("t", "SELECT 1 AS x")
+    engine.create("v", "SELECT 1 AS x", view=True)
+    for name in ("f", "t", "v", "never_made"):
+        engine.drop(name)
+        assert not engine.exists(name)
+
+
+def test_failures_are_engine_errors(engine: Engine) -> None:
+    with pytest.raises(EngineError, match="no_such_table"):
+        engine.rows("SELECT * FROM no_such_table")
+    with pytest.raises(EngineError):
+        engine.execute("SELEC 1")
+    with pytest.raises(CustsegError):  # caught above the engines without their library
+        engine.create("t", "SELECT CAST('x' AS INTEGER) AS n")
+    with pytest.raises(EngineError):
+        engine.describe("missing")
+
+
+def test_closed_engine_refuses_work(engine: Engine) -> None:
+    with connect(engine.dialect, settings=engine.settings) as other:
+        other.create("t", "SELECT 1 AS x")
+    with pytest.raises(EngineError):
+        other.rows("SELECT 1")
+
+
+# ---- the stages on the engine: a hand-computed ledger and features --------------------------
+#: twelve lines, as of 2011-02-01; the comment gives each line's value and fate
+TRANSACTIONS = [
+    ("1", "P1", 2, "2011-01-01 10:00", 5.0, 1.0),  # 10, customer 1
+    ("1", "P2", 1, "2011-01-01 10:00", 10.0, 1.0),  # 10
+    ("1", "P2", 1, "2011-01-01 10:00", 10.0, 1.0),  # 10, exact copy: duplicate
+    ("2", "P1", 4, "2011-01-11 09:00", 5.0, 1.0),  # 20
+    ("C3", "P1", -2, "2011-01-12 09:00", 5.0, 1.0),  # -10, cancellation
+    ("4", "POST", 1, "2011-01-15 12:00", 18.0, 1.0),  # 18, postage: non_product
+    ("5", "P3", 1, "2011-01-31 12:00", 40.0, 1.0),  # 40
+    ("6", "P1", 1, "2011-01-21 12:00", 7.0, None),  # 7, missing_customer_id
+    ("7", "P1", 3, "2011-01-21 12:00", 0.0, 2.0),  # 0, zero_price
+    ("8", "P4", 1, "2011-01-20 12:00", 7.0, 2.0),  # 7, customer 2
+    ("C9", "P5", -1, "2011-01-22 12:00", 3.0, 3.0),  # -3, customer 3 bought nothing
+    ("10", "P1", 1, "2011-02-05 10:00", 5.0, 2.0),  # 5, after_as_of
+]
+
+
+def _audited(engine: Engine) -> tuple:
+    frame = pd.DataFrame(
+        TRANSACTIONS,
+        columns=["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"],
+    )
+    frame["InvoiceDate"] = pd.to_datetime(frame["InvoiceDate"])
+    src = open_source(engine, frame)
+    ledger = audit(
+        engine,
+        src,
+        resolve_columns(src.columns),
+        as_of="2011-02-01",
+        collectors=(features.collect, quality.collect),
+    )
+    return ledger, customer_features(engine, ledger.as_of).set_index("customer_id")
+
+
+def test_ledger_of_hand_computed_lines(engine: Engine) -> None:
+    ledger, _ = _audited(engine)
+    assert (ledger.input_rows, ledger.kept_rows, ledger.customers) == (12, 6, 2)
+    expected = dict.fromkeys(RULE_ORDER, 0) | {
+        "duplicate": 1,
+        "non_product": 1,
+        "missing_customer_id": 1,
+        "zero_price": 1,
+        "return_without_purchase": 1,
+        "after_as_of": 1,
+    }
+    assert ledger.dropped == expected
+    assert ledger.kept_by_kind == {"purchase": 5, "cancellation": 1, "return": 0}
+    money = ledger.money
+    assert (money["input_total"], money["kept_net"]) == (114.0, 77.0)
+    assert (money["kept_purchases"], money["kept_returns"]) == (87.0, 10.0)
+    assert money["dropped_by_reason"] == dict.fromkeys(RULE_ORDER, 0.0) | {
+        "duplicate": 10.0,
+        "non_product": 18.0,
+        "missing_customer_id": 7.0,
+        "return_without_purchase": -3.0,
+        "after_as_of": 5.0,
+    }
+    assert ledger.period == {"first": "2011-01-01T10:00:00", "last": "2011-01-31T12:00:00"}
+    reasons = engine.rows(f"SELECT reason FROM {rel.LINES} ORDER BY line_no")
+    assert [r for (r,) in reasons][:3] == [None, None, "duplicate"]  # the first copy is kept
+
+
+def test_features_of_hand_computed_lines(engine: Engine) -> None:
+    _, f = _audited(engine)
+    assert list(f.index) == ["1", "2"] and list(f.columns) == list(TRANSACTION_FEATURES)
+    one, two = f.loc["1"], f.loc["2"]
+    # customer 1: invoices 1 (20), 2 (20), 5 (40) and cancellation C3 (10)
+    assert (one["recency_days"], one["frequency"], one["tenure_days"]) == (1, 3, 31)
+    assert one["monetary"] == pytest.approx(70.0)
+    assert one["avg_basket"] == pytest.approx(80.0 / 3)
+    assert one["product_breadth"] == 3
+    assert one["return_rate"] == pytest.approx(10.0 / 80.0)
+    assert one["mean_days_between"] == pytest.approx(30.0 / 2)
+    # customer 2: one invoice of 7 on 2011-01-20 (the zero-price line is dropped)
+    assert (two["recency_days"], two["frequency"], two["tenure_days"]) == (12, 1, 12)
+    assert (two["monetary"], two["avg_basket"], two["product_breadth"]) == (7.0, 7.0, 1)
+    assert (two["return_rate"], two["mean_days_between"]) == (0.0, 0.0)
+
+
+def test_quality_summary_of_hand_computed_lines(engine: Engine) -> None:
+    _audited(engine)
+    summary = quality.summarize(engine)
+    assert summary["months"] == [{"month": "2011-01", "orders": 4, "customers": 2, "revenue": 77.0}]
+    assert summary["distributions"]["order_value"]["n"] == 4  # invoices 1, 2, 5 and 8
+
+
+def test_engine_errors_are_one_line(engine: Engine) -> None:
+    with pytest.raises(EngineError) as caught:
+        engine.rows("SELECT no_such_column FROM (SELECT 1 AS x) AS t")
+    message = str(caught.value)
+    assert "no_such_column" in message and "\n" not in message
