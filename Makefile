@@ -28,6 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
+	$(BIN)/lint-imports
 
 ## bench-quick: Online Retail and 1 M synthetic lines against the notebook and the bare scan (≤ 2 min)
 bench-quick: $(STAMP)
