@@ -89,6 +89,88 @@ class CleaningRules:
         return d
 
 
+@dataclass(frozen=True)
+class LineColumns:
+    """SQL expressions reading one source line into canonical, typed columns."""
+
+    ts: str
+    customer_id: str
+    invoice: str
+    product: str
+    country: str
+    descr: str
+    quantity: str
+    price: str
+    amount: str
+    #: the line value: quantity × price, or the amount column (see :func:`uses_amount`)
+    value: str
+    #: the whole-row hash exact duplicates are compared by
+    row_hash: str
+
+
+def line_columns(src: Source, colmap: ColumnMap, memo: dict[str, Any]) -> LineColumns:
+    """The expressions of :class:`LineColumns` for ``src``, with the formats chosen in ``memo``."""
+    cols = colmap.present()
+    id_type = src.types[cols["customer_id"]].upper().split("(", 1)[0]  # see part_key
+
+    def number(role: str) -> str:
+        if role not in cols:
+            return "NULL"
+        return number_expr(cols[role], src.types[cols[role]].upper(), memo[role])
+
+    def text(role: str) -> str:
+        return text_expr(cols[role]) if role in cols else "NULL"
+
+    use_amount = uses_amount(colmap)
+    return LineColumns(
+        ts=memo["date"][0],
+        customer_id=customer_expr(cols["customer_id"], id_type),
+        invoice=text("invoice"),
+        product=text("product"),
+        country=text("country"),
+        descr=text("description"),
+        quantity=number("quantity"),
+        price=number("price"),
+        amount=number("amount") if use_amount else "NULL",
+        value="a" if use_amount else "(q * p)",
+        row_hash=f"hash({', '.join(ident(c) for c in src.columns)})",
+    )
+
+
+def row_rules_sql(rules: CleaningRules, *, use_amount: bool, as_of: date | None) -> str:
+    """The CASE expression giving a line's drop reason from the rules that look at the line
+    alone (NULL when kept), in the order of :data:`RULE_ORDER`, over the columns ``ts``,
+    ``customer_id``, ``invoice_in``, ``product``, ``descr``, ``q``, ``p`` and ``v``."""
+    codes = ", ".join(literal(c.upper()) for c in rules.non_product_codes) or "NULL"
+    adj_desc = (
+        " OR ".join(
+            f"lower(descr) LIKE {literal(d.lower() + '%')}" for d in rules.adjustment_descriptions
+        )
+        or "FALSE"
+    )
+    after = ""
+    if as_of is not None:
+        after = f"\n            WHEN CAST(ts AS DATE) >= DATE {literal(as_of.isoformat())} THEN 'after_as_of'"
+    if not use_amount:
+        price_rules = """
+            WHEN p < 0 THEN 'negative_price'
+            WHEN p = 0 THEN 'zero_price'
+            WHEN q = 0 THEN 'zero_quantity'"""
+    else:
+        price_rules = """
+            WHEN v = 0 THEN 'zero_quantity'"""
+    return f"""CASE
+                WHEN ts IS NULL THEN 'unparseable_date'
+                WHEN customer_id IS NULL THEN 'missing_customer_id'
+                WHEN regexp_matches(COALESCE(invoice_in, ''), {literal(rules.adjustment_pattern)})
+                     OR {adj_desc} THEN 'bad_debt_adjustment'
+                WHEN upper(product) IN ({codes})
+                     OR regexp_matches(COALESCE(product, ''), {literal(rules.non_product_pattern)})
+                     THEN 'non_product'
+                WHEN v IS NULL OR isinf(CAST(v AS DOUBLE)) THEN 'invalid_quantity_or_price'{price_rules}{after}
+                ELSE NULL END"""
+
+
 def build_lines(
     con: Engine,
     src: Source,
@@ -102,97 +184,65 @@ def build_lines(
     """Create :data:`~custseg.stages.relations.LINES` (canonical columns, reason, kind) and
     :data:`~custseg.stages.relations.PAIRS`; return the date format.
 
+    The rules that look at one line (:func:`row_rules_sql`) are applied as the lines are
+    read; then those that compare a customer's lines: exact duplicates
+    (:func:`mark_duplicates`) and returns of customers who bought nothing
+    (:func:`mark_returns_without_purchase`).
+
     With ``as_of``, lines dated on or after it are outside the observation period: they are
     dropped as ``after_as_of`` so that recency, tenure, frequency and money all describe the
     same period. With ``part = (i, n)``, only the lines of the i-th of n disjoint sets of
     customers (by a hash of the customer id) are built; every rule but the flagging of extreme
     values looks at one customer's lines only, so the parts add up to the whole.
     """
-    cols = colmap.present()
     memo = {} if memo is None else memo  # per-column choices, made once for all parts
     choose_formats(con, src, colmap, memo)
-    ts_expr, date_format = memo["date"]
-    id_type = src.types[cols["customer_id"]].upper().split("(", 1)[0]  # see part_key
-    cust = customer_expr(cols["customer_id"], id_type)
-
-    def number(role: str) -> str:
-        if role not in cols:
-            return "NULL"
-        return number_expr(cols[role], src.types[cols[role]].upper(), memo[role])
-
-    qty = number("quantity")
-    price = number("price")
-    use_amount = uses_amount(colmap)
-    amount = number("amount") if use_amount else "NULL"
-    value = "a" if use_amount else "(q * p)"
-    invoice = text_expr(cols["invoice"]) if "invoice" in cols else "NULL"
-    product = text_expr(cols["product"]) if "product" in cols else "NULL"
-    country = text_expr(cols["country"]) if "country" in cols else "NULL"
-    descr = text_expr(cols["description"]) if "description" in cols else "NULL"
-    all_cols = ", ".join(ident(c) for c in src.columns)
-    codes = ", ".join(literal(c.upper()) for c in rules.non_product_codes) or "NULL"
-    adj_desc = (
-        " OR ".join(
-            f"lower(descr) LIKE {literal(d.lower() + '%')}" for d in rules.adjustment_descriptions
-        )
-        or "FALSE"
-    )
-    prefix = literal(rules.cancellation_prefix)
-    after = ""
-    if as_of is not None:
-        after = f"\n            WHEN CAST(ts AS DATE) >= DATE {literal(as_of.isoformat())} THEN 'after_as_of'"
+    c = line_columns(src, colmap, memo)
+    reason = row_rules_sql(rules, use_amount=uses_amount(colmap), as_of=as_of)
     index, parts = part
     key = part_key(src, colmap)
     where = f"\n            WHERE {key} % {int(parts)} = {int(index)}" if parts > 1 else ""
-    price_rules = ""
-    if not use_amount:
-        price_rules = """
-            WHEN p < 0 THEN 'negative_price'
-            WHEN p = 0 THEN 'zero_price'
-            WHEN q = 0 THEN 'zero_quantity'"""
-    else:
-        price_rules = """
-            WHEN v = 0 THEN 'zero_quantity'"""
     con.create(
         rel.LINES,
         f"""
         WITH raw AS (
-            SELECT {ts_expr} AS ts, {cust} AS customer_id, {invoice} AS invoice_in,
-                   {product} AS product, {country} AS country, {descr} AS descr,
-                   {qty} AS q, {price} AS p, {amount} AS a, hash({all_cols}) AS h,
+            SELECT {c.ts} AS ts, {c.customer_id} AS customer_id, {c.invoice} AS invoice_in,
+                   {c.product} AS product, {c.country} AS country, {c.descr} AS descr,
+                   {c.quantity} AS q, {c.price} AS p, {c.amount} AS a, {c.row_hash} AS h,
                    row_number() OVER () AS line_no
             FROM {ident(src.view)}{where}
         ), x AS (
             SELECT *, COALESCE(invoice_in, customer_id || '@' || CAST(ts AS VARCHAR)) AS invoice,
-                   TRY_CAST(ROUND({value}, 6) AS DECIMAL(18, 6)) AS v
+                   TRY_CAST(ROUND({c.value}, 6) AS DECIMAL(18, 6)) AS v
             FROM raw
         ), r AS (
-            SELECT *, CASE
-                WHEN ts IS NULL THEN 'unparseable_date'
-                WHEN customer_id IS NULL THEN 'missing_customer_id'
-                WHEN regexp_matches(COALESCE(invoice_in, ''), {literal(rules.adjustment_pattern)})
-                     OR {adj_desc} THEN 'bad_debt_adjustment'
-                WHEN upper(product) IN ({codes})
-                     OR regexp_matches(COALESCE(product, ''), {literal(rules.non_product_pattern)})
-                     THEN 'non_product'
-                WHEN v IS NULL OR isinf(CAST(v AS DOUBLE)) THEN 'invalid_quantity_or_price'{price_rules}{after}
-                ELSE NULL END AS reason
+            SELECT *, {reason} AS reason
             FROM x
         )
         SELECT ts, customer_id, invoice, product, country, q AS quantity, p AS price, v AS value,
                CASE WHEN reason IS NOT NULL THEN NULL
                     WHEN v > 0 THEN 'purchase'
-                    WHEN starts_with(invoice, {prefix}) THEN 'cancellation'
+                    WHEN starts_with(invoice, {literal(rules.cancellation_prefix)}) THEN 'cancellation'
                     ELSE 'return' END AS kind,
                reason, h, line_no
         FROM r
     """,
     )
-    # One aggregation per (customer, product) over the lines a customer can be identified
-    # on gives, per customer: the product breadth (distinct products among kept purchases),
-    # whether they kept a purchase or a return, and the products they have on several lines.
-    # Removing a later copy of a line never removes its (customer, product) pair nor a
-    # customer's last purchase, so these hold before and after the duplicates are dropped.
+    collect_pairs(con)
+    mark_duplicates(con)
+    mark_returns_without_purchase(con)
+    return memo["date"][1]
+
+
+def collect_pairs(con: Engine) -> None:
+    """Create :data:`~custseg.stages.relations.PAIRS`: the lines of each (customer, product).
+
+    One aggregation per (customer, product) over the lines a customer can be identified
+    on gives, per customer: the product breadth (distinct products among kept purchases),
+    whether they kept a purchase or a return, and the products they have on several lines.
+    Removing a later copy of a line never removes its (customer, product) pair nor a
+    customer's last purchase, so these hold before and after the duplicates are dropped.
+    """
     con.create(
         rel.PAIRS,
         f"""
@@ -203,11 +253,17 @@ def build_lines(
         GROUP BY customer_id, product
     """,
     )
-    # Exact duplicates share every column, so they lie among the lines of a (customer,
-    # product) pair seen more than once: only those few are compared, over the whole-row hash
-    # and the cleaned columns kept in ``lines`` (the description and unmapped columns are
-    # compared through the 64-bit hash). The first copy (in input order) is kept; later
-    # copies are dropped unless an earlier rule (date, customer id) already dropped them.
+
+
+def mark_duplicates(con: Engine) -> None:
+    """Drop later copies of a line as ``duplicate``.
+
+    Exact duplicates share every column, so they lie among the lines of a (customer,
+    product) pair seen more than once: only those few are compared, over the whole-row hash
+    and the cleaned columns kept in ``lines`` (the description and unmapped columns are
+    compared through the 64-bit hash). The first copy (in input order) is kept; later
+    copies are dropped unless an earlier rule (date, customer id) already dropped them.
+    """
     con.update(
         rel.LINES,
         {"reason": "'duplicate'", "kind": "NULL"},
@@ -225,6 +281,10 @@ def build_lines(
             ) AS copies WHERE copy_no > 1
         )""",
     )
+
+
+def mark_returns_without_purchase(con: Engine) -> None:
+    """Drop the cancellations and returns of customers with no kept purchase in the period."""
     con.update(
         rel.LINES,
         {"reason": "'return_without_purchase'", "kind": "NULL"},
@@ -232,4 +292,3 @@ def build_lines(
             SELECT customer_id FROM {rel.PAIRS} GROUP BY customer_id
             HAVING bool_or(kept_return) AND NOT bool_or(kept_purchase))""",
     )
-    return date_format
