@@ -7,6 +7,7 @@ aggregates the features and the data-quality summary are computed from.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -73,37 +74,15 @@ def audit(
                 collect(con, index)
             for name in rel.PER_PART + ((rel.LINES,) if parts > 1 else ()):
                 con.drop(name)
-    # rows and exact (DECIMAL) money per reason and kind
-    groups = con.rows(
-        f"SELECT reason, kind, CAST(sum(n) AS BIGINT), SUM(total) FROM {rel.LEDGER} "
-        "GROUP BY reason, kind"
-    )
-    by_reason: dict[str, int] = {}
-    money_exact: dict[str, Decimal] = {}
-    kinds: dict[str, int] = {}
-    kind_money: dict[str, Decimal] = {}
-    for reason, kind, count, total in groups:
-        by_reason[reason] = by_reason.get(reason, 0) + int(count)
-        money_exact[reason] = money_exact.get(reason, Decimal(0)) + (total or Decimal(0))
-        if reason == "kept":
-            kinds[kind] = int(count)
-            kind_money[kind] = total or Decimal(0)
-    input_rows = int(sum(by_reason.values()))
-    kept = int(by_reason.pop("kept", 0))
-    dropped = {r: int(by_reason.get(r, 0)) for r in RULE_ORDER}
-    if input_rows == 0:
-        raise EmptyDataError(f"{src.label}: the file has a header but no rows; nothing to segment")
-    if kept == 0:
-        worst = max(dropped, key=lambda r: dropped[r])
-        raise EmptyDataError(
-            f"{src.label}: no valid transaction line after cleaning ({input_rows} rows, most "
-            f"dropped as {worst}); check the column mapping with --map and the file's content"
-        )
-    money_by = {r: round(float(m), 2) for r, m in money_exact.items()}
-    total_in = [sum(money_exact.values(), Decimal(0))]
-    bought = kind_money.get("purchase", Decimal(0))
+    counts = _counts(con, src.label)
+    dropped = counts.dropped
+    money_exact = counts.money
+    bought = counts.kind_money.get("purchase", Decimal(0))
     net_kept = money_exact.get("kept", Decimal(0))
     returned = bought - net_kept
+    money_by = {r: round(float(m), 2) for r, m in money_exact.items()}
+    total_in = [sum(money_exact.values(), Decimal(0))]
+    input_rows, kept, kinds = counts.input_rows, counts.kept, counts.kinds
     first, last, customers = con.row(
         f"SELECT min(first), max(last), CAST(sum(customers) AS BIGINT) FROM {rel.SPAN}"
     ) or (None, None, 0)
@@ -142,3 +121,45 @@ def audit(
     )
     ledger.check()
     return ledger
+
+
+@dataclass
+class _Counts:
+    """Rows and exact (DECIMAL) money per drop reason (``kept`` for kept lines) and kind."""
+
+    input_rows: int
+    kept: int
+    dropped: dict[str, int]
+    money: dict[str, Decimal]
+    kinds: dict[str, int]
+    kind_money: dict[str, Decimal]
+
+
+def _counts(con: Engine, label: str) -> _Counts:
+    """Sum the parts' ledger aggregates; raise :class:`EmptyDataError` when nothing is kept."""
+    groups = con.rows(
+        f"SELECT reason, kind, CAST(sum(n) AS BIGINT), SUM(total) FROM {rel.LEDGER} "
+        "GROUP BY reason, kind"
+    )
+    by_reason: dict[str, int] = {}
+    money_exact: dict[str, Decimal] = {}
+    kinds: dict[str, int] = {}
+    kind_money: dict[str, Decimal] = {}
+    for reason, kind, count, total in groups:
+        by_reason[reason] = by_reason.get(reason, 0) + int(count)
+        money_exact[reason] = money_exact.get(reason, Decimal(0)) + (total or Decimal(0))
+        if reason == "kept":
+            kinds[kind] = int(count)
+            kind_money[kind] = total or Decimal(0)
+    input_rows = int(sum(by_reason.values()))
+    kept = int(by_reason.pop("kept", 0))
+    dropped = {r: int(by_reason.get(r, 0)) for r in RULE_ORDER}
+    if input_rows == 0:
+        raise EmptyDataError(f"{label}: the file has a header but no rows; nothing to segment")
+    if kept == 0:
+        worst = max(dropped, key=lambda r: dropped[r])
+        raise EmptyDataError(
+            f"{label}: no valid transaction line after cleaning ({input_rows} rows, most "
+            f"dropped as {worst}); check the column mapping with --map and the file's content"
+        )
+    return _Counts(input_rows, kept, dropped, money_exact, kinds, kind_money)
