@@ -23,7 +23,7 @@ from custseg.explain.profiles import profile
 from custseg.explain.verdict import verdict_sentence
 from custseg.model import RFM_FEATURES, CustomerSegmenter, RFMScorer, persistence, segment_numbers
 from custseg.model.rfm import has_rfm
-from custseg.sources import ColumnMap, open_source, resolve_columns
+from custseg.sources import ColumnMap, Source, open_source, resolve_columns
 from custseg.stages import features as feature_stage
 from custseg.stages import quality
 from custseg.stages.audit import CleaningRules, audit
@@ -91,6 +91,39 @@ class SegmentationResult:
         }
 
 
+@dataclass(frozen=True)
+class SegmentOptions:
+    """The settings of one segmentation, read once and handed to every stage of the pipeline.
+
+    See :func:`segment` for the meaning of each field.
+    """
+
+    seed: int = 0
+    k: int | None = None
+    k_min: int = 2
+    k_max: int = 10
+    as_of: date | str | None = None
+    lang: str = "en"
+    features: Sequence[str] = RFM_FEATURES
+    rules: CleaningRules | None = None
+    roles: Mapping[str, Any] | None = None
+    customer_rules: CustomerRules | None = None
+    currency: str = ""
+
+    def segmenter(
+        self, features: Sequence[str], categorical: Sequence[str] = ()
+    ) -> CustomerSegmenter:
+        """The estimator these settings ask for, unfitted."""
+        return CustomerSegmenter(
+            features,
+            categorical=categorical,
+            k=self.k,
+            k_min=self.k_min,
+            k_max=self.k_max,
+            random_state=self.seed,
+        )
+
+
 def segment(
     source: str | os.PathLike[str] | pd.DataFrame,
     *,
@@ -144,20 +177,22 @@ def segment(
         step("read", {"source": str(label)})
         src = open_source(con, source)
         colmap = _transactions_colmap(src, mapping, kind)
-        common: dict[str, Any] = {
-            "seed": seed,
-            "k": k,
-            "k_min": k_min,
-            "k_max": k_max,
-            "as_of": as_of,
-            "lang": lang,
-            "step": step,
-        }
-        if colmap is None:
-            return _segment_customers(con, src, roles=roles, rules=customer_rules, **common)
-        return _segment_transactions(
-            con, src, colmap, features=features, rules=rules, currency=currency, **common
+        options = SegmentOptions(
+            seed=seed,
+            k=k,
+            k_min=k_min,
+            k_max=k_max,
+            as_of=as_of,
+            lang=lang,
+            features=features,
+            rules=rules,
+            roles=roles,
+            customer_rules=customer_rules,
+            currency=currency,
         )
+        if colmap is None:
+            return _segment_customers(con, src, options, step)
+        return _segment_transactions(con, src, colmap, options, step)
     except EngineError as exc:  # raised while scanning a file whose header read fine
         raise engine_error(src.label if src else str(source), exc) from exc
     finally:
@@ -177,29 +212,17 @@ def engine_error(label: str, exc: Exception) -> InputError:
 
 
 def _segment_transactions(
-    con: Engine,
-    src: Any,
-    colmap: ColumnMap,
-    *,
-    seed: int,
-    k: int | None,
-    k_min: int,
-    k_max: int,
-    as_of: date | str | None,
-    lang: str,
-    features: Sequence[str],
-    rules: CleaningRules | None,
-    currency: str,
-    step: Step,
+    con: Engine, src: Source, colmap: ColumnMap, options: SegmentOptions, step: Step
 ) -> SegmentationResult:
-    """Transaction lines in DuckDB → audited, featured, segmented and named customers."""
+    """Transaction lines in the engine → audited, featured, segmented and named customers."""
+    lang = options.lang
     step("audit", {})
     ledger = audit(
         con,
         src,
         colmap,
-        rules,
-        as_of=as_of,
+        options.rules,
+        as_of=options.as_of,
         collectors=(feature_stage.collect, quality.collect),
     )
     step("features", {})
@@ -207,9 +230,7 @@ def _segment_transactions(
     if customers.empty:
         raise EmptyDataError(f"{src.label}: no customer with a kept purchase; nothing to segment")
     step("sweep", {"customers": len(customers)})
-    model = CustomerSegmenter(features, k=k, k_min=k_min, k_max=k_max, random_state=seed).fit(
-        customers
-    )
+    model = options.segmenter(options.features).fit(customers)
     step("fit", {})
     segments = segment_numbers(model.labels_)
     rfm = RFMScorer().fit(customers)
@@ -224,7 +245,7 @@ def _segment_transactions(
     labels = pd.Series(segments, index=table.index)
     table["segment_name"] = labels.map({s: naming.display_name(v, lang) for s, v in slugs.items()})
     with_slug = table.assign(segment_slug=labels.map(slugs))
-    profiles = profile(with_slug, list(TRANSACTION_FEATURES), lang, currency)
+    profiles = profile(with_slug, list(TRANSACTION_FEATURES), lang, options.currency)
     return SegmentationResult(
         segments=table,
         profiles=profiles,
@@ -242,7 +263,7 @@ def _segment_transactions(
 
 
 def _transactions_colmap(
-    src: Any, mapping: Mapping[str, str] | None, kind: str
+    src: Source, mapping: Mapping[str, str] | None, kind: str
 ) -> ColumnMap | None:
     """The transaction column map, or ``None`` when the source is a customer table.
 
@@ -266,30 +287,16 @@ def _transactions_colmap(
 
 
 def _segment_customers(
-    con: Engine,
-    src: Any,
-    *,
-    seed: int,
-    k: int | None,
-    k_min: int,
-    k_max: int,
-    as_of: date | str | None,
-    lang: str,
-    roles: Mapping[str, Any] | None,
-    rules: CustomerRules | None,
-    step: Step,
+    con: Engine, src: Source, options: SegmentOptions, step: Step
 ) -> SegmentationResult:
+    """A customer table in the engine → prepared, segmented customers described by personas."""
+    lang = options.lang
     step("customers", {})
-    table = prepare_customers(con, src, roles=roles, rules=rules, as_of=as_of)
+    table = prepare_customers(
+        con, src, roles=options.roles, rules=options.customer_rules, as_of=options.as_of
+    )
     step("sweep", {"customers": len(table.frame)})
-    model = CustomerSegmenter(
-        table.numeric,
-        categorical=table.categorical,
-        k=k,
-        k_min=k_min,
-        k_max=k_max,
-        random_state=seed,
-    ).fit(table.frame)
+    model = options.segmenter(table.numeric, table.categorical).fit(table.frame)
     step("fit", {})
     segments = segment_numbers(model.labels_)
     # a customer table with recency, frequency and monetary columns is named like transactions
