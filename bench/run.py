@@ -60,7 +60,7 @@ SILHOUETTE_CHECK_MAX = 50_000
 NOTEBOOK_MAX_LINES = 20_000_000
 
 #: the naive feature query: one GROUP BY over the lines, two COUNT(DISTINCT); same output
-#: columns and order as custseg's two-level query (custseg.features.transactions)
+#: columns and order as custseg's two-level query (custseg.stages.features)
 NAIVE_SQL = """
 SELECT customer_id,
        GREATEST(DATE_DIFF('day', CAST(MAX(ts) FILTER (WHERE kind = 'purchase') AS DATE),

@@ -1,4 +1,4 @@
-"""Tests for reading sources into DuckDB (custseg.io), alone and through the pipeline."""
+"""Tests for reading sources into DuckDB (custseg.sources.readers), alone and through the pipeline."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for column recognition and ``--map`` overrides (custseg.schema)."""
+"""Tests for column recognition and ``--map`` overrides (custseg.sources.schema)."""
 
 from __future__ import annotations
 

@@ -161,7 +161,7 @@ def segment(
     kind : ``"transactions"``, ``"customers"`` or ``"auto"`` (transactions when the customer,
         date and value columns of a line are recognised, customers when they are not but a
         customer-id column is).
-    roles : declared column roles of a customer table (see :mod:`custseg.customers`).
+    roles : declared column roles of a customer table (see :mod:`custseg.stages.customers`).
     customer_rules : cleaning policy of a customer table.
     on_step : called as ``on_step(step, info)`` at the start of each stage (for progress).
     """

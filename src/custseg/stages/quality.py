@@ -119,7 +119,7 @@ def summarize(con: Engine) -> dict[str, Any]:
 
     Parameters
     ----------
-    con : connection on which :func:`custseg.audit.audit` ran (it leaves the partial
+    con : connection on which :func:`custseg.stages.audit.audit` ran (it leaves the partial
         aggregates this summary is computed from).
 
     Returns
