@@ -285,41 +285,65 @@ def diagnose(
     :data:`BLOCK`), and its idle threads would spin on the cores that write the tables.
     """
     with threadpool_limits(1, user_api="blas"):
-        return _diagnose(
-            segments,
-            np.asarray(Xt, dtype=float),
-            features,
-            np.asarray(centers, dtype=float),
+        seg = segments
+        Xt = np.asarray(Xt, dtype=float)
+        centers = np.asarray(centers, dtype=float)
+        labels = seg["segment"].to_numpy(dtype=int)
+        ks = sorted(slugs)
+        n = len(seg)
+        has_rfm = all(c in seg.columns for c in (*RFM, "r_score", "f_score"))
+        maps = _maps(Xt, labels, seed)
+        dist = _distances(Xt, centers, labels)
+        far = float(np.quantile(dist, 0.99)) if n else 0.0
+
+        order, part = _by_segment(labels, ks)
+        counts = {s: part[s].stop - part[s].start for s in ks}
+        code = _segment_codes(labels, ks)
+        stats = {c: _segment_stats(seg[c].to_numpy(), code, order, part) for c in RFM if c in seg}
+        boxes = {c: st[0] for c, st in stats.items()}
+        base_medians = {c: st[2] for c, st in stats.items()}
+        snake_cols = [c for c in features[: Xt.shape[1]] if c in seg.columns]
+        snake = _segment_means(Xt[:, : len(snake_cols)], order, part)
+        cards = _cards(
+            seg,
+            dist,
+            far,
+            order,
+            part,
+            stats,
             slugs=slugs,
             names=names,
             profiles=profiles,
-            categorical=categorical,
-            seed=seed,
             lang=lang,
             described_in=described_in,
         )
+        return {
+            "n": n,
+            "features": features,
+            "has_rfm": has_rfm,
+            **maps,
+            "labels": labels,
+            "centers": centers,
+            "snake": snake,
+            "snake_features": snake_cols,
+            "boxes": boxes,
+            "categories": {
+                c: _category_shares(seg[c].astype(str), labels, ks) for c in categorical if c in seg
+            },
+            "rf_grid": _rf_grid(seg) if has_rfm else None,
+            "bubbles": {s: {c: boxes[c][s]["mean"] for c in RFM} for s in ks if counts[s]}
+            if has_rfm
+            else None,
+            "base_medians": base_medians,
+            "far_threshold": far,
+            "cards": cards,
+        }
 
 
-def _diagnose(
-    seg: pd.DataFrame,
-    Xt: np.ndarray,
-    features: list[str],
-    centers: np.ndarray,
-    *,
-    slugs: dict[int, str],
-    names: dict[int, str],
-    profiles: pd.DataFrame,
-    categorical: list[str],
-    seed: int,
-    lang: str,
-    described_in: str | None,
-) -> dict[str, Any]:
-    labels = seg["segment"].to_numpy(dtype=int)
-    ks = sorted(slugs)
+def _maps(Xt: np.ndarray, labels: np.ndarray, seed: int) -> dict[str, Any]:
+    """The PCA map of a seeded sample, a t-SNE embedding and the silhouettes of a smaller one."""
     rng = np.random.default_rng(seed)
-    n = len(seg)
-    has_rfm = all(c in seg.columns for c in (*RFM, "r_score", "f_score"))
-
+    n = len(Xt)
     sample = np.sort(rng.choice(n, PCA_SAMPLE, replace=False)) if n > PCA_SAMPLE else np.arange(n)
     mean = Xt.mean(axis=0)
     comps, ratio = _pca(Xt, mean)
@@ -328,26 +352,45 @@ def _diagnose(
         if len(sample) <= TSNE_SAMPLE
         else np.sort(rng.choice(sample, TSNE_SAMPLE, replace=False))
     )
-    tsne = _tsne(Xt[small], seed)
     sil_idx = small if len(small) <= SILHOUETTE_SAMPLE else small[:SILHOUETTE_SAMPLE]
     silhouette = None
     if len(np.unique(labels[sil_idx])) > 1:
         from sklearn.metrics import silhouette_samples
 
         silhouette = silhouette_samples(Xt[sil_idx], labels[sil_idx])
-    dist = _distances(Xt, centers, labels)
-    far = float(np.quantile(dist, 0.99)) if n else 0.0
+    return {
+        "sample": sample,
+        "proj": (Xt[sample] - mean) @ comps.T,  # the PCA map of the sample only
+        "components": comps,
+        "proj_mean": mean,
+        "explained": ratio,
+        "tsne_idx": small,
+        "tsne": _tsne(Xt[small], seed),
+        "sil_idx": sil_idx,
+        "silhouette": silhouette,
+    }
 
-    order, part = _by_segment(labels, ks)
+
+def _cards(
+    seg: pd.DataFrame,
+    dist: np.ndarray,
+    far: float,
+    order: np.ndarray,
+    part: dict[int, slice],
+    stats: dict[str, tuple[dict[int, dict[str, float]], dict[int, float], float]],
+    *,
+    slugs: dict[int, str],
+    names: dict[int, str],
+    profiles: pd.DataFrame,
+    lang: str,
+    described_in: str | None,
+) -> list[dict[str, Any]]:
+    """One card per segment: portrait, key figures, customers far from the centre, actions."""
+    ks = list(part)
+    n = len(seg)
     counts = {s: part[s].stop - part[s].start for s in ks}
-    code = _segment_codes(labels, ks)
-    stats = {c: _segment_stats(seg[c].to_numpy(), code, order, part) for c in RFM if c in seg}
     boxes = {c: st[0] for c, st in stats.items()}
-    base_medians = {c: st[2] for c, st in stats.items()}
     dist_grouped = dist[order]
-    snake_cols = [c for c in features[: Xt.shape[1]] if c in seg.columns]
-    snake = _segment_means(Xt[:, : len(snake_cols)], order, part)
-
     by_segment = profiles.set_index("segment") if "segment" in profiles.columns else profiles
     total_rev = float(seg["monetary"].sum()) if "monetary" in seg else 0.0
     budget = budget_split(slugs, counts)
@@ -372,15 +415,13 @@ def _diagnose(
                 "customers": counts[s],
                 "share_customers": counts[s] / n if n else 0.0,
                 "share_revenue": stats["monetary"][1][s] / total_rev if total_rev else None,
-                "medians": {
-                    c: boxes[c][s]["median"] if counts[s] else float("nan") for c in base_medians
-                },
+                "medians": {c: boxes[c][s]["median"] if counts[s] else float("nan") for c in boxes},
                 "far": int(np.count_nonzero(dist_grouped[part[s]] > far)),
                 "outliers": [
                     {
                         "customer_id": str(seg["customer_id"].iloc[i]),
                         "distance": float(dist[i]),
-                        **{c: float(seg[c].iloc[i]) for c in base_medians},
+                        **{c: float(seg[c].iloc[i]) for c in boxes},
                     }
                     for i in top
                 ],
@@ -389,33 +430,4 @@ def _diagnose(
                 "budget_weight": budget[s]["weight"],
             }
         )
-
-    return {
-        "n": n,
-        "features": features,
-        "has_rfm": has_rfm,
-        "sample": sample,
-        "labels": labels,
-        "proj": (Xt[sample] - mean) @ comps.T,  # the PCA map of the sample only
-        "components": comps,
-        "proj_mean": mean,
-        "centers": centers,
-        "explained": ratio,
-        "tsne_idx": small,
-        "tsne": tsne,
-        "sil_idx": sil_idx,
-        "silhouette": silhouette,
-        "snake": snake,
-        "snake_features": snake_cols,
-        "boxes": boxes,
-        "categories": {
-            c: _category_shares(seg[c].astype(str), labels, ks) for c in categorical if c in seg
-        },
-        "rf_grid": _rf_grid(seg) if has_rfm else None,
-        "bubbles": {s: {c: boxes[c][s]["mean"] for c in RFM} for s in ks if counts[s]}
-        if has_rfm
-        else None,
-        "base_medians": base_medians,
-        "far_threshold": far,
-        "cards": cards,
-    }
+    return cards
