@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -71,3 +72,21 @@ def setenv(monkeypatch: pytest.MonkeyPatch):
 
     yield set_
     settings.cache_clear()
+
+
+def customers(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Three clear groups of customers: recent big spenders, middling, lapsed small buyers."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for rec, freq, money in ((5, 30, 5000), (60, 6, 600), (300, 1, 40)):
+        m = n // 3
+        parts.append(
+            pd.DataFrame(
+                {
+                    "recency_days": rng.integers(max(rec // 2, 0), rec * 2 + 1, m),
+                    "frequency": np.maximum(1, rng.poisson(freq, m)),
+                    "monetary": money * rng.lognormal(0, 0.3, m),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)

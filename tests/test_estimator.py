@@ -14,24 +14,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from custseg.errors import ModelError, NotFittedError, SchemaError
 from custseg.model import ALGORITHMS, CustomerSegmenter, get_algorithm, segment_numbers
 from custseg.model.selection import sweep
-
-
-def customers(n: int = 300, seed: int = 0) -> pd.DataFrame:
-    """Three clear groups: recent big spenders, middling, lapsed small buyers (by value)."""
-    rng = np.random.default_rng(seed)
-    parts = []
-    for rec, freq, money in ((5, 30, 5000), (60, 6, 600), (300, 1, 40)):
-        m = n // 3
-        parts.append(
-            pd.DataFrame(
-                {
-                    "recency_days": rng.integers(max(rec // 2, 0), rec * 2 + 1, m),
-                    "frequency": np.maximum(1, rng.poisson(freq, m)),
-                    "monetary": money * rng.lognormal(0, 0.3, m),
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True)
+from tests.conftest import customers
 
 
 @parametrize_with_checks([CustomerSegmenter()])

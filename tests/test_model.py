@@ -29,24 +29,7 @@ from custseg.model.selection import (
     silhouettes,
     verdict,
 )
-
-
-def customers(n: int = 300, seed: int = 0) -> pd.DataFrame:
-    """Three clear groups of customers: recent big spenders, middling, lapsed small buyers."""
-    rng = np.random.default_rng(seed)
-    parts = []
-    for rec, freq, money in ((5, 30, 5000), (60, 6, 600), (300, 1, 40)):
-        m = n // 3
-        parts.append(
-            pd.DataFrame(
-                {
-                    "recency_days": rng.integers(max(rec // 2, 0), rec * 2 + 1, m),
-                    "frequency": np.maximum(1, rng.poisson(freq, m)),
-                    "monetary": money * rng.lognormal(0, 0.3, m),
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True)
+from tests.conftest import customers
 
 
 def test_segments_are_ordered_by_value_and_recover_groups() -> None:
