@@ -314,3 +314,23 @@ def test_infinite_quantity_beside_an_amount_stays_out_of_the_statistics() -> Non
     quantity = summarize(con)["distributions"]["quantity"]
     assert quantity["n"] == 2 and quantity["box"]["max"] == 2.0
     assert all(b < 100 for b, _ in quantity["histogram"])
+
+
+def test_collectors_run_in_any_order(online_retail) -> None:
+    """The collectors read what the audit made (lines, pairs, invoices), not each other."""
+    from custseg.engines import connect
+    from custseg.sources.readers import open_source
+    from custseg.sources.schema import resolve_columns
+    from custseg.stages import features, quality
+
+    frame = pd.read_parquet(online_retail).head(20_000)
+    results = []
+    for collectors in ((features.collect, quality.collect), (quality.collect, features.collect)):
+        with connect() as con:
+            src = open_source(con, frame)
+            ledger = audit(con, src, resolve_columns(src.columns), collectors=collectors)
+            table = features.customer_features(con, ledger.as_of)
+            results.append((ledger.to_dict(), table, quality.summarize(con)))
+    assert results[0][0] == results[1][0]
+    pd.testing.assert_frame_equal(results[0][1], results[1][1])
+    assert results[0][2] == results[1][2]

@@ -152,3 +152,11 @@ def test_sweep_through_the_registry_matches_a_plain_kmeans() -> None:
     km = KMeans(n_clusters=3, n_init=4, random_state=0).fit(X)
     np.testing.assert_allclose(sel.centers_of(3), km.cluster_centers_, rtol=0, atol=1e-12)
     assert sel.inertia[1] == pytest.approx(km.inertia_)
+
+
+def test_a_text_column_among_the_features_is_named_in_the_error() -> None:
+    table = customers().assign(channel=["web", "shop", "phone"] * 100)
+    with pytest.raises(SchemaError, match=r"'channel' hold text.*categorical=\[\.\.\.\]"):
+        CustomerSegmenter(k=3).fit(table)
+    fitted = CustomerSegmenter(k=3, features=None, categorical=["channel"]).fit(table)
+    assert fitted.n_features_in_ == 4

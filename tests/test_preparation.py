@@ -287,3 +287,19 @@ def test_a_customer_run_saves_its_preparation_and_a_transaction_run_does_not(
     scored = RunModel.from_document(json.loads(json.dumps(run.model_document()))).predict(lines)
     assert scored.index.tolist() == run.segments["customer_id"].tolist()
     assert (scored.to_numpy() == run.segments["segment"].to_numpy()).all()
+
+
+def test_a_customer_model_scores_rows_without_an_id_as_no_customer() -> None:
+    doc = json.loads(json.dumps(custseg.segment(crm(), k=2).model_document()))
+    rows = crm().head(5).assign(ID=None)
+    scored = RunModel.from_document(doc).predict(rows)
+    assert scored.empty and scored.name == "segment"
+
+
+def test_a_run_model_refuses_a_document_of_another_kind() -> None:
+    with pytest.raises(custseg.ModelError, match="not a custseg run model"):
+        RunModel.from_document({"format": "custseg.model/2"})
+    doc = json.loads(json.dumps(custseg.segment(crm(), k=2).model_document()))
+    del doc["preparation"]
+    with pytest.raises(custseg.ModelError, match="without its preparation"):
+        RunModel.from_document(doc)

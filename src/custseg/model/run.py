@@ -37,7 +37,7 @@ from custseg.errors import ModelError
 from custseg.model import persistence
 from custseg.model.segmenter import CustomerSegmenter
 from custseg.sources import open_source, resolve_columns
-from custseg.stages import features, quality
+from custseg.stages import features
 from custseg.stages.audit import CleaningRules, audit
 from custseg.stages.customers import CustomerPreparation
 
@@ -149,7 +149,8 @@ class RunModel:
         """
         if self.preparation is not None:
             return self.preparation.transform(source)
-        assert self.rules is not None and self.as_of is not None
+        if self.rules is None or self.as_of is None:
+            raise ModelError("a transactions model needs its cleaning rules and as-of date")
         with connect() as engine:
             src = open_source(engine, source)
             try:
@@ -160,7 +161,7 @@ class RunModel:
                     colmap,
                     self.rules,
                     as_of=self.as_of,
-                    collectors=(features.collect, quality.collect),
+                    collectors=(features.collect,),
                 )
                 return features.customer_features(engine, self.as_of)
             finally:
@@ -170,7 +171,7 @@ class RunModel:
         """The segment number (1..k, as in ``segments.csv``) of every customer of ``source``,
         indexed by ``customer_id``."""
         table = self.features(source)
-        labels = self.segmenter.predict(table)
-        return pd.Series(
-            labels + 1, index=pd.Index(table["customer_id"], name="customer_id"), name="segment"
-        )
+        index = pd.Index(table["customer_id"], name="customer_id")
+        if table.empty:  # every row dropped by the cleaning: no customer to score
+            return pd.Series([], index=index, name="segment", dtype="int64")
+        return pd.Series(self.segmenter.predict(table) + 1, index=index, name="segment")

@@ -100,6 +100,22 @@ def _nearest(Xt: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return np.argmin(d, axis=1)
 
 
+def _numbers_only(frame: pd.DataFrame) -> None:
+    """Raise a :class:`SchemaError` naming the columns of ``frame`` that hold text."""
+    text = []
+    for col in frame.columns:
+        if pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col]):
+            continue
+        values = frame[col].dropna()
+        if len(values) and pd.to_numeric(values, errors="coerce").isna().any():
+            text.append(str(col))
+    if text:
+        raise SchemaError(
+            f"column(s) {', '.join(map(repr, text))} hold text, not numbers; name them in "
+            "categorical=[...] to cluster on them as categories, or leave them out of features"
+        )
+
+
 class EstimatorNotFittedError(NotFittedError, SklearnNotFittedError):
     """Raised when the estimator is used before ``fit``: custseg's error and scikit-learn's."""
 
@@ -255,6 +271,7 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
                 validate_data(self, frame, reset=reset, skip_check_array=True)
                 numeric = [c for c in frame.columns if c not in set(categorical)]
                 if numeric or not categorical:
+                    _numbers_only(frame[numeric])
                     values = check_array(
                         frame[numeric],
                         dtype=np.float64,

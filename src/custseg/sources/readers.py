@@ -19,7 +19,6 @@ from typing import Any
 
 import pandas as pd
 
-from custseg.config import settings
 from custseg.engines.base import Engine
 from custseg.engines.sql import ident
 from custseg.errors import EngineError, InputError
@@ -195,7 +194,7 @@ def _open_csv(con: Engine, path: Path, view: str, fingerprint: dict[str, Any]) -
     tmpdir = None
     target = path
     if encoding not in {"utf-8", "utf-8-sig"}:
-        tmpdir = tempfile.mkdtemp(prefix="custseg-", dir=settings().temp_dir)
+        tmpdir = tempfile.mkdtemp(prefix="custseg-", dir=con.settings.temp_dir)
         target = _transcode(path, encoding, tmpdir)
     con.scan(view, target, format="csv", parallel=not has_quoted_newline(target))
     src = _describe(con, view, str(path), "csv", fingerprint)

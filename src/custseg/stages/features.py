@@ -14,6 +14,7 @@ import pandas as pd
 
 from custseg.engines.base import Engine
 from custseg.stages import relations as rel
+from custseg.stages.audit.rules import PER_INVOICE_SQL
 from custseg.stages.ledger import accumulate
 
 #: features computed for every customer, in output order
@@ -40,16 +41,6 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "(0 for one-purchase customers)",
 }
 
-#: kept lines summed per (customer, invoice); shared with the exploration (months, orders)
-PER_INVOICE_SQL = """
-    SELECT customer_id, invoice,
-           MIN(ts) AS ts,
-           SUM(CASE WHEN kind = 'purchase' THEN value ELSE 0 END) AS bought,
-           SUM(CASE WHEN kind = 'purchase' THEN 0 ELSE -value END) AS returned,
-           MAX(CASE WHEN kind = 'purchase' THEN 1 ELSE 0 END) AS has_purchase
-    FROM {lines}
-    WHERE reason IS NULL
-    GROUP BY customer_id, invoice"""
 
 #: distinct products among each customer's kept purchases
 PER_PRODUCT_SQL = """
@@ -126,12 +117,10 @@ def collect(con: Engine, part: int) -> None:
 
     Parts hold disjoint customers, so each customer's totals come from one part whole. The
     product breadth comes from the per-(customer, product) aggregation the cleaning already
-    made (:data:`~custseg.stages.relations.PAIRS`, see
-    :func:`custseg.stages.audit.rules.build_lines`). Leaves the part's invoices in
-    :data:`~custseg.stages.relations.INVOICES` for :func:`custseg.stages.quality.collect`.
+    made (:data:`~custseg.stages.relations.PAIRS`), the invoices from
+    :data:`~custseg.stages.relations.INVOICES` (both made by
+    :func:`custseg.stages.audit.rules.build_lines`).
     """
-
-    con.create(rel.INVOICES, PER_INVOICE_SQL.format(lines=rel.LINES))
     sql = _TOTALS_CTES.format(
         per_invoice=f"SELECT * FROM {rel.INVOICES}",
         per_product=(

@@ -39,7 +39,7 @@ TOP_COUNTRIES = 15
 _MEASURES: dict[str, tuple[str, str, str]] = {
     "quantity": ("quantity", rel.LINES, "reason IS NULL AND kind = 'purchase' AND quantity > 0"),
     "price": ("price", rel.LINES, "reason IS NULL AND kind = 'purchase' AND price > 0"),
-    "order_value": ("bought", rel.INVOICES, "bought > 0"),  # see features.collect
+    "order_value": ("bought", rel.INVOICES, "bought > 0"),  # kept lines per invoice
 }
 
 
@@ -48,9 +48,8 @@ def collect(con: Engine, part: int) -> None:
 
     Value counts, and per country and month the lines, revenue, orders and distinct
     customers: parts hold disjoint customers (and so disjoint invoices), so sums of the
-    parts' figures are the figures of the whole. Reads the part's invoices, which
-    :func:`custseg.stages.features.collect` leaves in :data:`~custseg.stages.relations.INVOICES`
-    (it must run first).
+    parts' figures are the figures of the whole. Reads the part's invoices
+    (:data:`~custseg.stages.relations.INVOICES`, made by the audit).
     """
     values = " UNION ALL ".join(
         value_counts_sql(name, expr, table, where)

@@ -37,9 +37,10 @@ LINES: Final = "lines"
 #: (product breadth).
 PAIRS: Final = "_cs_pairs"
 
-#: per part — kept lines summed per (customer, invoice) (:data:`custseg.stages.features.PER_INVOICE_SQL`).
-#: Written by :func:`custseg.stages.features.collect`; read by
-#: :func:`custseg.stages.quality.collect` (order values, months), which runs after it.
+#: per part — kept lines summed per (customer, invoice) (:data:`custseg.stages.audit.rules.PER_INVOICE_SQL`).
+#: Written by :func:`custseg.stages.audit.rules.build_lines`; read by
+#: :func:`custseg.stages.features.collect` (frequency, money, dates) and
+#: :func:`custseg.stages.quality.collect` (order values, months), in either order.
 INVOICES: Final = "_cs_invoices"
 
 #: accumulated — rows and exact money per (reason, kind).

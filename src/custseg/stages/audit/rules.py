@@ -89,6 +89,18 @@ class CleaningRules:
         return d
 
 
+#: kept lines summed per (customer, invoice); read by the features and the quality summary
+PER_INVOICE_SQL = """
+    SELECT customer_id, invoice,
+           MIN(ts) AS ts,
+           SUM(CASE WHEN kind = 'purchase' THEN value ELSE 0 END) AS bought,
+           SUM(CASE WHEN kind = 'purchase' THEN 0 ELSE -value END) AS returned,
+           MAX(CASE WHEN kind = 'purchase' THEN 1 ELSE 0 END) AS has_purchase
+    FROM {lines}
+    WHERE reason IS NULL
+    GROUP BY customer_id, invoice"""
+
+
 @dataclass(frozen=True)
 class LineColumns:
     """SQL expressions reading one source line into canonical, typed columns."""
@@ -181,8 +193,9 @@ def build_lines(
     part: tuple[int, int] = (0, 1),
     memo: dict[str, Any] | None = None,
 ) -> str | None:
-    """Create :data:`~custseg.stages.relations.LINES` (canonical columns, reason, kind) and
-    :data:`~custseg.stages.relations.PAIRS`; return the date format.
+    """Create :data:`~custseg.stages.relations.LINES` (canonical columns, reason, kind),
+    :data:`~custseg.stages.relations.PAIRS` and :data:`~custseg.stages.relations.INVOICES`
+    (the kept lines summed per invoice); return the date format.
 
     The rules that look at one line (:func:`row_rules_sql`) are applied as the lines are
     read; then those that compare a customer's lines: exact duplicates
@@ -231,6 +244,7 @@ def build_lines(
     collect_pairs(con)
     mark_duplicates(con)
     mark_returns_without_purchase(con)
+    con.create(rel.INVOICES, PER_INVOICE_SQL.format(lines=rel.LINES))
     return memo["date"][1]
 
 
