@@ -175,8 +175,9 @@ def test_real_run_writes_every_output(real_run: tuple[Result, Path]) -> None:
         path = out_dir / name
         assert path.is_file(), f"{name} not written"
         assert path.stat().st_size > 0, f"{name} is empty"
-    # no temporary or stray files left behind
-    assert {p.name for p in out_dir.iterdir()} == EXPECTED_OUTPUTS
+    # no temporary or stray files left behind; the folder is sealed by its manifest
+    assert {p.name for p in out_dir.iterdir()} == EXPECTED_OUTPUTS | {"manifest.json"}
+    assert not [p for p in out_dir.parent.iterdir() if p.name.startswith(".")]
     html = (out_dir / "report.html").read_text(encoding="utf-8")
     assert html.lstrip().lower().startswith("<!doctype html")
     json.loads((out_dir / "model.json").read_text(encoding="utf-8"))

@@ -103,7 +103,6 @@ def run(
 
     Example (customer table): custseg run customers.csv --kind customers --out runs/crm
     """
-    from custseg.outputs.folder import OUTPUT_FILES
     from custseg.outputs.folder import run as run_pipeline
     from custseg.report import print_summary
     from custseg.sources.schema import parse_mapping
@@ -126,10 +125,6 @@ def run(
                 date.fromisoformat(as_of)
             except ValueError:
                 _fail(f"--as-of {as_of!r} is not a date; write it as YYYY-MM-DD")
-        if out.exists() and not out.is_dir():
-            _fail(f"--out {out} is a file; give a folder")
-        if out.resolve() == input.resolve().parent and input.name in OUTPUT_FILES:
-            _fail(f"--out {out} would overwrite the input; choose another folder")
         mapping = parse_mapping(map_ or [])
         declared = _read_roles(roles) if roles is not None else None
         with console.status("") as status:
@@ -170,10 +165,12 @@ def report(
 ) -> None:
     """Rebuild report.html from a run's outputs, without the input and without re-fitting.
 
+    The folder must hold one whole run (checked against its manifest.json); it is sealed
+    again with the new report.
+
     Example: custseg report runs/retail --lang fr --png
     """
-    from custseg.outputs.files import write_text
-    from custseg.report import render_dir
+    from custseg.outputs.folder import rewrite_report
 
     console = Console()
     try:
@@ -181,13 +178,10 @@ def report(
             _fail(f"--lang {lang!r} is not available; use one of {', '.join(i18n.LANGUAGES)}")
         if not folder.is_dir():
             _fail(f"{folder} is not a folder; give the --out folder of custseg run")
-        path = write_text(folder / "report.html", render_dir(folder, lang))
+        path, files = rewrite_report(folder, lang, png)
         shown = lang or "en"
         console.print(i18n.t(shown, "report_written", path=path))
         if png:
-            from custseg.report.browser import export_png
-
-            files = export_png(path, folder / "figures")
             console.print(i18n.t(shown, "figures_written", n=len(files), path=folder / "figures"))
     except CustsegError as exc:
         _fail(str(exc))

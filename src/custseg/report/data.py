@@ -22,6 +22,7 @@ from custseg.errors import InputError, ModelError
 from custseg.explain import naming
 from custseg.explain.diagnostics import diagnose
 from custseg.model import persistence
+from custseg.report import manifest
 
 if TYPE_CHECKING:
     from custseg.pipeline import SegmentationResult
@@ -51,29 +52,29 @@ class RunData:
         )
 
     @classmethod
-    def from_dir(cls, folder: str | Path) -> RunData:
-        """Read a run's folder; raise :class:`InputError` naming what is missing."""
-        folder = Path(folder)
-        need = ("segments.parquet", "profiles.csv", "model.json", "audit.json")
-        missing = [n for n in need if not (folder / n).is_file()]
-        if missing:
-            raise InputError(
-                f"{folder}: not a custseg run folder (missing {', '.join(missing)}); "
-                "give the --out folder of custseg run"
-            )
+    def from_dir(cls, folder: str | Path, shown: str | Path | None = None) -> RunData:
+        """Read a sealed run folder; raise :class:`InputError` if it is not one whole run.
+
+        Every file is checked against the folder's ``manifest.json`` (see
+        :func:`custseg.report.manifest.open_run`) and parsed from the very bytes checked, so a
+        folder mixing two runs, changed after its run, or left unsealed by an interrupted run
+        is refused. ``shown`` names the folder in errors (default ``folder``).
+        """
+        label = shown if shown is not None else folder
+        _, data = manifest.open_run(folder, (*manifest.NEEDED, "exploration.json"), label)
         try:
-            exploration_path = folder / "exploration.json"
+            exploration = data.get("exploration.json")
             return cls(
-                segments=pd.read_parquet(folder / "segments.parquet"),
-                profiles=pd.read_csv(folder / "profiles.csv"),
-                model_doc=json.loads((folder / "model.json").read_text(encoding="utf-8")),
-                audit=json.loads((folder / "audit.json").read_text(encoding="utf-8")),
-                exploration=json.loads(exploration_path.read_text(encoding="utf-8"))
-                if exploration_path.is_file()
+                segments=pd.read_parquet(io.BytesIO(data["segments.parquet"])),
+                profiles=pd.read_csv(io.BytesIO(data["profiles.csv"])),
+                model_doc=json.loads(data["model.json"].decode("utf-8")),
+                audit=json.loads(data["audit.json"].decode("utf-8")),
+                exploration=json.loads(exploration.decode("utf-8"))
+                if exploration is not None
                 else None,
             )
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{folder}: cannot read the run's outputs ({exc})") from exc
+        except (OSError, ValueError, RecursionError) as exc:
+            raise InputError(f"{label}: cannot read the run's outputs ({exc})") from exc
 
 
 def _roundtrip(data: Any) -> Any:
