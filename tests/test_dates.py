@@ -244,3 +244,18 @@ def test_the_enrolment_dates_of_marketing_campaign_are_decided_day_first() -> No
     reading = read_dates(con, src.view, "Dt_Customer")
     assert reading.format == "%d-%m-%Y" and reading.order == "day-first"
     assert reading.proof is not None and int(reading.proof[:2]) > 12
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_the_report_shows_the_implausible_lines_in_both_languages(
+    lang: str, tmp_path: Path
+) -> None:
+    from custseg import i18n
+
+    stray = ("599999", "10001", 7, "2099-06-01 10:00", 3.0, 2.0)
+    result = custseg.segment(lines([*BULK, stray]), k=2, seed=0, lang=lang)
+    custseg.save(result, tmp_path)
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    label = i18n.reason(lang, "implausible_date")
+    assert label != "implausible_date"
+    assert label.replace("'", "&#39;") in html or label in html
