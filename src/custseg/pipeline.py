@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -155,7 +155,8 @@ def segment(
     seed : random state of every random step; same input and seed give the same output.
     k : number of segments; ``None`` chooses it in ``[k_min, k_max]``.
     mapping : ``{canonical: source_column}`` overriding the alias recognition.
-    as_of : date recency is measured to; default the day after the last kept transaction.
+    as_of : date recency is measured to (a date or text YYYY-MM-DD; anything else raises a
+        :class:`~custseg.errors.CustsegError`); default the day after the last kept transaction.
     lang : ``"en"`` or ``"fr"`` for names and sentences.
     features : customer features clustered on (transactions).
     kind : ``"transactions"``, ``"customers"`` or ``"auto"`` (transactions when the customer,
@@ -166,6 +167,7 @@ def segment(
     on_step : called as ``on_step(step, info)`` at the start of each stage (for progress).
     """
     i18n.catalog(lang)
+    as_of = check_as_of(as_of)
     if kind not in {"auto", "transactions", "customers"}:
         raise CustsegError(f"kind {kind!r} unknown; use transactions, customers or auto")
     step = on_step or (lambda name, info: None)
@@ -200,6 +202,32 @@ def segment(
             src.close()
         if own:
             con.close()
+
+
+def check_as_of(as_of: date | str | None) -> date | None:
+    """The as-of date given to :func:`segment` or :func:`explore`, as a date.
+
+    A :class:`~datetime.date` (or datetime, whose day is taken) or text written YYYY-MM-DD;
+    anything else raises a one-line :class:`CustsegError` naming the value.
+
+    Examples
+    --------
+    >>> check_as_of("2011-12-31")
+    datetime.date(2011, 12, 31)
+    """
+    if as_of is None:
+        return None
+    if isinstance(as_of, datetime):
+        return as_of.date()
+    if isinstance(as_of, date):
+        return as_of
+    text = as_of.strip() if isinstance(as_of, str) else None
+    if text is not None and len(text) == 10 and text[4] == "-" and text[7] == "-":
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise CustsegError(f"as_of {as_of!r} is not a date; write it as YYYY-MM-DD (e.g. 2011-12-31)")
 
 
 def engine_error(label: str, exc: Exception) -> InputError:
@@ -375,6 +403,7 @@ def explore(
     >>> ex.ledger.input_rows == len(frame), sorted(ex.summary["distributions"])
     (True, ['order_value', 'price', 'quantity'])
     """
+    as_of = check_as_of(as_of)
     con = connect()
     src = None
     try:

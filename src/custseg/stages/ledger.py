@@ -8,6 +8,7 @@ each part leaves partial aggregates (:func:`accumulate`) that add up to those of
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -35,10 +36,18 @@ class Ledger:
     flagged: dict[str, Any] = field(default_factory=dict)
     rules: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: how the dates were read and judged, when there is something to say: ``order`` (the
+    #: day/month order of a text date column, decided by a value or assumed) and
+    #: ``implausible`` (lines dated far outside the others, see :func:`date_fence`). Left out
+    #: of :meth:`to_dict` when empty, so the ledger of a file with plain dates is unchanged.
+    dates: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form, keys in a fixed order."""
-        return asdict(self)
+        """JSON-able form, keys in a fixed order (``dates`` only when it says something)."""
+        d = asdict(self)
+        if not self.dates:
+            del d["dates"]
+        return d
 
     def check(self) -> None:
         """Raise if rows do not add up (an internal invariant, always true)."""
@@ -144,6 +153,104 @@ def collect_ledger(con: Engine, part: int) -> None:
         for name, expr in _EXTREME_EXPRS
     )
     accumulate(con, rel.EXTREME_TOP, top, part)
+    accumulate(
+        con,
+        rel.DATE_DAYS,
+        f"SELECT {_DAY} AS day, count(*) AS n FROM {rel.LINES} WHERE ts IS NOT NULL GROUP BY day",
+        part,
+    )
+
+
+#: a line's date as days from 1970-01-01 (SQL over the column ``ts``)
+_DAY = "date_diff('day', DATE '1970-01-01', CAST(ts AS DATE))"
+
+#: lines dated more than this many widths before the first quartile of the line dates or after
+#: the third are implausible (:func:`date_fence`); the width is the interquartile range, at
+#: least :data:`DATE_FENCE_MIN_DAYS`
+DATE_FENCE_IQR = 3.0
+DATE_FENCE_MIN_DAYS = 730
+
+
+def _iso_day(day: int) -> str:
+    """The date ``day`` days after 1970-01-01, as YYYY-MM-DD (clamped to years 1–9999)."""
+    try:
+        return (date(1970, 1, 1) + timedelta(days=day)).isoformat()
+    except OverflowError:
+        return (date.min if day < 0 else date.max).isoformat()
+
+
+@dataclass(frozen=True)
+class DateFence:
+    """The plausible dates of lines: days ``low`` to ``high`` (from 1970-01-01, inclusive).
+
+    Lines dated outside are dropped as ``implausible_date`` (see :func:`date_fence`).
+    """
+
+    low: int
+    high: int
+    q1: float
+    q3: float
+
+    def outside_sql(self) -> str:
+        """SQL true for a line (column ``ts``) dated outside the fence."""
+        return f"{_DAY} NOT BETWEEN {int(self.low)} AND {int(self.high)}"
+
+    def rule(self) -> str:
+        """The rule, in words, with its numbers."""
+        return (
+            f"dated before {_iso_day(self.low)} or after {_iso_day(self.high)}: more than "
+            f"{DATE_FENCE_IQR:g} times the interquartile range of the line dates (at least "
+            f"{DATE_FENCE_MIN_DAYS} days) before their first quartile "
+            f"({_iso_day(int(self.q1))}) or after their third ({_iso_day(int(self.q3))})"
+        )
+
+
+def date_fence(con: Engine) -> tuple[DateFence, int] | None:
+    """The fence of plausible line dates and how many lines lie outside it.
+
+    The fence is computed from the dates of every line that has one (whatever rule drops the
+    line otherwise, so the fence does not depend on the rules), summed per day over the parts:
+    from ``Q1 - 3 w`` to ``Q3 + 3 w`` with ``w`` the interquartile range of the dates, at
+    least two years, so that a line dated 2099, 1970 or 1900 among lines of 2010–2011 lies far
+    outside, while the data of a short period keeps every line within six years of its
+    quartiles (a few old customers' lines among recent ones are not implausible).
+    ``None`` when no line has a date.
+    """
+    rows = con.numpy(
+        f"SELECT day, CAST(sum(n) AS BIGINT) AS n FROM {rel.DATE_DAYS} GROUP BY day ORDER BY day"
+    )
+    days, counts = rows["day"].astype(np.int64), rows["n"].astype(np.int64)
+    if not len(days):
+        return None
+    q1, q3 = quantiles_cont(days.astype(float), counts, (0.25, 0.75))
+    width = max(q3 - q1, DATE_FENCE_MIN_DAYS)
+    fence = DateFence(
+        low=int(np.floor(q1 - DATE_FENCE_IQR * width)),
+        high=int(np.ceil(q3 + DATE_FENCE_IQR * width)),
+        q1=q1,
+        q3=q3,
+    )
+    outside = int(counts[(days < fence.low) | (days > fence.high)].sum())
+    return fence, outside
+
+
+def implausible_dates(con: Engine, fence: DateFence, examples: int = 5) -> dict[str, Any]:
+    """The ledger's account of the lines dated outside ``fence``: the rule, the lines before
+    and after it, and the dates farthest out on each side with their lines."""
+    rows = con.rows(
+        f"SELECT day, CAST(sum(n) AS BIGINT) FROM {rel.DATE_DAYS} GROUP BY day ORDER BY day"
+    )
+    before = [(int(d), int(n)) for d, n in rows if d < fence.low]
+    after = [(int(d), int(n)) for d, n in rows if d > fence.high]
+    farthest = before[:examples] + after[::-1][:examples]
+    return {
+        "rule": fence.rule(),
+        "low": _iso_day(fence.low),
+        "high": _iso_day(fence.high),
+        "lines_before": sum(n for _, n in before),
+        "lines_after": sum(n for _, n in after),
+        "examples": [{"date": _iso_day(d), "lines": n} for d, n in sorted(farthest)],
+    }
 
 
 def extremes(con: Engine, iqr: float) -> dict[str, Any]:

@@ -59,6 +59,11 @@ EXTREME_VALUES: Final = "_cs_extreme_values"
 #: Written by :func:`custseg.stages.ledger.collect_ledger`; read by :func:`custseg.stages.ledger.extremes`.
 EXTREME_TOP: Final = "_cs_extreme_top"
 
+#: accumulated — lines per day of their date (every line with a date, whatever its reason),
+#: ``day`` counted from 1970-01-01, ``n``. Written by :func:`custseg.stages.ledger.collect_ledger`;
+#: read by :func:`custseg.stages.ledger.date_fence` (lines dated far outside the others).
+DATE_DAYS: Final = "_cs_date_days"
+
 #: accumulated — per-customer totals (first and last purchase, frequency, bought, returned,
 #: product breadth). Written by :func:`custseg.stages.features.collect`; read by
 #: :func:`custseg.stages.features.customer_features`.
@@ -85,6 +90,7 @@ ACCUMULATED: Final = (
     SPAN,
     EXTREME_VALUES,
     EXTREME_TOP,
+    DATE_DAYS,
     CUSTOMER_TOTALS,
     VALUE_COUNTS,
     COUNTRIES,

@@ -6,6 +6,6 @@
 """
 
 from custseg.stages.audit.clean import Collector, audit
-from custseg.stages.audit.rules import RULE_ORDER, CleaningRules
+from custseg.stages.audit.rules import CONDITIONAL_REASONS, RULE_ORDER, CleaningRules
 
-__all__ = ["RULE_ORDER", "CleaningRules", "Collector", "audit"]
+__all__ = ["CONDITIONAL_REASONS", "RULE_ORDER", "CleaningRules", "Collector", "audit"]

@@ -24,11 +24,19 @@ from custseg.stages.audit.partition import (
     partitions,
     split_parts,
 )
-from custseg.stages.audit.rules import RULE_ORDER, CleaningRules, build_lines
+from custseg.stages.audit.rules import (
+    CONDITIONAL_REASONS,
+    RULE_ORDER,
+    CleaningRules,
+    build_lines,
+)
 from custseg.stages.ledger import (
+    DateFence,
     Ledger,
     collect_ledger,
+    date_fence,
     extremes,
+    implausible_dates,
 )
 
 #: called as ``collector(con, part)`` on the cleaned lines of every part (see :func:`audit`)
@@ -54,27 +62,33 @@ def audit(
     when the input is cleaned in one part, the cleaned lines stay in
     :data:`~custseg.stages.relations.LINES` (same row count as the input). Raises
     :class:`EmptyDataError` when no row survives.
+
+    Dates: a text date column is read as :func:`~custseg.stages.audit.parse.read_dates`
+    decides (ISO 8601 values always as ISO; the day/month order from the values; a column
+    mixing both orders is refused); an order assumed for lack of a deciding value is noted in
+    the ledger. Lines dated far outside the others (beyond the fence of
+    :func:`~custseg.stages.ledger.date_fence`, e.g. one line of 2099 or 1900 among lines of
+    2010–2011) are dropped as ``implausible_date``, counted with their money, and the
+    ledger's ``dates["implausible"]`` gives the rule and the dates: the lines are then
+    cleaned again, so that the default as-of date (the day after the last kept line) and every
+    feature are computed without them. The reason is listed only when it drops lines, and
+    inputs without such lines are cleaned once, as before.
     """
     rules = rules or CleaningRules()
     given_as_of = None
     if as_of is not None:
         given_as_of = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of))
-    parts = partitions(con, src)
     memo: dict[str, Any] = {}
-    date_format = None
-    if parts > 1:  # formats are chosen from the whole input, before it is split
-        choose_formats(con, src, colmap, memo)
-    with split_parts(con, src, colmap, parts) as plan:
-        for index, (part_src, part) in enumerate(plan):
-            date_format = build_lines(
-                con, part_src, colmap, rules, given_as_of, part=part, memo=memo
-            )
-            collect_ledger(con, index)
-            for collect in collectors:
-                collect(con, index)
-            for name in rel.PER_PART + ((rel.LINES,) if parts > 1 else ()):
-                con.drop(name)
-    counts = _counts(con, src.label)
+    date_format = _clean(con, src, colmap, rules, given_as_of, memo, collectors, None)
+    fence = None
+    found = date_fence(con)
+    if found is not None and found[1]:
+        # lines dated far outside the others: cleaned again, dropping them, so that they move
+        # neither the as-of date nor any feature (the fence is the same on the second pass:
+        # it is computed from every dated line, whatever its reason)
+        fence = found[0]
+        date_format = _clean(con, src, colmap, rules, given_as_of, memo, collectors, fence)
+    counts = _counts(con, src.label, dropped_only_if=CONDITIONAL_REASONS)
     dropped = counts.dropped
     money_exact = counts.money
     bought = counts.kind_money.get("purchase", Decimal(0))
@@ -88,6 +102,24 @@ def audit(
     ) or (None, None, 0)
     as_of_date = given_as_of or last.date() + timedelta(days=1)
     notes: list[str] = []
+    dates: dict[str, Any] = {}
+    reading = memo["date"][1]
+    if reading is not None and reading.order is not None:
+        column = colmap.present()["date"]
+        dates["order"] = {"column": column, "order": reading.order, "decided_by": reading.proof}
+        if reading.assumed:
+            notes.append(
+                f"date column {column!r}: no value tells the day from the month (every first "
+                f"and second field is at most 12), so dates were read {reading.order} "
+                f"({reading.format}), the usual order outside the United States; write dates as "
+                "YYYY-MM-DD to be sure"
+            )
+    if fence is not None:
+        dates["implausible"] = implausible_dates(con, fence)
+        notes.append(
+            f"{dropped['implausible_date']} lines are dropped as implausible_date, "
+            f"{fence.rule()}; the as-of date and the features are computed without them"
+        )
     if dropped["after_as_of"]:
         notes.append(
             f"{dropped['after_as_of']} lines are dated on or after the as-of date {as_of_date}: "
@@ -104,7 +136,7 @@ def audit(
             "kept_net": round(float(net_kept or 0.0), 2),
             "kept_purchases": round(float(bought or 0.0), 2),
             "kept_returns": round(float(returned or 0.0), 2),
-            "dropped_by_reason": {r: money_by.get(r, 0.0) for r in RULE_ORDER},
+            "dropped_by_reason": {r: money_by.get(r, 0.0) for r in dropped},
             "note": "sums of quantity × price (or amount) over rows whose value can be computed",
         },
         as_of=as_of_date.isoformat(),
@@ -118,9 +150,38 @@ def audit(
         flagged=extremes(con, rules.extreme_iqr),
         rules=rules.to_dict(),
         notes=notes,
+        dates=dates,
     )
     ledger.check()
     return ledger
+
+
+def _clean(
+    con: Engine,
+    src: Source,
+    colmap: ColumnMap,
+    rules: CleaningRules,
+    as_of: date | None,
+    memo: dict[str, Any],
+    collectors: Sequence[Collector],
+    fence: DateFence | None,
+) -> str | None:
+    """Clean every part and run the collectors on it; return the date format."""
+    parts = partitions(con, src)
+    date_format = None
+    if parts > 1:  # formats are chosen from the whole input, before it is split
+        choose_formats(con, src, colmap, memo)
+    with split_parts(con, src, colmap, parts) as plan:
+        for index, (part_src, part) in enumerate(plan):
+            date_format = build_lines(
+                con, part_src, colmap, rules, as_of, part=part, memo=memo, fence=fence
+            )
+            collect_ledger(con, index)
+            for collect in collectors:
+                collect(con, index)
+            for name in rel.PER_PART + ((rel.LINES,) if parts > 1 else ()):
+                con.drop(name)
+    return date_format
 
 
 @dataclass
@@ -135,8 +196,11 @@ class _Counts:
     kind_money: dict[str, Decimal]
 
 
-def _counts(con: Engine, label: str) -> _Counts:
-    """Sum the parts' ledger aggregates; raise :class:`EmptyDataError` when nothing is kept."""
+def _counts(con: Engine, label: str, dropped_only_if: Sequence[str] = ()) -> _Counts:
+    """Sum the parts' ledger aggregates; raise :class:`EmptyDataError` when nothing is kept.
+
+    The reasons of ``dropped_only_if`` are listed only when they drop lines.
+    """
     groups = con.rows(
         f"SELECT reason, kind, CAST(sum(n) AS BIGINT), SUM(total) FROM {rel.LEDGER} "
         "GROUP BY reason, kind"
@@ -153,7 +217,11 @@ def _counts(con: Engine, label: str) -> _Counts:
             kind_money[kind] = total or Decimal(0)
     input_rows = int(sum(by_reason.values()))
     kept = int(by_reason.pop("kept", 0))
-    dropped = {r: int(by_reason.get(r, 0)) for r in RULE_ORDER}
+    dropped = {
+        r: int(by_reason.get(r, 0))
+        for r in RULE_ORDER
+        if r not in dropped_only_if or by_reason.get(r, 0)
+    }
     if input_rows == 0:
         raise EmptyDataError(f"{label}: the file has a header but no rows; nothing to segment")
     if kept == 0:

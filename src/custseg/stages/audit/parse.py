@@ -7,6 +7,7 @@ ordered sample of distinct values, so every run makes the same choice.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from custseg.engines.base import Engine
@@ -35,7 +36,27 @@ DATE_FORMATS: tuple[str, ...] = (
     "%Y/%m/%d %H:%M:%S",
     "%Y/%m/%d",
     "%Y%m%d",
+    "%m-%d-%Y %H:%M:%S",
+    "%m-%d-%Y %H:%M",
+    "%m-%d-%Y",
+    "%m.%d.%Y %H:%M:%S",
+    "%m.%d.%Y %H:%M",
+    "%m.%d.%Y",
 )
+
+#: a value read as ISO 8601 (by a cast) whatever format the other values of its column have:
+#: 2011-12-09, 2011-12-09 12:50, 2011-12-09T12:50:00
+ISO_DATE = r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([ T]|$)"
+
+#: day-first format → its month-first counterpart, and back (same separator and time)
+_COUNTERPART: dict[str, str] = {}
+for _fmt in DATE_FORMATS:
+    for _sep in "/-.":
+        for _a, _b in (("%d", "%m"), ("%m", "%d")):
+            if _fmt.startswith(f"{_a}{_sep}{_b}{_sep}%Y"):
+                _twin = f"{_b}{_sep}{_a}{_sep}%Y" + _fmt[len(f"{_a}{_sep}{_b}{_sep}%Y") :]
+                if _twin in DATE_FORMATS:
+                    _COUNTERPART[_fmt] = _twin
 
 
 def text_expr(col: str) -> str:
@@ -133,26 +154,137 @@ def customer_expr(col: str, dtype: str) -> str:
     )
 
 
-def choose_date_format(con: Engine, view: str, col: str) -> str | None:
-    """Pick the date format that parses most of a sample of a text column.
+@dataclass(frozen=True)
+class DateReading:
+    """How a text date column is read, decided once from its values (see :func:`read_dates`).
 
-    Returns ``None`` when ISO timestamps (handled by a plain cast) parse at least as many.
-    Ties between day-first and month-first are resolved day-first, the usual order outside
-    the United States.
+    Attributes
+    ----------
+    format : strptime format of the values that are not ISO 8601; ``None`` when every value
+        is read by a plain cast (ISO 8601).
+    iso : whether some values are ISO 8601; those are always read as ISO, whatever ``format``.
+    order : ``"day-first"`` or ``"month-first"`` when ``format`` puts the day and the month
+        in the first two fields (d/m/Y, m/d/Y…), else ``None``.
+    proof : a value that decided ``order`` (``13/05/2011`` proves day-first); ``None`` when no
+        value could tell, every first and second field being at most 12, and the order was
+        assumed (day-first, the usual order outside the United States).
     """
-    sample = (
-        f"(SELECT DISTINCT TRIM({ident(col)}) AS v FROM {ident(view)} WHERE {ident(col)} IS NOT NULL "
-        "ORDER BY v LIMIT 20000)"  # ordered: the same sample, hence the same format, every run
+
+    format: str | None
+    iso: bool = False
+    order: str | None = None
+    proof: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The reading as the ledger's ``date_format`` says it."""
+        if self.format is None:
+            return "ISO 8601"
+        return f"ISO 8601 and {self.format}" if self.iso else self.format
+
+    @property
+    def assumed(self) -> bool:
+        """Whether the day/month order was assumed for lack of a value that decides it."""
+        return self.order is not None and self.proof is None
+
+    def sql(self, value: str) -> str:
+        """SQL reading the trimmed text ``value`` as a TIMESTAMP (NULL when it does not parse)."""
+        cast = f"TRY_CAST({value} AS TIMESTAMP)"
+        if self.format is None:
+            return cast
+        parsed = f"try_strptime({value}, {literal(self.format)})"
+        if not self.iso:
+            return parsed
+        return f"(CASE WHEN regexp_matches({value}, {literal(ISO_DATE)}) THEN {cast} ELSE {parsed} END)"
+
+
+#: distinct values of the date column being decided on (dropped once decided)
+_DATE_VALUES = "_cs_date_values"
+
+
+def read_dates(con: Engine, view: str, col: str, label: str = "") -> DateReading:
+    """Decide how a text date column is read, from its values; the same every run.
+
+    1. ISO 8601 values (:data:`ISO_DATE`) are always read as ISO by a cast, whatever the
+       format of the other values.
+    2. The other values get the format of :data:`DATE_FORMATS` that parses most of an
+       ordered sample of them (a plain cast when it parses at least as many).
+    3. When that format puts the day and the month in the first two fields, every distinct
+       value of the column decides their order: a first field above 12 (``13/05/2011``)
+       proves day-first, a second field above 12 (``05/13/2011``) proves month-first. A
+       column holding both proofs mixes the two conventions and is refused
+       (:class:`SchemaError` naming the column and one value of each), as any reading would
+       put some dates in the wrong month. A column with neither (every field at most 12) is
+       read day-first, the usual order outside the United States, and the reading says it was
+       assumed (:attr:`DateReading.assumed`; the audit notes it in the ledger).
+
+    Raises
+    ------
+    SchemaError
+        When the column mixes day-first and month-first dates.
+    """
+    con.create(
+        _DATE_VALUES,
+        f"SELECT DISTINCT TRIM({ident(col)}) AS v FROM {ident(view)} WHERE {ident(col)} IS NOT NULL",
+    )
+    try:
+        return _decide(con, col, label)
+    finally:
+        con.drop(_DATE_VALUES)
+
+
+def _decide(con: Engine, col: str, label: str) -> DateReading:
+    """:func:`read_dates` over the distinct values held in :data:`_DATE_VALUES`."""
+    iso = f"regexp_matches(v, {literal(ISO_DATE)})"
+    sample = (  # ordered: the same sample, hence the same format, every run
+        f"(SELECT v FROM {_DATE_VALUES} WHERE NOT {iso} ORDER BY v LIMIT 20000)"
     )
     counts = ["count(TRY_CAST(v AS TIMESTAMP))"]
     counts += [f"count(try_strptime(v, {literal(fmt)}))" for fmt in DATE_FORMATS]
-    row = con.row(f"SELECT {', '.join(counts)} FROM {sample} AS s")
+    row = con.row(
+        f"SELECT (SELECT count(*) FROM {_DATE_VALUES} WHERE {iso}), {', '.join(counts)} "
+        f"FROM {sample} AS s"
+    )
     assert row is not None
+    has_iso, row = bool(row[0]), row[1:]
     best = max(range(len(row)), key=lambda i: (row[i], -i))
-    return None if best == 0 else DATE_FORMATS[best - 1]
+    if best == 0:
+        return DateReading(None, iso=has_iso)
+    fmt = DATE_FORMATS[best - 1]
+    if fmt not in _COUNTERPART:
+        return DateReading(fmt, iso=has_iso)
+    day_first = fmt if fmt.startswith("%d") else _COUNTERPART[fmt]
+    sep = f"[{fmt[2]}]"
+    fields = f"^([0-9]{{1,2}}){sep}([0-9]{{1,2}}){sep}[0-9]{{4}}"
+    a = f"TRY_CAST(regexp_extract(v, {literal(fields)}, 1) AS INTEGER)"
+    b = f"TRY_CAST(regexp_extract(v, {literal(fields)}, 2) AS INTEGER)"
+    proves_day = f"{a} BETWEEN 13 AND 31 AND {b} BETWEEN 1 AND 12"
+    proves_month = f"{b} BETWEEN 13 AND 31 AND {a} BETWEEN 1 AND 12"
+    day, month = con.row(
+        f"SELECT min(v) FILTER (WHERE {proves_day}), min(v) FILTER (WHERE {proves_month}) "
+        f"FROM {_DATE_VALUES} WHERE NOT {iso}"
+    ) or (None, None)
+    if day is not None and month is not None:
+        where = f"{label}: " if label else ""
+        raise SchemaError(
+            f"{where}date column {col!r} mixes day-first and month-first dates ({day!r} can "
+            f"only be day/month, {month!r} only month/day), so some dates cannot be read "
+            "without error; write its dates as YYYY-MM-DD (ISO 8601) and run again"
+        )
+    if month is not None:
+        return DateReading(_COUNTERPART[day_first], iso=has_iso, order="month-first", proof=month)
+    return DateReading(day_first, iso=has_iso, order="day-first", proof=day)
 
 
-def date_expr(con: Engine, src: Source, col: str) -> tuple[str, str | None]:
+def choose_date_format(con: Engine, view: str, col: str) -> str | None:
+    """The strptime format of the values of a text date column that are not ISO 8601, or
+    ``None`` when a plain cast (ISO 8601) reads them (see :func:`read_dates`)."""
+    return read_dates(con, view, col).format
+
+
+def date_expr(con: Engine, src: Source, col: str) -> tuple[str, DateReading | None]:
+    """SQL reading the date column ``col`` as a TIMESTAMP, and how a text column is read
+    (``None`` for a column typed as dates)."""
     dtype = src.types[col].upper()
     if "TIMESTAMP" in dtype:
         return f"CAST({ident(col)} AS TIMESTAMP)", None
@@ -163,10 +295,8 @@ def date_expr(con: Engine, src: Source, col: str) -> tuple[str, str | None]:
             f"{src.label}: date column {col!r} has type {dtype}; expected dates or text such as "
             "2011-12-09 12:50. Use --map date=<column> to pick another column"
         )
-    fmt = choose_date_format(con, src.view, col)
-    if fmt is None:
-        return f"TRY_CAST(TRIM({ident(col)}) AS TIMESTAMP)", "ISO 8601"
-    return f"try_strptime(TRIM({ident(col)}), {literal(fmt)})", fmt
+    reading = read_dates(con, src.view, col, src.label)
+    return reading.sql(f"TRIM({ident(col)})"), reading
 
 
 def uses_amount(colmap: ColumnMap) -> bool:
@@ -182,7 +312,7 @@ def choose_formats(con: Engine, src: Source, colmap: ColumnMap, memo: dict[str, 
     """Choose, once, the date format and each text number column's convention (into memo)."""
     cols = colmap.present()
     if "date" not in memo:
-        memo["date"] = date_expr(con, src, cols["date"])
+        memo["date"] = date_expr(con, src, cols["date"])  # (SQL, DateReading | None)
     roles = ["quantity", "price"] + (["amount"] if uses_amount(colmap) else [])
     for role in roles:
         if role in cols and role not in memo:

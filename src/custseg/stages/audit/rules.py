@@ -28,10 +28,17 @@ from custseg.stages.audit.parse import (
 from custseg.stages.audit.partition import (
     part_key,
 )
+from custseg.stages.ledger import DateFence
+
+#: reasons the ledger lists only when they drop lines: their rule applies only then (see
+#: :func:`custseg.stages.audit.audit`), and the ledger of an input without such lines stays
+#: what it was before the rule existed
+CONDITIONAL_REASONS: tuple[str, ...] = ("implausible_date",)
 
 #: drop reasons, in the order the rules are applied
 RULE_ORDER: tuple[str, ...] = (
     "unparseable_date",
+    "implausible_date",
     "missing_customer_id",
     "duplicate",
     "bad_debt_adjustment",
@@ -149,10 +156,17 @@ def line_columns(src: Source, colmap: ColumnMap, memo: dict[str, Any]) -> LineCo
     )
 
 
-def row_rules_sql(rules: CleaningRules, *, use_amount: bool, as_of: date | None) -> str:
+def row_rules_sql(
+    rules: CleaningRules,
+    *,
+    use_amount: bool,
+    as_of: date | None,
+    fence: DateFence | None = None,
+) -> str:
     """The CASE expression giving a line's drop reason from the rules that look at the line
     alone (NULL when kept), in the order of :data:`RULE_ORDER`, over the columns ``ts``,
-    ``customer_id``, ``invoice_in``, ``product``, ``descr``, ``q``, ``p`` and ``v``."""
+    ``customer_id``, ``invoice_in``, ``product``, ``descr``, ``q``, ``p`` and ``v``. With
+    ``fence``, lines dated outside it are ``implausible_date``."""
     codes = ", ".join(literal(c.upper()) for c in rules.non_product_codes) or "NULL"
     adj_desc = (
         " OR ".join(
@@ -171,8 +185,11 @@ def row_rules_sql(rules: CleaningRules, *, use_amount: bool, as_of: date | None)
     else:
         price_rules = """
             WHEN v = 0 THEN 'zero_quantity'"""
+    implausible = ""
+    if fence is not None:
+        implausible = f"\n                WHEN {fence.outside_sql()} THEN 'implausible_date'"
     return f"""CASE
-                WHEN ts IS NULL THEN 'unparseable_date'
+                WHEN ts IS NULL THEN 'unparseable_date'{implausible}
                 WHEN customer_id IS NULL THEN 'missing_customer_id'
                 WHEN regexp_matches(COALESCE(invoice_in, ''), {literal(rules.adjustment_pattern)})
                      OR {adj_desc} THEN 'bad_debt_adjustment'
@@ -192,6 +209,7 @@ def build_lines(
     *,
     part: tuple[int, int] = (0, 1),
     memo: dict[str, Any] | None = None,
+    fence: DateFence | None = None,
 ) -> str | None:
     """Create :data:`~custseg.stages.relations.LINES` (canonical columns, reason, kind),
     :data:`~custseg.stages.relations.PAIRS` and :data:`~custseg.stages.relations.INVOICES`
@@ -204,14 +222,15 @@ def build_lines(
 
     With ``as_of``, lines dated on or after it are outside the observation period: they are
     dropped as ``after_as_of`` so that recency, tenure, frequency and money all describe the
-    same period. With ``part = (i, n)``, only the lines of the i-th of n disjoint sets of
+    same period. With ``fence``, lines dated outside it are dropped as ``implausible_date``.
+    With ``part = (i, n)``, only the lines of the i-th of n disjoint sets of
     customers (by a hash of the customer id) are built; every rule but the flagging of extreme
     values looks at one customer's lines only, so the parts add up to the whole.
     """
     memo = {} if memo is None else memo  # per-column choices, made once for all parts
     choose_formats(con, src, colmap, memo)
     c = line_columns(src, colmap, memo)
-    reason = row_rules_sql(rules, use_amount=uses_amount(colmap), as_of=as_of)
+    reason = row_rules_sql(rules, use_amount=uses_amount(colmap), as_of=as_of, fence=fence)
     index, parts = part
     key = part_key(src, colmap)
     where = f"\n            WHERE {key} % {int(parts)} = {int(index)}" if parts > 1 else ""
@@ -245,7 +264,8 @@ def build_lines(
     mark_duplicates(con)
     mark_returns_without_purchase(con)
     con.create(rel.INVOICES, PER_INVOICE_SQL.format(lines=rel.LINES))
-    return memo["date"][1]
+    reading = memo["date"][1]
+    return reading.label if reading is not None else None
 
 
 def collect_pairs(con: Engine) -> None:
@@ -276,7 +296,8 @@ def mark_duplicates(con: Engine) -> None:
     product) pair seen more than once: only those few are compared, over the whole-row hash
     and the cleaned columns kept in ``lines`` (the description and unmapped columns are
     compared through the 64-bit hash). The first copy (in input order) is kept; later
-    copies are dropped unless an earlier rule (date, customer id) already dropped them.
+    copies are dropped unless an earlier rule (date, customer id) already dropped them
+    (copies share their date, so all or none of them are ``implausible_date``).
     """
     con.update(
         rel.LINES,
@@ -292,6 +313,7 @@ def mark_duplicates(con: Engine) -> None:
                 JOIN {rel.PAIRS} AS c
                   ON l.customer_id = c.customer_id AND l.product IS NOT DISTINCT FROM c.product
                 WHERE c.n > 1 AND l.ts IS NOT NULL AND l.customer_id IS NOT NULL
+                  AND l.reason IS DISTINCT FROM 'implausible_date'
             ) AS copies WHERE copy_no > 1
         )""",
     )
