@@ -19,10 +19,11 @@ import pandas as pd
 
 from custseg.engines import connect
 from custseg.engines.base import Engine
-from custseg.engines.sql import ident, literal
+from custseg.engines.sql import ident
 from custseg.errors import ModelError, SchemaError
 from custseg.sources.readers import Source, open_source
 from custseg.stages.audit.parse import (
+    DateReading,
     choose_date_format,
     number_convention,
     number_expr,
@@ -129,9 +130,8 @@ def _expr(col: str, dtype: str, step: Mapping[str, Any]) -> str:
     dated = any(t in dtype for t in _DATE_TYPES)
     if parse == "date" and dtype == "VARCHAR":
         fmt = step.get("format")
-        if fmt is None:
-            return f"TRY_CAST(TRIM({ident(col)}) AS TIMESTAMP)"
-        return f"try_strptime(TRIM({ident(col)}), {literal(fmt)})"
+        # ISO 8601 values are read as ISO whatever the format of the others (as in the audit)
+        return DateReading(fmt, iso=True).sql(f"TRIM({ident(col)})")
     if parse == "date" or parse == "timestamp":
         if dated:
             return f"CAST({ident(col)} AS TIMESTAMP)"
