@@ -122,22 +122,18 @@ def compression_of(path: Path) -> str | None:
     return suffix if suffix in COMPRESSION_SUFFIXES else None
 
 
-def _zstd_reader(fh: IO[bytes]) -> IO[bytes] | None:
+def _zstandard() -> Any:
+    """The ``zstandard`` module, or ``None`` when it is not installed (it is optional)."""
     try:
         import zstandard  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         return None
-    reader: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
-    return reader
+    return zstandard
 
 
 def can_decompress(path: Path) -> bool:
     """Whether Python can read the bytes of ``path`` (a ``.zst`` file needs ``zstandard``)."""
-    if compression_of(path) != ".zst":
-        return True
-    with open(path, "rb") as fh:
-        reader = _zstd_reader(fh)
-        return reader is not None
+    return compression_of(path) != ".zst" or _zstandard() is not None
 
 
 def open_bytes(path: Path) -> IO[bytes]:
@@ -149,17 +145,16 @@ def open_bytes(path: Path) -> IO[bytes]:
         return bz2.open(path, "rb")
     if comp == ".xz":
         return lzma.open(path, "rb")
-    fh = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
     if comp == ".zst":
-        reader = _zstd_reader(fh)
-        if reader is None:
-            fh.close()
+        module = _zstandard()
+        if module is None:
             raise InputError(
-                f"{path}: a .zst file in a legacy encoding needs the zstandard package; "
+                f"{path}: reading a .zst file here needs the zstandard package; "
                 "pip install zstandard, or decompress the file first"
             )
+        reader: IO[bytes] = module.open(path, "rb")
         return reader
-    return fh
+    return open(path, "rb")
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
@@ -296,6 +291,16 @@ class _Quotes:
             )
 
 
+def _opens_field(text: bytes, delimiter: bytes) -> bool:
+    """Whether a quote of ``text`` stands at a field's start (after a delimiter or a newline)."""
+    at = text.find(b'"')
+    while at >= 0:
+        if at == 0 or text[at - 1 : at] in (b"\n", delimiter):
+            return True
+        at = text.find(b'"', at + 1)
+    return False
+
+
 def check_csv_structure(fh: IO[bytes], delimiter: str, columns: int, label: str) -> bool:
     """Follow the quotes of a UTF-8 CSV stream: whether quoted fields span lines.
 
@@ -306,15 +311,23 @@ def check_csv_structure(fh: IO[bytes], delimiter: str, columns: int, label: str)
     """
     state = _Quotes(delimiter.encode(), columns, label)
     d = re.escape(state.delimiter)
-    closed = re.compile(rb"(?:^|(?<=" + d + rb'))"(?:[^"\n]|"")*+"', re.M)
-    opening = re.compile(rb"(?:^|(?<=" + d + rb'))"', re.M)
+    field = rb'"[^"\n]*+(?:""[^"\n]*+)*+"'  # a quoted field closed on its line
+    after_delimiter = re.compile(d + field)
+    at_line_start = re.compile(rb"^" + field, re.M)
+    dq = state.delimiter + b'"'
     number = 0
     while block := fh.read(_CHUNK):
         if not block.endswith(b"\n"):
             block += fh.readline()
-        if not state.inside and opening.search(closed.sub(b"", block)) is None:
-            number += block.count(b"\n")
-            continue
+        if not state.inside:
+            rest = block
+            if dq in rest:
+                rest = after_delimiter.sub(state.delimiter, rest)
+            if _opens_field(rest, state.delimiter):
+                rest = at_line_start.sub(b"", rest)
+            if not _opens_field(rest, state.delimiter):
+                number += block.count(b"\n")
+                continue
         for line in block.split(b"\n"):
             number += 1
             state.line(number, line)
@@ -594,8 +607,18 @@ def _open_files(
     except (EngineError, ValueError, OSError, UnicodeError, EOFError, lzma.LZMAError) as exc:
         raise InputError(
             f"{label}: cannot be read as {shown} ({_first_line(exc)}); check that the file is "
-            "complete and of the type its extension says"
+            f"complete and of the type its extension says{_zstd_hint(files)}"
         ) from exc
+
+
+def _zstd_hint(files: Sequence[Path]) -> str:
+    """What to do when a ``.zst`` file Python cannot open fails in the engine."""
+    if any(not can_decompress(p) for p in files):
+        return (
+            "; a .zst file that is not UTF-8 text needs the zstandard package "
+            "(pip install zstandard), or decompress it first"
+        )
+    return ""
 
 
 def _first_line(exc: BaseException) -> str:
@@ -778,5 +801,5 @@ def read_error(src: Source | None, label: str, exc: BaseException) -> InputError
         return damaged_parquet(label, exc)
     return InputError(
         f"{label}: the data could not be read to the end ({_first_line(exc)}); check the file "
-        "for malformed lines, or convert it to Parquet"
+        f"for malformed lines, or convert it to Parquet{_zstd_hint(src.files if src else [])}"
     )
