@@ -585,8 +585,8 @@ def _open_files(
     single = len(files) == 1
     if single and label != "<stdin>" and Path(label) == files[0]:
         fingerprint = file_fingerprint(files[0])
-    elif single:
-        fingerprint = file_fingerprint(files[0]) | {"name": label}
+    elif single:  # a pipe or standard input, copied to a temporary file
+        fingerprint = file_fingerprint(files[0]) | {"name": Path(label).name or label}
     else:
         fingerprint = files_fingerprint(label, files, root)
     kind = kinds[0]
