@@ -279,7 +279,9 @@ def test_unrecognisable_columns_without_map_fail_naming_the_role(
     ("case", "extra", "needles"),
     [
         pytest.param("missing", [], ["does_not_exist.csv", "no such file"], id="missing-file"),
-        pytest.param("garbage", [], ["garbage.parquet", "cannot be read"], id="unreadable-file"),
+        pytest.param(
+            "garbage", [], ["garbage.parquet", "is not a Parquet file"], id="unreadable-file"
+        ),
         pytest.param(
             "no_customer",
             [],

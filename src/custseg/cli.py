@@ -55,6 +55,13 @@ def _read_roles(path: Path) -> dict[str, Any]:
     return data
 
 
+INPUT_HELP = (
+    "Transactions or customer file: CSV/TSV (also compressed: .csv.gz, .csv.zst, .csv.bz2, "
+    ".csv.xz), Parquet or Excel; a quoted glob or a folder of CSV or Parquet parts with the "
+    "same columns (Hive folders such as year=2011/ become columns); or - for standard input."
+)
+
+
 @app.callback()
 def main() -> None:
     """custseg: customer segments from transaction lines."""
@@ -62,7 +69,7 @@ def main() -> None:
 
 @app.command()
 def run(
-    input: Annotated[Path, typer.Argument(help="Transactions file: CSV/TSV, Parquet or Excel.")],
+    input: Annotated[Path, typer.Argument(help=INPUT_HELP)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs.")],
     seed: Annotated[
         int, typer.Option(help="Random seed (≥ 0); same input and seed, same output.")
@@ -189,7 +196,7 @@ def report(
 
 @app.command()
 def explore(
-    input: Annotated[Path, typer.Argument(help="Transactions file: CSV/TSV, Parquet or Excel.")],
+    input: Annotated[Path, typer.Argument(help=INPUT_HELP)],
     html: Annotated[
         Path | None, typer.Option("--html", help="Also write the data-quality page here.")
     ] = None,

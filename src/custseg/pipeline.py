@@ -24,6 +24,8 @@ from custseg.explain.verdict import verdict_sentence
 from custseg.model import RFM_FEATURES, CustomerSegmenter, RFMScorer, persistence, segment_numbers
 from custseg.model.rfm import has_rfm
 from custseg.sources import ColumnMap, Source, open_source, resolve_columns
+from custseg.sources.readers import read_error
+from custseg.sources.schema import transaction_roles
 from custseg.stages import features as feature_stage
 from custseg.stages import quality
 from custseg.stages.audit import CleaningRules, audit
@@ -196,7 +198,7 @@ def segment(
             return _segment_customers(con, src, options, step)
         return _segment_transactions(con, src, colmap, options, step)
     except EngineError as exc:  # raised while scanning a file whose header read fine
-        raise engine_error(src.label if src else str(source), exc) from exc
+        raise engine_error(src.label if src else str(source), exc, src) from exc
     finally:
         if src is not None:
             src.close()
@@ -230,13 +232,10 @@ def check_as_of(as_of: date | str | None) -> date | None:
     raise CustsegError(f"as_of {as_of!r} is not a date; write it as YYYY-MM-DD (e.g. 2011-12-31)")
 
 
-def engine_error(label: str, exc: Exception) -> InputError:
-    """A one-line error for a failure of the SQL engine while it reads the input."""
-    first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-    return InputError(
-        f"{label}: the data could not be read to the end ({first.strip()}); check the file "
-        "for malformed lines, or convert it to Parquet"
-    )
+def engine_error(label: str, exc: Exception, src: Source | None = None) -> InputError:
+    """A one-line error for a failure of the SQL engine while it reads the input (a damaged
+    file when ``src`` is Parquet)."""
+    return read_error(src, label, exc)
 
 
 def _segment_transactions(
@@ -297,8 +296,10 @@ def _transactions_colmap(
 
     ``auto`` takes the source for transactions when the customer, date and value columns of a
     transaction line are all recognised (the invoice is optional); for a customer table when
-    they are not but a customer-id column is (``ID``, ``CustomerID``…); otherwise it asks.
-    ``--kind`` settles any doubt.
+    they are not, a customer-id column is (``ID``, ``CustomerID``…) and no column is named
+    like an invoice, a date, a quantity or a price of a line (then the error names the
+    missing role and the ``--map`` that fixes it); otherwise it asks. ``--kind`` settles any
+    doubt.
     """
     if kind == "customers":
         return None
@@ -307,8 +308,15 @@ def _transactions_colmap(
     try:
         return resolve_columns(src.columns, mapping, source=src.label)
     except SchemaError as exc:
-        if detect_roles(src.columns)["id"] is not None:
+        found = transaction_roles(src.columns)
+        if detect_roles(src.columns)["id"] is not None and not found:
             return None
+        if found:
+            raise SchemaError(
+                f"{exc} (the file looks like transaction lines: it has "
+                f"{', '.join(f'{r} {c!r}' for r, c in found.items())}); or, if each row "
+                "is one customer, run with --kind customers"
+            ) from exc
         raise SchemaError(
             f"{exc}; or, if each row is one customer, run with --kind customers"
         ) from exc
@@ -420,7 +428,7 @@ def explore(
         summary = quality.summarize(con)
         return Exploration(ledger=ledger, summary=summary, fingerprint=src.fingerprint)
     except EngineError as exc:
-        raise engine_error(src.label if src else str(source), exc) from exc
+        raise engine_error(src.label if src else str(source), exc, src) from exc
     finally:
         if src is not None:
             src.close()

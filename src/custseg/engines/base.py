@@ -61,16 +61,24 @@ class Engine(ABC):
     def scan(
         self,
         name: str,
-        path: str | PathLike[str],
+        path: str | PathLike[str] | Sequence[str | PathLike[str]],
         *,
         format: Literal["parquet", "csv"],
         parallel: bool = True,
+        delimiter: str | None = None,
+        skip: int = 0,
     ) -> None:
-        """Expose a file as the relation ``name``, read where it lies at every use.
+        """Expose a file, or files of the same columns, as the relation ``name``, read where
+        they lie at every use.
 
-        A CSV file is read with a header line, every column as text, fields quoted with
-        ``"`` (doubled inside), short rows padded with NULL and malformed rows tolerated;
-        ``parallel=False`` asks for one reader, for files whose quoted fields span lines.
+        Several paths are read as one relation, their rows one file after the other; files in
+        Hive-style folders (``year=2011/month=12/part.parquet``) gain the folders' keys as
+        columns. A CSV file may be compressed (``.gz``, ``.zst``, told by its suffix) and is
+        read with a header line, every column as text, fields quoted with ``"`` (doubled
+        inside), short rows padded with NULL and malformed rows tolerated; ``delimiter``
+        names the field separator (detected when ``None``), ``skip`` the number of lines
+        before the header, and ``parallel=False`` asks for one reader, for files whose quoted
+        fields span lines.
         """
 
     # ---- relations -----------------------------------------------------------------------

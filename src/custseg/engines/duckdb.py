@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from os import PathLike
@@ -104,19 +104,30 @@ class DuckDBEngine(Engine):
     def scan(
         self,
         name: str,
-        path: str | PathLike[str],
+        path: str | PathLike[str] | Sequence[str | PathLike[str]],
         *,
         format: Literal["parquet", "csv"],
         parallel: bool = True,
+        delimiter: str | None = None,
+        skip: int = 0,
     ) -> None:
-        where = literal(str(path))
+        if isinstance(path, str | PathLike):
+            where = literal(str(path))
+        else:
+            where = "[" + ", ".join(literal(str(p)) for p in path) + "]"
         if format == "parquet":
             body = f"SELECT * FROM read_parquet({where})"
         elif format == "csv":
+            dialect = "".join(
+                [
+                    f", delim = {literal(delimiter)}" if delimiter is not None else "",
+                    f", skip = {int(skip)}" if skip else "",
+                ]
+            )
             body = (
                 f"SELECT * FROM read_csv({where}, all_varchar = true, header = true, "
                 "quote = '\"', escape = '\"', strict_mode = false, null_padding = true, "
-                f"parallel = {str(bool(parallel)).lower()})"
+                f"parallel = {str(bool(parallel)).lower()}{dialect})"
             )
         else:
             raise ValueError(f"format {format!r} unknown; use parquet or csv")

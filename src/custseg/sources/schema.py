@@ -229,3 +229,55 @@ def resolve_columns(
             f"--map {missing[0].split(' ')[0]}=<column>"
         )
     return ColumnMap(chosen, frozenset(mapping))
+
+
+def check_unique_names(names: Sequence[object], source: str) -> None:
+    """Refuse two columns of the same header (case aside; empty headers are not compared).
+
+    Examples
+    --------
+    >>> check_unique_names(["id", "Price", "price"], "a.csv")
+    Traceback (most recent call last):
+    ...
+    custseg.errors.SchemaError: a.csv: the header 'price' names two columns (columns 2 and 3); \
+rename one of them so that each column has its own name
+    """
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, 1):
+        key = str(name).strip().casefold()
+        if not key:
+            continue
+        if key in seen:
+            raise SchemaError(
+                f"{source}: the header {str(name).strip()!r} names two columns (columns "
+                f"{seen[key]} and {position}); rename one of them so that each column has its "
+                "own name"
+            )
+        seen[key] = position
+
+
+#: the roles that only a transaction line has (a customer table has none of them)
+TRANSACTION_ROLES: tuple[str, ...] = ("invoice", "date", "quantity", "price")
+
+
+def transaction_roles(columns: Sequence[str]) -> dict[str, str]:
+    """The roles of :data:`TRANSACTION_ROLES` that ``columns`` name through their aliases,
+    with the column that names each.
+
+    Examples
+    --------
+    >>> transaction_roles(["InvoiceNo", "CustomerID", "Quantity", "UnitPrice"])
+    {'invoice': 'InvoiceNo', 'quantity': 'Quantity', 'price': 'UnitPrice'}
+    >>> transaction_roles(["ID", "Income", "Dt_Customer"])
+    {}
+    """
+    by_key: dict[str, str] = {}
+    for col in columns:
+        by_key.setdefault(normalize_name(col), col)
+    found: dict[str, str] = {}
+    for role in TRANSACTION_ROLES:
+        for alias in ALIASES[role]:
+            if normalize_name(alias) in by_key:
+                found[role] = by_key[normalize_name(alias)]
+                break
+    return found
