@@ -21,7 +21,7 @@ import pandas as pd
 from custseg.errors import InputError, ModelError
 from custseg.explain import naming
 from custseg.explain.diagnostics import diagnose
-from custseg.model import persistence
+from custseg.model import persistence, schema
 
 if TYPE_CHECKING:
     from custseg.pipeline import SegmentationResult
@@ -62,18 +62,44 @@ class RunData:
                 "give the --out folder of custseg run"
             )
         try:
-            exploration_path = folder / "exploration.json"
-            return cls(
-                segments=pd.read_parquet(folder / "segments.parquet"),
-                profiles=pd.read_csv(folder / "profiles.csv"),
-                model_doc=json.loads((folder / "model.json").read_text(encoding="utf-8")),
-                audit=json.loads((folder / "audit.json").read_text(encoding="utf-8")),
-                exploration=json.loads(exploration_path.read_text(encoding="utf-8"))
-                if exploration_path.is_file()
-                else None,
-            )
+            segments = pd.read_parquet(folder / "segments.parquet")
+            profiles = pd.read_csv(folder / "profiles.csv")
         except (OSError, ValueError) as exc:
             raise InputError(f"{folder}: cannot read the run's outputs ({exc})") from exc
+        exploration_path = folder / "exploration.json"
+        model_doc, audit, exploration = validate_run_documents(
+            read_run_document(folder / "model.json"),
+            read_run_document(folder / "audit.json"),
+            read_run_document(exploration_path) if exploration_path.is_file() else None,
+            folder=folder,
+        )
+        return cls(segments, profiles, model_doc, audit, exploration)
+
+
+def read_run_document(path: Path) -> dict[str, Any]:
+    """A run's JSON file read safely (:func:`custseg.model.schema.load_json`): a JSON object
+    of bounded size and nesting, finite numbers only; else a one-line :class:`InputError`."""
+    return schema.load_json(path, InputError)
+
+
+def validate_run_documents(
+    model_doc: Any, audit: Any, exploration: Any, *, folder: str | Path = "."
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """Check a run's ``model.json``, ``audit.json`` and ``exploration.json`` (or ``None``)
+    against their schemas (:mod:`custseg.model.schema`) before the report uses them.
+
+    Raises a one-line :class:`InputError` naming the file and the fault; returns the three
+    documents, unchanged.
+    """
+    folder = Path(folder)
+    for name, doc in (
+        ("model.json", model_doc),
+        ("audit.json", audit),
+        ("exploration.json", exploration),
+    ):
+        if doc is not None or name != "exploration.json":
+            schema.validate(doc, name, str(folder / name), InputError)
+    return model_doc, audit, exploration
 
 
 def _roundtrip(data: Any) -> Any:
