@@ -156,7 +156,9 @@ def test_sweep_through_the_registry_matches_a_plain_kmeans() -> None:
 
 def test_a_text_column_among_the_features_is_named_in_the_error() -> None:
     table = customers().assign(channel=["web", "shop", "phone"] * 100)
-    with pytest.raises(SchemaError, match=r"'channel' hold text.*categorical=\[\.\.\.\]"):
+    with pytest.raises(
+        SchemaError, match=r"column 'channel' holds .*not a number.*categorical=\[\.\.\.\]"
+    ):
         CustomerSegmenter(k=3).fit(table)
     fitted = CustomerSegmenter(k=3, features=None, categorical=["channel"]).fit(table)
     assert fitted.n_features_in_ == 4

@@ -121,6 +121,7 @@ def test_predict_before_fit_and_damaged_model() -> None:
     d["centroids"] = d["centroids"][:1]
     with pytest.raises(ModelError, match="inconsistent"):
         persistence.from_dict(d)
+    d = persistence.to_dict(CustomerSegmenter(k=2).fit(customers()))
     d["params"]["algorithm"] = "pickle"
     with pytest.raises(ModelError, match="unknown clustering algorithm 'pickle'"):
         persistence.from_dict(d)

@@ -414,7 +414,10 @@ def _cards(
                 "description": description,
                 "customers": counts[s],
                 "share_customers": counts[s] / n if n else 0.0,
-                "share_revenue": stats["monetary"][1][s] / total_rev if total_rev else None,
+                # a segment that received no customer has no sum (see _segment_stats): its share is 0
+                "share_revenue": stats["monetary"][1].get(s, 0.0) / total_rev
+                if total_rev
+                else None,
                 "medians": {c: boxes[c][s]["median"] if counts[s] else float("nan") for c in boxes},
                 "far": int(np.count_nonzero(dist_grouped[part[s]] > far)),
                 "outliers": [

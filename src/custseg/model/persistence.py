@@ -4,7 +4,8 @@ The ``model`` part of a run's ``model.json`` holds everything needed to score a 
 the estimator's parameters, the transform (clip bound, Yeo-Johnson exponent, mean and scale of
 each numeric feature, categories), the centroids (row i = label i = segment i + 1), the RFM
 score edges and grid, the segment slugs given by the explain layer, and how k was chosen.
-Reading validates the content and never executes anything.
+Reading validates the content against :data:`custseg.model.schema.MODEL` (types, finite numbers,
+sizes, centroids k × width) and never executes anything.
 
 Format ``custseg.model/2`` (from ``/1``): ``params`` gains ``algorithm`` and ``features`` may be
 ``null`` (every column); ``feature_names_in`` records the input columns validated at fit time
@@ -27,7 +28,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import platform
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from custseg.errors import ModelError
+from custseg.model import schema
 from custseg.model.algorithms import get_algorithm
 from custseg.model.rfm import RFM_GRID, RFMScorer
 from custseg.model.segmenter import CustomerSegmenter
@@ -136,10 +137,12 @@ def _numbers(value: Any, n: int, what: str) -> np.ndarray:
 def from_dict(data: Mapping[str, Any]) -> CustomerSegmenter:
     """Rebuild the fitted estimator from :func:`to_dict` output (no code is executed).
 
-    Raises :class:`~custseg.errors.ModelError` naming what is missing or inconsistent.
+    Raises :class:`~custseg.errors.ModelError` naming what is missing or inconsistent: the
+    content is checked against :data:`custseg.model.schema.MODEL` first.
     """
     if not isinstance(data, Mapping) or data.get("format") not in READABLE:
         raise ModelError(f"not a custseg model (expected format {MODEL_FORMAT!r})")
+    schema.validate(dict(data), "model", "model")
     try:
         p = data["params"]
         features = None if p["features"] is None else _strings(p["features"], "features")
@@ -225,15 +228,20 @@ def rfm_scorer(data: Mapping[str, Any]) -> RFMScorer | None:
 
 
 def read(path: str | Path) -> dict[str, Any]:
-    """The model part of a ``model.json`` written by a run (or a bare model document)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: cannot read the model ({exc}); give a run's model.json") from exc
-    if not isinstance(data, dict):
-        raise ModelError(f"{path}: not a custseg model; give a run's model.json")
+    """The model part of a ``model.json`` written by a run (or a bare model document).
+
+    Read safely (:func:`custseg.model.schema.load_json`) and validated against
+    :data:`custseg.model.schema.MODEL`; raises a one-line :class:`ModelError` naming the file.
+    """
+    data = schema.load_json(path)
     model = data.get("model", data)
-    return dict(model) if isinstance(model, dict) else {}
+    if not isinstance(model, dict) or model.get("format") not in READABLE:
+        raise ModelError(
+            f"{path}: not a custseg model (no model of format {MODEL_FORMAT!r}); give a run's "
+            "model.json"
+        )
+    schema.validate(model, "model", f"{path}")
+    return model
 
 
 def load(path: str | Path) -> CustomerSegmenter:

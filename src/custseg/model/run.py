@@ -22,7 +22,6 @@ True
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ import pandas as pd
 
 from custseg.engines import connect
 from custseg.errors import ModelError
-from custseg.model import persistence
+from custseg.model import persistence, schema
 from custseg.model.segmenter import CustomerSegmenter
 from custseg.sources import open_source, resolve_columns
 from custseg.stages import features
@@ -84,29 +83,32 @@ class RunModel:
     preparation: CustomerPreparation | None
 
     @classmethod
-    def from_document(cls, doc: Mapping[str, Any]) -> RunModel:
-        """Rebuild the chain from a run's ``model.json`` content (validated, nothing executed)."""
+    def from_document(cls, doc: Mapping[str, Any], source: str = "model.json") -> RunModel:
+        """Rebuild the chain from a run's ``model.json`` content (validated, nothing executed).
+
+        The content is checked against :data:`custseg.model.schema.RUN` (its ``model`` and
+        ``preparation`` parts included) before use; ``source`` names it in errors.
+        """
         if not isinstance(doc, Mapping) or doc.get("format") not in RUN_FORMATS:
             raise ModelError(
-                "not a custseg run model (expected format "
+                f"{source}: not a custseg run model (expected format "
                 f"{' or '.join(sorted(RUN_FORMATS))}); give a run's model.json"
             )
         kind = doc.get("kind")
         if kind not in {"transactions", "customers"}:
+            raise ModelError(f"{source}: unknown kind {kind!r}; expected transactions or customers")
+        if kind == "customers" and "preparation" not in doc:
             raise ModelError(
-                f"model.json: unknown kind {kind!r}; expected transactions or customers"
+                f"{source}: a customer-table model without its preparation (written by an "
+                "older custseg); re-run custseg run to save it"
             )
+        schema.validate(dict(doc), "model.json", source)
         segmenter = persistence.from_dict(doc.get("model", {}))
         names = doc.get("segment_names") or {}
         if not isinstance(names, Mapping):
             raise ModelError("model.json: segment_names must be an object")
         segment_names = {int(s): str(v) for s, v in names.items()}
         if kind == "customers":
-            if "preparation" not in doc:
-                raise ModelError(
-                    "model.json: a customer-table model without its preparation (written by an "
-                    "older custseg); re-run custseg run to save it"
-                )
             return cls(
                 kind, segmenter, segment_names, {}, None, None,
                 CustomerPreparation.from_dict(doc["preparation"]),
@@ -129,16 +131,14 @@ class RunModel:
         path = Path(path)
         if path.is_dir():
             path = path / "model.json"
+        doc = schema.load_json(path)  # bounded, finite numbers, an object: see custseg.model.schema
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeError, json.JSONDecodeError) as exc:
-            raise ModelError(
-                f"{path}: cannot read the model ({exc}); give a run's model.json"
-            ) from exc
-        try:
-            return cls.from_document(doc)
+            return cls.from_document(doc, str(path))
         except ModelError as exc:
-            raise ModelError(f"{path}: {exc}") from exc
+            message = str(exc)
+            raise ModelError(
+                message if message.startswith(f"{path}:") else f"{path}: {message}"
+            ) from exc
 
     def features(self, source: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFrame:
         """Raw rows (a file or a DataFrame) → one row per customer with the model's features.

@@ -100,20 +100,73 @@ def _nearest(Xt: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return np.argmin(d, axis=1)
 
 
-def _numbers_only(frame: pd.DataFrame) -> None:
-    """Raise a :class:`SchemaError` naming the columns of ``frame`` that hold text."""
-    text = []
+def _numbers_only(frame: pd.DataFrame, *, fitting: bool = True) -> None:
+    """Raise a :class:`SchemaError` naming the first column of ``frame`` that holds something
+    other than numbers (text, dates, complex numbers), with its first such value and row."""
     for col in frame.columns:
-        if pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col]):
+        dtype = frame[col].dtype
+        if pd.api.types.is_bool_dtype(dtype) or (
+            pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype)
+        ):
             continue
-        values = frame[col].dropna()
-        if len(values) and pd.to_numeric(values, errors="coerce").isna().any():
-            text.append(str(col))
-    if text:
-        raise SchemaError(
-            f"column(s) {', '.join(map(repr, text))} hold text, not numbers; name them in "
-            "categorical=[...] to cluster on them as categories, or leave them out of features"
-        )
+        present = frame[col].dropna()
+        if (
+            pd.api.types.is_object_dtype(dtype)
+            or pd.api.types.is_string_dtype(dtype)
+            or isinstance(dtype, pd.CategoricalDtype)
+        ):
+            cells = present.astype(object)
+            bad = cells[
+                pd.to_numeric(cells, errors="coerce").isna()
+                | cells.map(lambda v: isinstance(v, complex)).astype(bool)
+            ]
+        else:  # dates, durations, complex numbers
+            bad = present
+        if len(bad):
+            shown = repr(bad.iloc[0])
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            hint = (
+                "name it in categorical=[...] to cluster on it as categories, or leave it out "
+                "of features"
+                if fitting
+                else "the model was fitted on numbers there: give numbers"
+            )
+            raise SchemaError(
+                f"column {str(col)!r} holds {shown} (row {bad.index[0]}), not a number; {hint}"
+            )
+
+
+def _first_text_cell(X: Any) -> tuple[int, int, str] | None:
+    """Row, column and value (repr, shortened) of the first cell of a 2-D array-like that is
+    not a number; ``None`` when there is none or ``X`` is not a table of cells."""
+    try:
+        cells = np.asarray(X, dtype=object)
+    except ValueError:  # ragged rows
+        return None
+    if cells.ndim != 2:
+        return None
+    for (i, j), v in np.ndenumerate(cells):
+        try:
+            float(v)
+        except (TypeError, ValueError):
+            shown = repr(v)
+            return i, j, shown if len(shown) <= 60 else shown[:57] + "..."
+    return None
+
+
+def _too_large(values: np.ndarray, names: list[str], bad: np.ndarray, X: Any) -> None:
+    """Raise a :class:`SchemaError` when a numeric feature (``bad``: per column) overflowed
+    the transform, naming it, its largest value and that value's row."""
+    if not bad.any():
+        return
+    j = int(np.flatnonzero(bad)[0])
+    i = int(np.argmax(np.abs(values[:, j])))
+    row = X.index[i] if isinstance(X, pd.DataFrame) else i
+    raise SchemaError(
+        f"feature {names[j]!r} holds {values[i, j]:.6g} (row {row}), too large to compute "
+        "with (its transform overflows); check the input for an absurd value, or clip or drop "
+        "outliers (--outliers clip)"
+    )
 
 
 class EstimatorNotFittedError(NotFittedError, SklearnNotFittedError):
@@ -271,7 +324,7 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
                 validate_data(self, frame, reset=reset, skip_check_array=True)
                 numeric = [c for c in frame.columns if c not in set(categorical)]
                 if numeric or not categorical:
-                    _numbers_only(frame[numeric])
+                    _numbers_only(frame[numeric], fitting=reset)
                     values = check_array(
                         frame[numeric],
                         dtype=np.float64,
@@ -306,8 +359,19 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
                 cats = None
         except CustsegError:
             raise
-        except ValueError as exc:  # scikit-learn's checks, as custseg errors (same message)
-            raise SchemaError(str(exc)) from exc
+        except ValueError as exc:  # scikit-learn's checks, as custseg errors (one line)
+            text = str(exc)
+            cell = (
+                _first_text_cell(X)
+                if not isinstance(X, pd.DataFrame) and "could not convert" in text
+                else None
+            )
+            if cell is not None:
+                raise SchemaError(
+                    f"column x{cell[1]} holds {cell[2]} (row {cell[0]}), not a number; "
+                    "give numbers, or a DataFrame with the text columns named in categorical"
+                ) from exc
+            raise SchemaError(" ".join(text.split())[:1_000] or repr(exc)) from exc
         bad = ~np.isfinite(values)
         if bad.any():
             col = names[int(np.argwhere(bad)[0][1])]
@@ -395,14 +459,27 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
             if n > LAMBDA_SAMPLE:
                 rng = np.random.default_rng([seed, 1])
                 fit_on = values[np.sort(rng.choice(n, LAMBDA_SAMPLE, replace=False))]
-            pt = PowerTransformer(method="yeo-johnson", standardize=False).fit(fit_on)
+            # a value near the largest float overflows here; it is refused just below, with
+            # its feature named, rather than warned about by NumPy
+            with np.errstate(over="ignore", invalid="ignore"):
+                pt = PowerTransformer(method="yeo-johnson", standardize=False).fit(fit_on)
             self.lambdas_ = pt.lambdas_.astype(float)
         else:
             self.lambdas_ = np.zeros(0)
-        transformed = self._power(values)
-        self.mean_ = transformed.mean(axis=0)
-        scale = transformed.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            transformed = self._power(values)
+            self.mean_ = transformed.mean(axis=0)
+            scale = transformed.std(axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
+        _too_large(
+            values,
+            names,
+            ~np.isfinite(self.lambdas_)
+            | ~np.isfinite(self.mean_)
+            | ~np.isfinite(self.scale_)
+            | ~np.isfinite(transformed).all(axis=0),
+            X,
+        )
         self.categories_ = {
             c: sorted(cats[c].astype(str).unique().tolist())
             for c in self.categorical
@@ -526,11 +603,12 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
             dummies of the categories (columns named by :meth:`get_feature_names_out`).
         """
         self._check_fitted()
-        values, _, cats = self._input(X, reset=False)
+        values, names, cats = self._input(X, reset=False)
         values = np.maximum(values, self.lower_)
-        return np.hstack(
-            [(self._power(values) - self.mean_) / self.scale_, self._one_hot(cats, len(values))]
-        )
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = (self._power(values) - self.mean_) / self.scale_
+        _too_large(values, names, ~np.isfinite(scaled).all(axis=0), X)
+        return np.hstack([scaled, self._one_hot(cats, len(values))])
 
     def predict(self, X: Any) -> np.ndarray:
         """Label (0..k-1) of each customer: its nearest centroid in the scaled space.

@@ -23,7 +23,7 @@ import pandas as pd
 
 from custseg.config import settings
 from custseg.engines.duckdb import DuckDBEngine
-from custseg.errors import EngineError
+from custseg.errors import CustsegError, EngineError
 
 
 def _umask() -> int:
@@ -52,8 +52,39 @@ def write_text(path: Path, text: str) -> Path:
 
 
 def write_json(path: Path, data: Any) -> Path:
-    """Write JSON atomically, keys in the order given, 2-space indent, UTF-8."""
-    return write_text(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    """Write JSON atomically, keys in the order given, 2-space indent, UTF-8.
+
+    JSON has no NaN or infinity: a document holding one is refused before anything is written,
+    with a one-line :class:`~custseg.errors.CustsegError` naming the file and the place.
+    """
+    try:
+        text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        where = _non_finite(data, "$")
+        if where is None:
+            raise
+        raise CustsegError(
+            f"{path.name}: {where[0]} is {where[1]}, not a finite number; a value of the input "
+            "is too large to compute with: check it for absurd values"
+        ) from exc
+    return write_text(path, text + "\n")
+
+
+def _non_finite(data: Any, where: str) -> tuple[str, float] | None:
+    """JSON path and value of the first NaN or infinity in ``data`` (``None``: none)."""
+    if isinstance(data, float):
+        return None if np.isfinite(data) else (where, data)
+    if isinstance(data, dict):
+        items: Any = ((f"{where}.{k}", v) for k, v in data.items())
+    elif isinstance(data, list | tuple):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(data))
+    else:
+        return None
+    for place, value in items:
+        found = _non_finite(value, place)
+        if found is not None:
+            return found
+    return None
 
 
 #: fewest rows for which DuckDB writes the CSV (pandas is quicker on smaller tables)

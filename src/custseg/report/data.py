@@ -21,7 +21,7 @@ import pandas as pd
 from custseg.errors import InputError, ModelError
 from custseg.explain import naming
 from custseg.explain.diagnostics import diagnose
-from custseg.model import persistence
+from custseg.model import persistence, schema
 from custseg.report import manifest
 
 if TYPE_CHECKING:
@@ -63,18 +63,47 @@ class RunData:
         label = shown if shown is not None else folder
         _, data = manifest.open_run(folder, (*manifest.NEEDED, "exploration.json"), label)
         try:
-            exploration = data.get("exploration.json")
-            return cls(
-                segments=pd.read_parquet(io.BytesIO(data["segments.parquet"])),
-                profiles=pd.read_csv(io.BytesIO(data["profiles.csv"])),
-                model_doc=json.loads(data["model.json"].decode("utf-8")),
-                audit=json.loads(data["audit.json"].decode("utf-8")),
-                exploration=json.loads(exploration.decode("utf-8"))
-                if exploration is not None
-                else None,
-            )
-        except (OSError, ValueError, RecursionError) as exc:
+            segments = pd.read_parquet(io.BytesIO(data["segments.parquet"]))
+            profiles = pd.read_csv(io.BytesIO(data["profiles.csv"]))
+        except (OSError, ValueError) as exc:
             raise InputError(f"{label}: cannot read the run's outputs ({exc})") from exc
+        exploration = data.get("exploration.json")
+        folder_path = Path(label)
+        model_doc, audit, exploration_doc = validate_run_documents(
+            schema.parse_json(data["model.json"], str(folder_path / "model.json"), InputError),
+            schema.parse_json(data["audit.json"], str(folder_path / "audit.json"), InputError),
+            schema.parse_json(exploration, str(folder_path / "exploration.json"), InputError)
+            if exploration is not None
+            else None,
+            folder=folder_path,
+        )
+        return cls(segments, profiles, model_doc, audit, exploration_doc)
+
+
+def read_run_document(path: Path) -> dict[str, Any]:
+    """A run's JSON file read safely (:func:`custseg.model.schema.load_json`): a JSON object
+    of bounded size and nesting, finite numbers only; else a one-line :class:`InputError`."""
+    return schema.load_json(path, InputError)
+
+
+def validate_run_documents(
+    model_doc: Any, audit: Any, exploration: Any, *, folder: str | Path = "."
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """Check a run's ``model.json``, ``audit.json`` and ``exploration.json`` (or ``None``)
+    against their schemas (:mod:`custseg.model.schema`) before the report uses them.
+
+    Raises a one-line :class:`InputError` naming the file and the fault; returns the three
+    documents, unchanged.
+    """
+    folder = Path(folder)
+    for name, doc in (
+        ("model.json", model_doc),
+        ("audit.json", audit),
+        ("exploration.json", exploration),
+    ):
+        if doc is not None or name != "exploration.json":
+            schema.validate(doc, name, str(folder / name), InputError)
+    return model_doc, audit, exploration
 
 
 def _roundtrip(data: Any) -> Any:
