@@ -259,3 +259,21 @@ def test_the_report_shows_the_implausible_lines_in_both_languages(
     label = i18n.reason(lang, "implausible_date")
     assert label != "implausible_date"
     assert label.replace("'", "&#39;") in html or label in html
+
+
+def test_excel_serial_days_in_a_text_column_are_read_as_dates(tmp_path: Path) -> None:
+    """A CSV exported from a spreadsheet may hold its dates as serial days (40512.5 is
+    2010-12-01 12:00): read as such, they give the same customers as the ISO dates."""
+    from custseg.datasets import make_transactions
+
+    frame, _ = make_transactions(60, seed=4)
+    frame.to_csv(tmp_path / "iso.csv", index=False)
+    days = pd.to_datetime(frame["InvoiceDate"]) - pd.Timestamp("1899-12-30")
+    frame["InvoiceDate"] = (days.dt.total_seconds() / 86_400).round(6)
+    frame.to_csv(tmp_path / "serial.csv", index=False)
+    iso = custseg.segment(tmp_path / "iso.csv", k=3)
+    serial = custseg.segment(tmp_path / "serial.csv", k=3)
+    assert serial.ledger.date_format == "Excel serial days"
+    assert serial.ledger.dropped["unparseable_date"] == 0
+    assert serial.ledger.period == iso.ledger.period
+    pd.testing.assert_frame_equal(serial.segments, iso.segments)

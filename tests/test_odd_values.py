@@ -20,6 +20,7 @@ from custseg.errors import CustsegError, SchemaError
 from custseg.model.segmenter import CustomerSegmenter
 from custseg.outputs.files import write_json
 from custseg.report.data import RunData, prepare
+from custseg.stages.customers import CustomerRules
 from tests.test_customers import crm
 
 runner = CliRunner()
@@ -127,3 +128,28 @@ def test_write_json_refuses_non_finite_numbers_before_writing(tmp_path: Path) ->
     with pytest.raises(CustsegError, match=r"model.json: \$\.model\.scale\[1\] is inf"):
         write_json(path, {"model": {"scale": [1.0, float("inf")]}})
     assert not path.exists() and not list(tmp_path.iterdir())
+
+
+def test_a_huge_value_in_a_profiled_column_keeps_the_profiles_finite(tmp_path: Path) -> None:
+    """An outcome column (profiled, not clustered) holding 1e308 kept with --outliers keep:
+    its segment means are finite numbers, neither rounded nor summed into infinity."""
+    rng = np.random.default_rng(0)
+    n = 200
+    table = pd.DataFrame(
+        {
+            "ID": range(n),
+            "Income": rng.normal(5e4, 1e4, n),
+            "MntWines": rng.integers(0, 1000, n),
+            "MntFruits": rng.integers(0, 100, n),
+            "Response": rng.integers(0, 2, n).astype(float),
+        }
+    )
+    table.loc[[0, 1], "Response"] = 1e308
+    result = custseg.run(
+        table, tmp_path / "out", k=2, customer_rules=CustomerRules(outliers="keep")
+    )
+    means = result.profiles["mean_Response"].to_numpy(dtype=float)
+    assert np.isfinite(means).all()
+    assert means.max() > 1e305  # the huge values are there, not dropped
+    profiles = pd.read_csv(tmp_path / "out" / "profiles.csv")
+    assert np.isfinite(profiles.select_dtypes("number").to_numpy(dtype=float)).all()

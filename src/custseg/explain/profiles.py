@@ -4,9 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from custseg.explain import naming
+
+
+def _means(g: pd.core.groupby.DataFrameGroupBy, f: str) -> pd.Series:
+    """Mean of ``f`` per segment. A sum that overflows (values near 1e308, kept with
+    ``--outliers keep``) is summed again over values divided by the count first, so a mean of
+    finite values is finite; other means are left as pandas computes them (same bytes)."""
+    means = g[f].mean()
+    if np.isfinite(means.to_numpy(dtype=float)).all():
+        return means
+    for seg in means.index[~np.isfinite(means.to_numpy(dtype=float))]:
+        v = g.get_group(seg)[f].to_numpy(dtype=float)
+        if np.isfinite(v).all():  # finite values whose sum overflowed
+            means.loc[seg] = float((v / len(v)).sum())
+    return means
+
+
+def _round(values: pd.Series, digits: int) -> pd.Series:
+    """``values.round(digits)``, except where rounding itself overflows (values near 1e308,
+    which have no decimals to round anyway): those are kept as they are."""
+    with np.errstate(over="ignore"):
+        rounded = values.round(digits)
+    return rounded.where(np.isfinite(rounded) | ~np.isfinite(values), values)
 
 
 def profile(
@@ -34,8 +57,8 @@ def profile(
         out["revenue"] = out["segment"].map(g[revenue].sum()).round(2)
         out["share_revenue"] = (out["revenue"] / total_revenue).round(6) if total_revenue else 0.0
     for f in features:
-        out[f"mean_{f}"] = out["segment"].map(g[f].mean()).round(4)
-        out[f"median_{f}"] = out["segment"].map(g[f].median()).round(4)
+        out[f"mean_{f}"] = _round(out["segment"].map(_means(g, f)), 4)
+        out[f"median_{f}"] = _round(out["segment"].map(g[f].median()), 4)
     if "segment_slug" in customers and all(
         f"median_{f}" in out for f in ("recency_days", "frequency", "monetary")
     ):

@@ -154,6 +154,13 @@ def customer_expr(col: str, dtype: str) -> str:
     )
 
 
+#: the pseudo-format of a text column of Excel serial dates (days since 1899-12-30, the time as
+#: the fraction: ``40512.5`` is 2010-12-01 12:00), as a spreadsheet exports them to CSV
+EXCEL_SERIAL = "Excel serial days"
+#: an Excel serial date between 1950-01-01 (18,264) and 2099-12-31 (73,050), with its time
+_SERIAL = r"^(1[89][0-9]{3}|[2-6][0-9]{4}|7[0-2][0-9]{3}|730[0-4][0-9]|7305[0])([.][0-9]+)?$"
+
+
 @dataclass(frozen=True)
 class DateReading:
     """How a text date column is read, decided once from its values (see :func:`read_dates`).
@@ -192,7 +199,14 @@ class DateReading:
         cast = f"TRY_CAST({value} AS TIMESTAMP)"
         if self.format is None:
             return cast
-        parsed = f"try_strptime({value}, {literal(self.format)})"
+        if self.format == EXCEL_SERIAL:  # to the second, as spreadsheets show them
+            seconds = f"CAST(round(CAST({value} AS DOUBLE) * 86400) AS BIGINT)"
+            parsed = (
+                f"(CASE WHEN regexp_matches({value}, {literal(_SERIAL)}) THEN "
+                f"TIMESTAMP '1899-12-30' + to_seconds({seconds}) END)"
+            )
+        else:
+            parsed = f"try_strptime({value}, {literal(self.format)})"
         if not self.iso:
             return parsed
         return f"(CASE WHEN regexp_matches({value}, {literal(ISO_DATE)}) THEN {cast} ELSE {parsed} END)"
@@ -208,7 +222,8 @@ def read_dates(con: Engine, view: str, col: str, label: str = "") -> DateReading
     1. ISO 8601 values (:data:`ISO_DATE`) are always read as ISO by a cast, whatever the
        format of the other values.
     2. The other values get the format of :data:`DATE_FORMATS` that parses most of an
-       ordered sample of them (a plain cast when it parses at least as many).
+       ordered sample of them (a plain cast when it parses at least as many), or are read as
+       Excel serial days (:data:`EXCEL_SERIAL`) when more of them are such numbers.
     3. When that format puts the day and the month in the first two fields, every distinct
        value of the column decides their order: a first field above 12 (``13/05/2011``)
        proves day-first, a second field above 12 (``05/13/2011``) proves month-first. A
@@ -248,6 +263,11 @@ def _decide(con: Engine, col: str, label: str) -> DateReading:
     assert row is not None
     has_iso, row = bool(row[0]), row[1:]
     best = max(range(len(row)), key=lambda i: (row[i], -i))
+    serial = con.scalar(
+        f"SELECT count(*) FILTER (WHERE regexp_matches(v, {literal(_SERIAL)})) FROM {sample} AS s"
+    )
+    if serial and serial > row[best]:  # numbers of days, as a spreadsheet exports dates
+        return DateReading(EXCEL_SERIAL, iso=has_iso)
     if best == 0:
         return DateReading(None, iso=has_iso)
     fmt = DATE_FORMATS[best - 1]
