@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import custseg
@@ -365,9 +365,13 @@ def _csv_bytes(draw: st.DrawFn) -> bytes:
 @settings(
     max_examples=150,
     deadline=None,
+    # the same examples on every run, so that CI is repeatable
+    derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=_csv_bytes(), compressed=st.booleans())
+# found by this fuzz: a header cell holding a line break made a two-line error message
+@example(data=b'sep=,\n"0\n"', compressed=False)
 def test_fuzz_csv_bytes_never_traceback(tmp_path: Path, data: bytes, compressed: bool) -> None:
     """Random CSV bytes through explore and segment: success or one-line CustsegError."""
     path = tmp_path / ("fuzz.csv.gz" if compressed else "fuzz.csv")

@@ -7,8 +7,28 @@ and says what to do. The command line prints the message on one line and exits w
 from __future__ import annotations
 
 
+def one_line(message: str) -> str:
+    """``message`` on one line: line breaks (a column name or value may hold one) are shown as
+    ``\\n``, so that an error is always printed, logged and tested as a single line.
+
+    Examples
+    --------
+    >>> one_line("no column 'a\\nb'")
+    "no column 'a\\\\nb'"
+    """
+    return message.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+
+
 class CustsegError(Exception):
-    """Base class of every error custseg raises on purpose."""
+    """Base class of every error custseg raises on purpose; its message is one line."""
+
+    def __init__(self, *args: object) -> None:
+        if args and isinstance(args[0], str):
+            args = (one_line(args[0]), *args[1:])
+        super().__init__(*args)
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class InputError(CustsegError, OSError):
