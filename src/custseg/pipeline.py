@@ -21,7 +21,14 @@ from custseg.explain import naming
 from custseg.explain.personas import external_validity, personas
 from custseg.explain.profiles import profile
 from custseg.explain.verdict import verdict_sentence
-from custseg.model import RFM_FEATURES, CustomerSegmenter, RFMScorer, persistence, segment_numbers
+from custseg.model import (
+    RFM_FEATURES,
+    CustomerSegmenter,
+    RFMScorer,
+    persistence,
+    schema,
+    segment_numbers,
+)
 from custseg.model.rfm import has_rfm
 from custseg.sources import ColumnMap, Source, open_source, resolve_columns
 from custseg.sources.readers import read_error
@@ -38,8 +45,6 @@ from custseg.stages.customers import (
 )
 from custseg.stages.features import FEATURE_DESCRIPTIONS, TRANSACTION_FEATURES, customer_features
 from custseg.stages.ledger import Ledger
-
-RUN_FORMAT = "custseg.run/1"
 
 Step = Callable[[str, dict[str, Any]], None]
 
@@ -76,7 +81,7 @@ class SegmentationResult:
                 c: "categorical" for c in self.model.categorical
             }
         return {
-            "format": RUN_FORMAT,
+            "format": schema.RUN_FORMAT,
             "kind": self.kind,
             "input": self.fingerprint,
             "as_of": self.ledger.as_of,

@@ -44,9 +44,9 @@ from custseg.model.segmenter import CustomerSegmenter
 from custseg.model.selection import Selection
 from custseg.version import __version__
 
-MODEL_FORMAT = "custseg.model/2"
+MODEL_FORMAT = schema.MODEL_FORMAT
 #: formats :func:`from_dict` reads
-READABLE = frozenset({"custseg.model/1", MODEL_FORMAT})
+READABLE = frozenset(schema.MODEL_FORMATS)
 
 
 def versions() -> dict[str, str]:
@@ -162,7 +162,7 @@ def from_dict(data: Mapping[str, Any]) -> CustomerSegmenter:
             silhouette_sample=p["silhouette_sample"],
         )
         model._validate_params()
-        if data["format"] == "custseg.model/1":
+        if data["format"] == schema.MODEL_FORMATS[0]:
             names_in: list[str] | None = [*(features or []), *categorical]
         else:
             raw = data["feature_names_in"]

@@ -41,7 +41,7 @@ from custseg.stages.audit import CleaningRules, audit
 from custseg.stages.customers import CustomerPreparation
 
 #: the run document formats :meth:`RunModel.from_document` reads
-RUN_FORMATS = frozenset({"custseg.run/1"})
+RUN_FORMATS = frozenset({schema.RUN_FORMAT})
 
 
 def cleaning_rules(data: Mapping[str, Any]) -> CleaningRules:

@@ -62,6 +62,12 @@ MAX_COLUMNS = 10_000
 MAX_TEXT = 100_000
 #: most items of any other list (histogram bins, countries, months, flagged lines)
 MAX_ITEMS = 1_000_000
+#: the format of a run's model.json (written by :mod:`custseg.pipeline`)
+RUN_FORMAT = "custseg.run/1"
+#: the format of its ``model`` part written now (:mod:`custseg.model.persistence`), and the
+#: formats still read (``/1``: before the algorithm registry)
+MODEL_FORMAT = "custseg.model/2"
+MODEL_FORMATS = ("custseg.model/1", MODEL_FORMAT)
 #: what to do about a damaged run file, said by every error
 REDO = "re-run custseg run to write it again"
 
@@ -227,7 +233,7 @@ _SELECTION = _object(
 #: the ``model`` part of model.json (:mod:`custseg.model.persistence`)
 MODEL: dict[str, Any] = _object(
     {
-        "format": {"enum": ["custseg.model/1", "custseg.model/2"]},
+        "format": {"enum": list(MODEL_FORMATS)},
         "params": _object(
             {
                 "features": {"anyOf": [{"type": "null"}, _NAMES]},
@@ -302,7 +308,7 @@ MODEL: dict[str, Any] = _object(
     },
     ("format", "params", "transform", "k", "centroids", "segments"),
     **{
-        "if": {"properties": {"format": {"const": "custseg.model/2"}}},
+        "if": {"properties": {"format": {"const": MODEL_FORMAT}}},
         "then": {"required": ["feature_names_in"]},
     },
 )
@@ -395,7 +401,7 @@ PREPARATION: dict[str, Any] = _object(
 #: a run's model.json (:meth:`custseg.pipeline.SegmentationResult.model_document`)
 RUN: dict[str, Any] = _object(
     {
-        "format": {"const": "custseg.run/1"},
+        "format": {"const": RUN_FORMAT},
         "kind": {"enum": ["transactions", "customers"]},
         "input": _object(
             {"name": _TEXT, "rows": _COUNT, "bytes": _COUNT, "sha256": _NAME}, ("name",)
