@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from custseg.errors import InputError
+from custseg.model import schema
 
 MANIFEST = "manifest.json"
 FORMAT = "custseg.run/1"
@@ -125,12 +126,10 @@ def _refuse(folder: Path | str, what: str) -> InputError:
 
 def _parse(raw: bytes, folder: Path | str) -> dict[str, dict[str, Any]]:
     """The ``files`` of a manifest, each name and entry checked."""
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError) as exc:
-        raise _refuse(folder, f"{MANIFEST} is not valid JSON ({type(exc).__name__})") from None
-    files = doc.get("files") if isinstance(doc, dict) else None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(files, dict):
+    # bounded size and depth, finite numbers, an object: the reader of every run file
+    doc = schema.parse_json(raw, f"{folder}/{MANIFEST}", InputError)
+    files = doc.get("files")
+    if doc.get("format") != FORMAT or not isinstance(files, dict):
         raise _refuse(folder, f"{MANIFEST} is not a custseg run manifest ({FORMAT})")
     for name, entry in files.items():
         if (
