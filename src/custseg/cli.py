@@ -2,6 +2,12 @@
 
 Each command calls one library function; a :class:`~custseg.errors.CustsegError` becomes a
 one-line message on stderr and exit code 1.
+
+Start-up stays light: at module level this file imports only the standard library, typer,
+``custseg.errors``, ``custseg.i18n`` and ``custseg.version``; rich and every other custseg
+module are imported inside the command that uses them, so that ``--help``, ``--version`` and
+argument errors answer without loading pandas, NumPy, scikit-learn, SciPy or DuckDB
+(``tests/test_startup.py`` checks it).
 """
 
 from __future__ import annotations
@@ -11,11 +17,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from custseg import i18n
 from custseg.errors import CustsegError
+from custseg.version import __version__
 
 app = typer.Typer(
     name="custseg",
@@ -23,8 +28,31 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help and error formatting: typer's rich formatting imports rich.markdown
+    # and more, which alone doubles the start-up time of --help
+    rich_markup_mode=None,
+    # use the terminal's width (click stops at 80 columns otherwise)
+    context_settings={"max_content_width": 200},
 )
-err = Console(stderr=True)
+
+
+class _LazyConsole:
+    """A :class:`rich.console.Console` created on first use, so that importing the CLI does
+    not import rich; every attribute is the real console's."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+err = _LazyConsole(stderr=True)
 
 
 #: ``--map canonical=source``, shared by the commands that read a transactions file
@@ -35,6 +63,8 @@ MapOption = Annotated[
 
 
 def _fail(message: str) -> None:
+    from rich.markup import escape
+
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=1)
 
@@ -62,8 +92,21 @@ INPUT_HELP = (
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"custseg {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """custseg: customer segments from transaction lines."""
 
 
@@ -110,6 +153,8 @@ def run(
 
     Example (customer table): custseg run customers.csv --kind customers --out runs/crm
     """
+    from rich.console import Console
+
     from custseg.outputs.folder import run as run_pipeline
     from custseg.report import print_summary
     from custseg.sources.schema import parse_mapping
@@ -177,6 +222,8 @@ def report(
 
     Example: custseg report runs/retail --lang fr --png
     """
+    from rich.console import Console
+
     from custseg.outputs.folder import rewrite_report
 
     console = Console()
@@ -207,6 +254,8 @@ def explore(
 
     Example: custseg explore data/online_retail.parquet --html quality.html --lang fr
     """
+    from rich.console import Console
+
     from custseg.outputs.files import write_text
     from custseg.pipeline import explore as explore_source
     from custseg.report import print_exploration, render_quality
