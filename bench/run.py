@@ -58,6 +58,22 @@ STAGES = ("read", "audit", "features", "sweep", "final_fit", "names", "report", 
 SILHOUETTE_CHECK_MAX = 50_000
 #: the notebook baseline is skipped above this many lines (see --notebook-max-lines)
 NOTEBOOK_MAX_LINES = 20_000_000
+#: start-up commands, each timed against ``python -c "import typer"`` (issue 15)
+STARTUP_BASE = ("import typer", ["-c", "import typer"])
+STARTUP_CASES = (
+    ("custseg --help", ["--help"]),
+    ("custseg --version", ["--version"]),
+    ("custseg run --no-such-option (argument error)", ["run", "--no-such-option"]),
+)
+#: issue 15's targets; each row of the *Targets* table is one of them
+TARGET_STARTUP = 1.5  # at most this many times `python -c "import typer"`
+TARGET_REAL = 2.0  # Online Retail: notebook / custseg run at least
+TARGET_FLOOR = 10.0  # (read + audit + features) / floor scan at most
+TARGET_10M = 5.0  # 10 M lines: notebook / custseg run at least
+TARGET_100M_S = 60.0  # 100 M lines: custseg run wall at most (s)
+TARGET_100M_GIB = 4.0  # 100 M lines: custseg run peak RSS at most (GiB)
+TARGET_SCORE = 10e6  # scoring from model.json, customers per second at least
+TARGET_SQL_SCORE = 20e6  # exported SQL scoring inside DuckDB, customers per second at least
 
 #: the naive feature query: one GROUP BY over the lines, two COUNT(DISTINCT); same output
 #: columns and order as custseg's two-level query (custseg.stages.features)
@@ -393,7 +409,9 @@ class RssSampler:
         return max(inside) / 2**20 if inside else None
 
 
-def in_process(path: Path, reps: int, check_silhouette: bool = False) -> dict[str, Any]:
+def in_process(
+    path: Path, reps: int, check_silhouette: bool = False, score_customers: int = 0
+) -> dict[str, Any]:
     """custseg's stages in this process (fresh connection), then the feature-query duel."""
     import inspect
 
@@ -471,6 +489,15 @@ def in_process(path: Path, reps: int, check_silhouette: bool = False) -> dict[st
             checked = result
             out["silhouette_check"] = guarded("silhouette check", lambda: silhouette_check(checked))
             del checked
+        if score_customers:
+            scored = result
+            out["scoring"] = guarded(
+                "scoring", lambda: scoring(scored, score_customers, max(reps, 3))
+            )
+            out["sql_scoring"] = guarded(
+                "SQL scoring", lambda: sql_scoring(scored, score_customers, max(reps, 3))
+            )
+            del scored
         as_of = result.ledger.as_of
         del result
         has_lines = con.exists(LINES)
@@ -536,6 +563,101 @@ def feature_duel(con: Any, as_of: str, reps: int) -> dict[str, Any]:
     }
 
 
+def startup(reps: int) -> dict[str, Any]:
+    """Start-up: ``custseg --help``, ``--version`` and an argument error against
+    ``python -c "import typer"``, each in a fresh interpreter, ``reps`` rounds interleaved
+    (every command once per round, in turn); the median wall time of each."""
+    cases = [(STARTUP_BASE[0], [sys.executable, *STARTUP_BASE[1]])] + [
+        (label, [*custseg_cmd(), *args]) for label, args in STARTUP_CASES
+    ]
+    walls: dict[str, list[float]] = {label: [] for label, _ in cases}
+    codes: dict[str, int] = {}
+    for _ in range(reps):
+        for label, cmd in cases:
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, cwd=ROOT, check=False)
+            walls[label].append(time.perf_counter() - start)
+            codes[label] = proc.returncode
+    base = statistics.median(walls[STARTUP_BASE[0]])
+    return {
+        "reps": reps,
+        "base": STARTUP_BASE[0],
+        "base_s": base,
+        "cases": {
+            label: {
+                "s": statistics.median(walls[label]),
+                "over_base": statistics.median(walls[label]) / base,
+                "runs_s": walls[label],
+                "returncode": codes[label],
+            }
+            for label, _ in cases[1:]
+        },
+    }
+
+
+def scoring(result: Any, customers: int, reps: int) -> dict[str, Any]:
+    """Scoring from model.json: the run is saved, its ``model.json`` loaded with
+    :meth:`custseg.model.run.RunModel.load`, and the segmenter's ``predict`` (clip,
+    Yeo-Johnson, scaling, nearest centroid) timed on a prepared customer table of ``customers``
+    rows drawn from the run's customers (seeded, each value scaled by a log-normal factor);
+    median of ``reps`` runs after one warm-up. The baseline is scikit-learn's nearest-centroid
+    step alone (``KMeans.predict``) on the already transformed table."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.cluster import KMeans
+
+    import custseg
+    from custseg.model.run import RunModel
+
+    with tempfile.TemporaryDirectory(prefix="custseg-bench-score-") as tmp:
+        custseg.save(result, tmp)
+        model = RunModel.load(tmp)
+    seg = model.segmenter
+    columns = [str(c) for c in seg.feature_names_in_]
+    train = result.segments
+    rng = np.random.default_rng(SEED)
+    rows = rng.integers(0, len(train), customers)
+    table = pd.DataFrame(
+        {
+            c: (
+                train[c].to_numpy()[rows] * rng.lognormal(0.0, 0.1, customers)
+                if pd.api.types.is_float_dtype(train[c])
+                else train[c].to_numpy()[rows]
+            )
+            for c in columns
+        }
+    )
+    med, walls, cpus, labels = median_of(lambda: seg.predict(table), reps + 1)
+    walls, cpus = walls[1:], cpus[1:]  # the first call is the warm-up
+    med = statistics.median(walls)
+    transformed = seg.transform(table)
+    km = KMeans(n_clusters=len(seg.cluster_centers_), n_init=1, init=seg.cluster_centers_)
+    km.fit(seg.cluster_centers_)  # a fitted KMeans whose centroids are the model's
+    base_med, base_walls, _, base_labels = median_of(lambda: km.predict(transformed), reps + 1)
+    base_med = statistics.median(base_walls[1:])
+    return {
+        "customers": customers,
+        "features": columns,
+        "k": len(seg.cluster_centers_),
+        "s": med,
+        "per_s": customers / med,
+        "cpu_s": statistics.median(cpus),
+        "runs_s": walls,
+        "baseline_s": base_med,
+        "baseline_per_s": customers / base_med,
+        "same_as_baseline": float((np.asarray(labels) == np.asarray(base_labels)).mean()),
+    }
+
+
+def sql_scoring(result: Any, customers: int, reps: int) -> dict[str, Any]:
+    """HOOK (issue 15): scoring with the SQL that ``custseg export-sql`` writes, inside DuckDB,
+    on the same prepared customer table as :func:`scoring`. Not measured yet: the command is
+    being added by another change. When it exists, build the table as :func:`scoring` does,
+    register it in a DuckDB connection, run the exported query ``reps`` times (median) and
+    return ``{"customers": ..., "s": ..., "per_s": ...}``; the *Targets* table picks it up."""
+    return {"skipped": "not measured yet: needs `custseg export-sql`"}
+
+
 def custseg_cmd() -> list[str]:
     exe = Path(sys.executable).with_name("custseg")
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "custseg"]
@@ -591,7 +713,13 @@ def bench_dataset(
     row["floor"] = guarded("floor", lambda: floor_scan(path, args.reps))
     log(f"{name}: custseg stages in process + feature query duel")
     row["custseg_stages"] = guarded(
-        "stages", lambda: in_process(path, args.reps, check_silhouette=not args.quick)
+        "stages",
+        lambda: in_process(
+            path,
+            args.reps,
+            check_silhouette=not args.quick,
+            score_customers=args.score_customers if name == "Online Retail" else 0,
+        ),
     )
     gc.collect()
     log(f"{name}: custseg run (subprocess)")
@@ -673,6 +801,106 @@ def cell(d: dict[str, Any], key: str, fmt: Callable[[Any], str]) -> str:
     return fmt(d.get(key))
 
 
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 15's targets, each as a ratio of two figures of this run (or of a figure to the
+    target's bound): ``ratio``, ``goal`` (e.g. "≤ 1.5x"), ``met`` (None: not measured)."""
+    rows: list[dict[str, Any]] = []
+
+    def add(target: str, ratio: float | None, goal: str, ok: bool | None, measured: str) -> None:
+        rows.append(
+            {"target": target, "ratio": ratio, "goal": goal, "met": ok, "measured": measured}
+        )
+
+    st = report.get("startup") or {}
+    for label, case in (st.get("cases") or {}).items():
+        r = case["over_base"]
+        add(
+            f'start-up: {label} vs `python -c "{st["base"]}"`',
+            r,
+            f"≤ {TARGET_STARTUP}x",
+            r <= TARGET_STARTUP,
+            f"{fmt_s(case['s'])} s vs {fmt_s(st['base_s'])} s (median of {st['reps']})",
+        )
+    if not st.get("cases"):
+        add("start-up vs `python -c \"import typer\"`", None, f"≤ {TARGET_STARTUP}x", None,
+            st.get("error") or "not measured (--startup-reps 0)")  # fmt: skip
+    by_name = {r["dataset"]: r for r in report["datasets"]}
+    for r in report["datasets"]:
+        rat = r["ratios"]
+        v = rat["custseg_data_over_floor"]
+        add(
+            f"{r['dataset']}: (read + audit + features) vs floor scan",
+            v,
+            f"≤ {TARGET_FLOOR:.0f}x",
+            None if v is None else v <= TARGET_FLOOR,
+            f"{fmt_s(rat['custseg_data_s'])} s vs {cell(r['floor'], 's', fmt_s)} s",
+        )
+    for name, goal in (("Online Retail", TARGET_REAL), ("synthetic 10M", TARGET_10M)):
+        r = by_name.get(name)
+        v = r["ratios"]["notebook_over_custseg"] if r else None
+        add(
+            f"{name}: notebook / custseg run (whole command)",
+            v,
+            f"≥ {goal:.0f}x",
+            None if v is None else v >= goal,
+            (
+                f"{cell(r['notebook'], 'wall_s', fmt_s)} s vs "
+                f"{cell(r['custseg_run'], 'wall_s', fmt_s)} s"
+                if v is not None
+                else f"notebook {cell(r['notebook'], 'wall_s', fmt_s)}, custseg run "
+                f"{cell(r['custseg_run'], 'wall_s', fmt_s)} s"
+                if r
+                else "not measured in this run"
+            ),
+        )
+    r = by_name.get("synthetic 100M")
+    run = (r or {}).get("custseg_run") or {}
+    ok_run = run.get("returncode") == 0
+    wall = run.get("wall_s") if ok_run else None
+    rss = run.get("peak_rss_mib") if ok_run else None
+    add(
+        "synthetic 100M: custseg run wall / 60 s",
+        None if wall is None else wall / TARGET_100M_S,
+        "≤ 1x",
+        None if wall is None else wall <= TARGET_100M_S,
+        f"{fmt_s(wall)} s" if wall is not None else "not measured in this run",
+    )
+    add(
+        "synthetic 100M: custseg run peak RSS / 4 GiB",
+        None if rss is None else rss / 1024 / TARGET_100M_GIB,
+        "≤ 1x",
+        None if rss is None else rss / 1024 <= TARGET_100M_GIB,
+        f"{fmt_mib(rss)} MiB" if rss is not None else "not measured in this run",
+    )
+    real = (by_name.get("Online Retail") or {}).get("custseg_stages") or {}
+    sc = real.get("scoring") or {}
+    per_s = sc.get("per_s")
+    add(
+        "scoring from model.json (RunModel's segmenter.predict) / 10 M customers/s",
+        None if per_s is None else per_s / TARGET_SCORE,
+        "≥ 1x",
+        None if per_s is None else per_s >= TARGET_SCORE,
+        (
+            f"{per_s / 1e6:.1f} M customers/s on {sc['customers']:,} customers "
+            f"(scikit-learn's KMeans.predict alone: {sc['baseline_per_s'] / 1e6:.1f} M/s)"
+            if per_s
+            else sc.get("error") or "not measured in this run"
+        ),
+    )
+    sq = real.get("sql_scoring") or {}
+    sq_per_s = sq.get("per_s")
+    add(
+        "exported SQL scoring inside DuckDB / 20 M customers/s",
+        None if sq_per_s is None else sq_per_s / TARGET_SQL_SCORE,
+        "≥ 1x",
+        None if sq_per_s is None else sq_per_s >= TARGET_SQL_SCORE,
+        f"{sq_per_s / 1e6:.1f} M customers/s"
+        if sq_per_s
+        else sq.get("skipped") or sq.get("error") or "not measured in this run",
+    )
+    return rows
+
+
 def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     v = report["versions"]
@@ -691,6 +919,21 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     if report.get("busy_warning"):
         out += [f"> **Warning:** {report['busy_warning']}", ""]
+    out += [
+        "## Targets (issue 15)",
+        "",
+        "| ratio | goal | met | target | measured |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {fmt_x(t['ratio'])} | {t['goal']} "
+            f"| {'—' if t['met'] is None else 'yes' if t['met'] else 'NO'} "
+            f"| {t['target']} | {t['measured']} |"
+            for t in report.get("targets") or []
+        ),
+        "",
+        "## Per data set",
+        "",
+    ]
     head = (
         "| dataset | lines | customers | custseg run s | read | audit | features "
         "| k sweep | final fit | names/profiles | report | save | peak RSS MiB | notebook s "
@@ -901,6 +1144,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--threads", type=int, help="set OMP/OpenBLAS/CUSTSEG thread counts for everything measured"
     )
+    p.add_argument(
+        "--startup-reps",
+        type=int,
+        default=9,
+        help="rounds of the start-up commands (custseg --help, --version, an argument error, "
+        "python -c 'import typer'), interleaved; median kept; 0 skips (default 9)",
+    )
+    p.add_argument(
+        "--score-customers",
+        type=parse_size,
+        default=2_000_000,
+        help="customers scored from Online Retail's model.json (default 2M)",
+    )
     args = p.parse_args(argv)
     if args.quick and args.sizes:
         p.error("--quick fixes the sizes (Online Retail + 1M); drop --sizes or --quick")
@@ -944,6 +1200,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         log(report["busy_warning"])
 
+    if args.startup_reps > 0:
+        log(f"start-up: {args.startup_reps} rounds")
+        report["startup"] = guarded("start-up", lambda: startup(args.startup_reps))
+
     todo: list[tuple[str, Path, bool, dict[str, Any]]] = []
     if not args.no_real:
         if REAL_FILE.exists():
@@ -964,6 +1224,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report["load_end"] = loadavg()
     report["total_s"] = time.perf_counter() - started
+    report["targets"] = targets(report)
     text = markdown(report)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -73,6 +73,17 @@ def test_answers_without_the_scientific_stack(args: tuple[str, ...]) -> None:
     assert heavy(modules) == [], f"`custseg {' '.join(args)}` imported {heavy(modules)[:8]}"
 
 
+@pytest.mark.parametrize(
+    "args", [("--help",), ("--version",), ("run", "--no-such-option"), ("no-such-command",)]
+)
+def test_answers_before_any_parameter_is_coerced(args: tuple[str, ...]) -> None:
+    # typer coerces parameter values with pydantic (a tenth of a second to import); help,
+    # the version and unknown names answer before any value is coerced
+    proc, modules = imported_by(*args)
+    assert proc.returncode in {0, 2}, proc.stderr[-2000:]
+    assert "pydantic" not in modules
+
+
 def test_version_prints_the_package_version() -> None:
     from custseg.version import __version__
 

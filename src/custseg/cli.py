@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from custseg import i18n
 from custseg.errors import CustsegError
@@ -92,21 +93,37 @@ INPUT_HELP = (
 )
 
 
-def _print_version(value: bool) -> None:
-    if value:
-        typer.echo(f"custseg {__version__}")
-        raise typer.Exit()
+class _Group(TyperGroup):
+    """The command group. It answers ``--version`` itself, before any parameter is processed:
+    typer coerces option values with pydantic, whose import would then precede every command
+    line, argument errors included."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args[:1] == ["--version"]:
+            typer.echo(f"custseg {__version__}")
+            ctx.exit()
+        rest: list[str] = super().parse_args(ctx, args)
+        return rest
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None and option.default is None:
+            # False, a bool, is not coerced by typer: parsing a command line does not import
+            # pydantic before the command's own parameters are read
+            option.default = False
+        return option
+
+    def format_epilog(self, ctx: Any, formatter: Any) -> None:
+        super().format_epilog(ctx, formatter)
+        formatter.write_paragraph()
+        formatter.write_text("custseg --version prints the version.")
+
+
+app.info.cls = _Group
 
 
 @app.callback()
-def main(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
+def main() -> None:
     """custseg: customer segments from transaction lines."""
 
 
