@@ -23,6 +23,7 @@ from custseg.errors import (
 from custseg.model import CustomerSegmenter
 from custseg.model.run import RunModel
 from custseg.outputs.folder import run, save
+from custseg.outputs.scores import score
 from custseg.pipeline import SegmentationResult, explore, segment
 from custseg.stages.audit import CleaningRules
 from custseg.stages.ledger import Ledger
@@ -48,5 +49,6 @@ __all__ = [
     "load_model",
     "run",
     "save",
+    "score",
     "segment",
 ]

@@ -223,3 +223,46 @@ def explore(
             console.print(i18n.t(lang, "html_written", path=html))
     except CustsegError as exc:
         _fail(str(exc))
+
+
+@app.command()
+def score(
+    model: Annotated[Path, typer.Argument(help="A run's --out folder, or its model.json.")],
+    input: Annotated[Path, typer.Argument(help=INPUT_HELP)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the scores.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Features as of this date (YYYY-MM-DD; default: the day after the input's "
+            "last line).",
+        ),
+    ] = None,
+    map_: MapOption = None,
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="Language: en or fr (default: the run's).")
+    ] = None,
+) -> None:
+    """Score new customers with a run's model; write the scores and their drift to --out.
+
+    Writes scores.parquet, scores.csv (segment, distance, far), audit.json (the ledger of
+    INPUT), drift.json and drift.html.
+
+    Example: custseg score runs/retail new_lines.csv --out runs/retail-scores
+    """
+    from custseg.outputs.scores import score as score_input
+    from custseg.report.drift import print_drift
+    from custseg.sources.schema import parse_mapping
+
+    console = Console()
+    try:
+        if lang is not None and lang not in i18n.LANGUAGES:
+            _fail(f"--lang {lang!r} is not available; use one of {', '.join(i18n.LANGUAGES)}")
+        result = score_input(
+            model, input, out, as_of=as_of, mapping=parse_mapping(map_ or []), lang=lang
+        )
+        shown = lang or "en"
+        print_drift(result.drift, shown, console)
+        console.print(i18n.t(shown, "written", out=out))
+    except CustsegError as exc:
+        _fail(str(exc))
