@@ -10,7 +10,7 @@ OUT ?= runs/online_retail
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
 	touch $(STAMP)
 
 ## demo: segment the UCI Online Retail data shipped in data/ and write the outputs to runs/

@@ -90,3 +90,17 @@ def customers(n: int = 300, seed: int = 0) -> pd.DataFrame:
             )
         )
     return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL 15 server for the session (see tests/postgres.py); skipped with
+    the reason when none can be started here."""
+    from tests import postgres as pg
+
+    why = pg.unavailable()
+    if why is not None:
+        pytest.skip(why)
+    server = pg.start()
+    yield server
+    server.stop()

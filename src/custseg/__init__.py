@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from custseg.model import CustomerSegmenter
     from custseg.model.run import RunModel
     from custseg.outputs.folder import run, save
+    from custseg.outputs.scores import score
     from custseg.pipeline import SegmentationResult, explore, segment
     from custseg.stages.audit import CleaningRules
     from custseg.stages.ledger import Ledger
@@ -50,6 +51,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "explore": ("custseg.pipeline", "explore"),
     "run": ("custseg.outputs.folder", "run"),
     "save": ("custseg.outputs.folder", "save"),
+    "score": ("custseg.outputs.scores", "score"),
     "segment": ("custseg.pipeline", "segment"),
 }
 
@@ -71,6 +73,7 @@ __all__ = [
     "load_model",
     "run",
     "save",
+    "score",
     "segment",
 ]
 

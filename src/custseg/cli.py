@@ -289,3 +289,115 @@ def explore(
             console.print(i18n.t(lang, "html_written", path=html))
     except CustsegError as exc:
         _fail(str(exc))
+
+
+@app.command()
+def score(
+    model: Annotated[Path, typer.Argument(help="A run's --out folder, or its model.json.")],
+    input: Annotated[Path, typer.Argument(help=INPUT_HELP)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the scores.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Features as of this date (YYYY-MM-DD; default: the day after the input's "
+            "last line).",
+        ),
+    ] = None,
+    map_: MapOption = None,
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="Language: en or fr (default: the run's).")
+    ] = None,
+) -> None:
+    """Score new customers with a run's model; write the scores and their drift to --out.
+
+    Writes scores.parquet, scores.csv (segment, distance, far), audit.json (the ledger of
+    INPUT), drift.json and drift.html.
+
+    Example: custseg score runs/retail new_lines.csv --out runs/retail-scores
+    """
+    from custseg.outputs.scores import score as score_input
+    from custseg.report.drift import print_drift
+    from custseg.sources.schema import parse_mapping
+
+    console = Console()
+    try:
+        if lang is not None and lang not in i18n.LANGUAGES:
+            _fail(f"--lang {lang!r} is not available; use one of {', '.join(i18n.LANGUAGES)}")
+        result = score_input(
+            model, input, out, as_of=as_of, mapping=parse_mapping(map_ or []), lang=lang
+        )
+        shown = lang or "en"
+        print_drift(result.drift, shown, console)
+        console.print(i18n.t(shown, "written", out=out))
+    except CustsegError as exc:
+        _fail(str(exc))
+
+
+@app.command("export-sql")
+def export_sql(
+    model: Annotated[Path, typer.Argument(help="A run's --out folder, or its model.json.")],
+    dialect: Annotated[
+        str,
+        typer.Option(help="SQL dialect: duckdb, postgres, spark, snowflake or bigquery."),
+    ] = "duckdb",
+    table: Annotated[
+        str | None,
+        typer.Option(
+            help="Table of raw rows, schema.table allowed (default: transactions, or "
+            "customers for a customer-table model)."
+        ),
+    ] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="Column mapping canonical=source (customer tables: run column=table column), "
+            "repeatable.",
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Transactions: features as of this date (YYYY-MM-DD; default: the day after "
+            "the table's last line, computed in the query).",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write the SQL here (default: print it).")
+    ] = None,
+) -> None:
+    """Print (or write) one SQL SELECT that scores every customer of a table like the run.
+
+    The query computes the run's features from raw rows, applies its preparation and gives
+    each customer the nearest centroid's segment number and name; no user-defined function.
+
+    Example: custseg export-sql runs/retail --dialect postgres --table sales.lines --output score.sql
+    """
+    from custseg.lifecycle.sql_export import export_sql as compile_sql
+    from custseg.model.run import RunModel
+    from custseg.outputs.files import write_text
+    from custseg.pipeline import check_as_of
+
+    try:
+        mapping: dict[str, str] = {}
+        for item in map_ or []:
+            name, sep, column = item.partition("=")
+            if not sep or not name.strip() or not column.strip():
+                _fail(f"--map {item!r}: write it as name=column")
+            mapping[name.strip()] = column.strip()
+        sql = compile_sql(
+            RunModel.load(model),
+            dialect=dialect,
+            table=table,
+            mapping=mapping,
+            as_of=check_as_of(as_of),
+        )
+        if output is None:
+            typer.echo(sql, nl=False)
+        else:
+            write_text(output, sql)
+            Console().print(i18n.t("en", "written", out=output))
+    except CustsegError as exc:
+        _fail(str(exc))

@@ -137,13 +137,15 @@ class Staging:
     """``folder`` is inside ``out``, whose files are replaced one by one"""
     mode: int
     """permissions the run folder gets"""
+    files: tuple[str, ...] = RUN_FILES
+    """the names of the files this kind of folder holds (a run's, a score folder's…)"""
     _lock: int | None = field(default=None, repr=False)
     _done: bool = field(default=False, repr=False)
 
     def commit(self, known: dict[str, Any] | None = None) -> dict[str, Any]:
         """Seal the staging folder and put it in place of ``out``; return the manifest."""
         try:
-            doc = seal(self.folder, known)
+            doc = seal(self.folder, known, self.files)
             if self.in_place:
                 self._commit_in_place(doc)
             else:
@@ -181,7 +183,7 @@ class Staging:
             os.unlink(out / MANIFEST)  # unsealed from here until the new seal is in
         sync_dir(out)
         new = {n.split("/")[0] for n in doc["files"]}
-        for name in (*RUN_FILES, FIGURES):
+        for name in (*self.files, FIGURES):
             if name not in new and (out / name).exists():
                 _remove(out / name)
         for name in sorted(new):
@@ -218,16 +220,18 @@ def _check_path(out: Path, shown: str) -> None:
             break
 
 
-def _classify(out: Path, shown: str, foreign_ok: bool = False) -> tuple[list[Path], bool]:
+def _classify(
+    out: Path, shown: str, foreign_ok: bool = False, files: tuple[str, ...] = RUN_FILES
+) -> tuple[list[Path], bool]:
     """The leftovers of interrupted runs inside ``out``, and whether it holds other files.
 
-    Other files are refused unless ``foreign_ok``.
+    Other files (not in ``files``) are refused unless ``foreign_ok``.
     """
     leftovers: list[Path] = []
     foreign: list[str] = []
     for entry in sorted(os.listdir(out)):
         path = out / entry
-        if entry in RUN_FILES or entry == MANIFEST:
+        if entry in files or entry == MANIFEST:
             if path.is_symlink() or not path.is_file():
                 foreign.append(entry)
         elif entry == FIGURES:
@@ -271,6 +275,7 @@ def prepare_out(
     out: str | os.PathLike[str],
     inputs: tuple[str | os.PathLike[str], ...] = (),
     foreign_ok: bool = False,
+    files: tuple[str, ...] = RUN_FILES,
 ) -> Staging:
     """Check ``out`` and open a staging folder for a run, before any work.
 
@@ -278,7 +283,8 @@ def prepare_out(
     writable and hold nothing but custseg's files (a previous run, the leftovers of an
     interrupted one), and no file of ``inputs``. With ``foreign_ok`` a folder holding other
     files is accepted and its run files are replaced in place, the other files kept. The
-    leftovers of interrupted runs into ``out`` are removed. Raises
+    leftovers of interrupted runs into ``out`` are removed. ``files`` names the files of the
+    kind of folder written (a run's by default; a score folder's, …). Raises
     :class:`~custseg.errors.InputError` (one line) otherwise.
     """
     shown = os.fspath(out)
@@ -296,7 +302,7 @@ def prepare_out(
     exists = target.is_dir()
     foreign = False
     if exists:
-        leftovers, foreign = _classify(target, shown, foreign_ok)
+        leftovers, foreign = _classify(target, shown, foreign_ok, files)
         for path in leftovers:
             if not path.name.startswith(TMP) or _abandoned(path):
                 _remove(path)
@@ -338,7 +344,7 @@ def prepare_out(
                 f"--out {shown}: cannot write in the folder ({exc.strerror or exc}); "
                 "make it writable or choose another folder"
             ) from None
-    return Staging(target, shown, folder, in_place, mode, _lock(folder))
+    return Staging(target, shown, folder, in_place, mode, files, _lock(folder))
 
 
 def _write_run(result: SegmentationResult, out: Path) -> list[str]:

@@ -46,9 +46,10 @@ _MAX_MANIFEST = 1 << 20
 _CHUNK = 1 << 20
 
 
-def run_files(folder: Path) -> list[str]:
-    """The files of a run folder being sealed: the run's files, then ``figures/*``, sorted."""
-    names = sorted(n for n in os.listdir(folder) if n in RUN_FILES)
+def run_files(folder: Path, files: Collection[str] = RUN_FILES) -> list[str]:
+    """The files of a run folder being sealed: the run's files (``files``: those of another
+    kind of folder, such as a score folder), then ``figures/*``, sorted."""
+    names = sorted(n for n in os.listdir(folder) if n in files)
     figures = folder / FIGURES
     if figures.is_dir():
         names += sorted(f"{FIGURES}/{n}" for n in os.listdir(figures))
@@ -73,24 +74,30 @@ def run_id(files: Mapping[str, Mapping[str, Any]]) -> str:
     return hashlib.sha256(canon).hexdigest()[:16]
 
 
-def seal(folder: Path, known: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+def seal(
+    folder: Path,
+    known: Mapping[str, Mapping[str, Any]] | None = None,
+    files: Collection[str] = RUN_FILES,
+) -> dict[str, Any]:
     """Write ``folder/manifest.json`` for the run files in ``folder``; return the manifest.
 
     Every file is flushed to disk first (so a crash of the machine cannot leave a sealed
     folder with a file the manifest does not describe). ``known`` gives the entries of files
-    already described (linked from a sealed run), which are not read again.
+    already described (linked from a sealed run), which are not read again; ``files`` the
+    names a folder of another kind holds (see :func:`run_files`).
     """
     known = known or {}
-    files: dict[str, dict[str, Any]] = {}
-    for name in run_files(folder):
+    names = run_files(folder, files)
+    entries: dict[str, dict[str, Any]] = {}
+    for name in names:
         path = folder / name
         size = path.stat().st_size
         entry = known.get(name)
         if entry is not None and entry.get("bytes") == size:
-            files[name] = {"bytes": size, "sha256": entry["sha256"]}
+            entries[name] = {"bytes": size, "sha256": entry["sha256"]}
         else:
-            files[name] = _digest(path, sync=True)
-    doc = {"format": FORMAT, "run": run_id(files), "files": files}
+            entries[name] = _digest(path, sync=True)
+    doc = {"format": FORMAT, "run": run_id(entries), "files": entries}
     tmp = folder / f".{MANIFEST}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
