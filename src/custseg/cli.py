@@ -163,12 +163,23 @@ def run(
             '"spend": ["wine", "meat"], "birth_year": "born"}.'
         ),
     ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split",
+            help="lifecycle: segment one-invoice and repeat customers apart (each group its "
+            "own features, k and names), combined in one output with a lifecycle column.",
+        ),
+    ] = None,
 ) -> None:
     """Segment the customers of a transactions file and write the outputs to --out.
 
     Example: custseg run data/online_retail.parquet --out runs/retail --seed 0
 
     Example (customer table): custseg run customers.csv --kind customers --out runs/crm
+
+    Example (first-time and repeat customers apart): custseg run orders.csv --out runs/lc
+    --split lifecycle
     """
     from rich.console import Console
 
@@ -183,6 +194,8 @@ def run(
             _fail(f"--seed {seed} is negative; give a seed of 0 or more")
         if kind not in {"auto", "transactions", "customers"}:
             _fail(f"--kind {kind!r} is not known; use transactions, customers or auto")
+        if split is not None and split != "lifecycle":
+            _fail(f"--split {split!r} is not known; use lifecycle")
         if outliers not in {"clip", "drop", "keep"}:
             _fail(f"--outliers {outliers!r} is not known; use clip, drop or keep")
         if lang not in i18n.LANGUAGES:
@@ -215,6 +228,7 @@ def run(
                 kind=kind,
                 customer_rules=CustomerRules(outliers=outliers),
                 roles=declared,
+                **({"split": split} if split is not None else {}),
             )
     except CustsegError as exc:
         _fail(str(exc))

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 __all__ = [
     "COLUMNS",
     "DEFAULT_SHARES",
+    "ONE_TIME_SEGMENTS",
     "SCHEMA",
     "SEGMENTS",
     "iter_transaction_batches",
@@ -96,6 +97,39 @@ SEGMENTS: dict[str, dict[str, Any]] = {
         "share": 0.20,
     },
 }
+
+#: Latent segments of customers who bought exactly once, used by ``make_transactions(...,
+#: one_time=share)`` to make a base where most customers bought once (an Olist-like
+#: marketplace: about 97 % of its customers ordered once). They differ by recency and basket.
+ONE_TIME_SEGMENTS: dict[str, dict[str, Any]] = {
+    "one_time_recent": {
+        "recency_days": (1, 90),
+        "invoices": (1, 1),
+        "tenure_days": (0, 0),
+        "basket": 90.0,
+        "lines_per_invoice": 1.6,
+        "share": 0.35,
+    },
+    "one_time_lapsed": {
+        "recency_days": (200, 365),
+        "invoices": (1, 1),
+        "tenure_days": (0, 0),
+        "basket": 50.0,
+        "lines_per_invoice": 1.4,
+        "share": 0.5,
+    },
+    "one_time_big": {
+        "recency_days": (30, 300),
+        "invoices": (1, 1),
+        "tenure_days": (0, 0),
+        "basket": 700.0,
+        "lines_per_invoice": 4.0,
+        "share": 0.15,
+    },
+}
+
+#: the repeat segments of a one-time base (every customer of them bought at least 6 times)
+_REPEAT_SEGMENTS = ("champions", "loyal", "at_risk")
 
 #: Default mix of segments (segment name -> share of customers).
 DEFAULT_SHARES: dict[str, float] = {name: float(p["share"]) for name, p in SEGMENTS.items()}
@@ -240,11 +274,11 @@ class _SegmentTable:
     lines_per_invoice: np.ndarray
 
 
-def _segment_table() -> _SegmentTable:
-    names = tuple(SEGMENTS)
+def _segment_table(segments: Mapping[str, Mapping[str, Any]] = SEGMENTS) -> _SegmentTable:
+    names = tuple(segments)
 
     def col(key: str, i: int | None = None) -> np.ndarray:
-        vals = [SEGMENTS[n][key] if i is None else SEGMENTS[n][key][i] for n in names]
+        vals = [segments[n][key] if i is None else segments[n][key][i] for n in names]
         return np.asarray(vals, dtype=np.float64 if i is None else np.int64)
 
     table = _SegmentTable(
@@ -263,6 +297,29 @@ def _segment_table() -> _SegmentTable:
     if (table.lines_per_invoice < 1).any() or (table.basket <= 0).any():
         raise ValueError("SEGMENTS: lines_per_invoice must be >= 1 and basket > 0")
     return table
+
+
+def _one_time_table(
+    one_time: float, shares: Mapping[str, float] | None
+) -> tuple[_SegmentTable, np.ndarray]:
+    """Segments and mix of a base where a share ``one_time`` of the customers bought once.
+
+    The one-time customers follow :data:`ONE_TIME_SEGMENTS`; the others the repeat segments
+    (champions, loyal, at risk) of ``shares`` (default :data:`DEFAULT_SHARES`).
+    """
+    if isinstance(one_time, bool) or not 0.0 <= float(one_time) <= 1.0:
+        raise ValueError(f"one_time must be a share between 0 and 1, got {one_time!r}")
+    repeat = {n: SEGMENTS[n] for n in _REPEAT_SEGMENTS}
+    table = _segment_table({**repeat, **ONE_TIME_SEGMENTS})
+    mix = DEFAULT_SHARES if shares is None else shares
+    unknown = set(mix) - set(SEGMENTS)
+    if unknown:
+        raise ValueError(f"unknown segment(s) {sorted(unknown)}; known: {list(SEGMENTS)}")
+    rep = np.array([max(float(mix.get(n, 0.0)), 0.0) for n in _REPEAT_SEGMENTS])
+    rep = rep / rep.sum() if rep.sum() > 0 else np.full(len(rep), 1.0 / len(rep))
+    once = np.array([float(p["share"]) for p in ONE_TIME_SEGMENTS.values()])
+    vec = np.concatenate([(1.0 - float(one_time)) * rep, float(one_time) * once / once.sum()])
+    return table, vec
 
 
 def _share_vector(names: tuple[str, ...], shares: Mapping[str, float] | None) -> np.ndarray:
@@ -814,6 +871,7 @@ def make_transactions(
     end: str | date | datetime | pd.Timestamp = "2024-12-31",
     noise: bool = True,
     shares: Mapping[str, float] | None = None,
+    one_time: float | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Synthetic Online-Retail-like transaction lines with known customer segments.
 
@@ -835,6 +893,11 @@ def make_transactions(
     shares : mapping of str to float, optional
         Segment mix (names from :data:`SEGMENTS`, normalised to sum to 1; missing names get
         0). Defaults to :data:`DEFAULT_SHARES`.
+    one_time : float, optional
+        Make a base where this share of the customers bought exactly once (0.97 for an
+        Olist-like marketplace): they are drawn from :data:`ONE_TIME_SEGMENTS` (recent,
+        lapsed, big one-off baskets), the others from the repeat segments champions, loyal
+        and at risk, mixed as in ``shares``. ``None`` (default): the mix of ``shares``.
 
     Returns
     -------
@@ -862,12 +925,16 @@ def make_transactions(
         raise TypeError("n_customers must be an int")
     if n_customers < 1:
         raise ValueError("n_customers must be >= 1")
-    seg_table = _segment_table()
+    if one_time is None:
+        seg_table = _segment_table()
+        mix = _share_vector(seg_table.names, shares)
+    else:
+        seg_table, mix = _one_time_table(one_time, shares)
     block = _generate_block(
         np.random.default_rng(_seed_sequence(seed, 1, 0)),
         _make_catalogue(seed),
         seg_table,
-        _share_vector(seg_table.names, shares),
+        mix,
         int(n_customers),
         first_customer_id=_FIRST_CUSTOMER_ID,
         first_invoice=_FIRST_INVOICE,

@@ -17,7 +17,7 @@ import pandas as pd
 from custseg import i18n
 from custseg.engines import Engine, connect
 from custseg.errors import CustsegError, EmptyDataError, EngineError, InputError, SchemaError
-from custseg.explain import naming
+from custseg.explain import lifecycle, naming
 from custseg.explain.personas import external_validity, personas
 from custseg.explain.profiles import profile
 from custseg.explain.verdict import verdict_sentence
@@ -116,6 +116,8 @@ class SegmentOptions:
     roles: Mapping[str, Any] | None = None
     customer_rules: CustomerRules | None = None
     currency: str = ""
+    #: ``None`` or ``"lifecycle"`` (one-time and repeat customers segmented apart)
+    split: str | None = None
 
     def segmenter(
         self, features: Sequence[str], categorical: Sequence[str] = ()
@@ -149,6 +151,7 @@ def segment(
     currency: str = "",
     on_step: Step | None = None,
     con: Engine | None = None,
+    split: str | None = None,
 ) -> SegmentationResult:
     """Segment the customers of a transactions or customer-table file or DataFrame.
 
@@ -172,8 +175,13 @@ def segment(
     roles : declared column roles of a customer table (see :mod:`custseg.stages.customers`).
     customer_rules : cleaning policy of a customer table.
     on_step : called as ``on_step(step, info)`` at the start of each stage (for progress).
+    split : ``"lifecycle"``: customers who bought once and repeat customers are segmented
+        apart (transactions only), each group with its own features, k, names and verdict,
+        combined in one result with a ``lifecycle`` column (:class:`SplitResult`).
     """
     i18n.catalog(lang)
+    if split not in {None, "lifecycle"}:
+        raise CustsegError(f"split {split!r} unknown; use lifecycle (or no split)")
     as_of = check_as_of(as_of)
     if kind not in {"auto", "transactions", "customers"}:
         raise CustsegError(f"kind {kind!r} unknown; use transactions, customers or auto")
@@ -198,9 +206,17 @@ def segment(
             roles=roles,
             customer_rules=customer_rules,
             currency=currency,
+            split=split,
         )
+        if colmap is None and split is not None:
+            raise CustsegError(
+                f"{src.label}: --split {split} needs transaction lines (a customer, a date and "
+                "a value per line); this file was read as a customer table"
+            )
         if colmap is None:
             return _segment_customers(con, src, options, step)
+        if split is not None:
+            return _segment_lifecycle(con, src, colmap, options, step)
         return _segment_transactions(con, src, colmap, options, step)
     except EngineError as exc:  # raised while scanning a file whose header read fine
         raise engine_error(src.label if src else str(source), exc, src) from exc
@@ -268,7 +284,8 @@ def _segment_transactions(
     rfm = RFMScorer().fit(customers)
     scores = rfm.transform(customers)
     tenure = customers["tenure_days"].to_numpy() if "tenure_days" in customers else None
-    slugs = naming.segment_slugs(segments, model.k_, scores, tenure)
+    recency = customers["recency_days"].to_numpy()
+    slugs = naming.segment_slugs(segments, model.k_, scores, tenure, recency)
     table = customers.copy()
     table[["r_score", "f_score", "m_score"]] = scores[["r_score", "f_score", "m_score"]]
     cells = pd.Series(scores["rfm_segment"].to_numpy(), index=table.index)
@@ -291,6 +308,190 @@ def _segment_transactions(
         personas=personas(table, list(TRANSACTION_FEATURES), [], lang),
         segment_slugs=slugs,
         rfm=rfm,
+    )
+
+
+@dataclass
+class GroupResult:
+    """One group of a lifecycle split (:func:`_segment_lifecycle`): its customers' model."""
+
+    name: str
+    """``"repeat"`` or ``"one_time"`` (:data:`custseg.explain.lifecycle.GROUPS`)"""
+    customers: int
+    model: CustomerSegmenter
+    rfm: RFMScorer
+    slugs: dict[int, str]
+    """grid name of each of the group's segments, numbered 1..k within the group"""
+    first: int
+    """run-wide number of the group's first segment (its segments are first … first + k - 1)"""
+    features: list[str]
+    dropped: dict[str, str]
+    verdict: str
+    too_small: bool = False
+
+    def to_dict(self, names: Mapping[int, str]) -> dict[str, Any]:
+        """The group in ``model.json`` (see :data:`custseg.model.schema.SPLIT_RUN`)."""
+        low, high = lifecycle.RULES[self.name]
+        return {
+            "name": self.name,
+            "frequency": {"min": low, "max": high},
+            "customers": self.customers,
+            "first_segment": self.first,
+            "k": int(self.model.k_),
+            "features": list(self.features),
+            "left_out": dict(self.dropped),
+            "too_small": self.too_small,
+            "segment_names": {
+                str(self.first + s - 1): names[self.first + s - 1] for s in self.slugs
+            },
+            "verdict": self.verdict,
+            "model": persistence.to_dict(self.model, segments=self.slugs, rfm=self.rfm),
+        }
+
+
+@dataclass
+class SplitResult(SegmentationResult):
+    """A run with ``split="lifecycle"``: one result whose segments span several groups.
+
+    ``segments`` and ``profiles`` hold every group (a ``lifecycle`` column says which);
+    segment numbers run through the groups (repeat customers' segments first); ``groups``
+    holds each group's own model, names and verdict; ``model`` is the first group's.
+    """
+
+    groups: list[GroupResult] = field(default_factory=list)
+
+    def model_document(self) -> dict[str, Any]:
+        """The content of ``model.json``: the shared input and cleaning, then every group."""
+        return {
+            "format": schema.SPLIT_RUN_FORMAT,
+            "kind": self.kind,
+            "input": self.fingerprint,
+            "as_of": self.ledger.as_of,
+            "columns": self.ledger.columns,
+            "cleaning_rules": self.ledger.rules,
+            "features": {f: FEATURE_DESCRIPTIONS[f] for f in TRANSACTION_FEATURES},
+            "lang": self.lang,
+            "segment_names": {str(s): name for s, name in self.segment_names.items()},
+            "personas": {str(s): p for s, p in self.personas.items()},
+            "verdict": self.verdict,
+            "split": {
+                "by": "lifecycle",
+                "feature": lifecycle.SPLIT_FEATURE,
+                "groups": [g.to_dict(self.segment_names) for g in self.groups],
+            },
+        }
+
+
+def _fit_group(
+    name: str, customers: pd.DataFrame, options: SegmentOptions, first: int
+) -> GroupResult:
+    """Features, segmenter, RFM names and verdict of one lifecycle group."""
+    lang = options.lang
+    n = len(customers)
+    features, dropped = lifecycle.group_features(customers, list(options.features))
+    small = lifecycle.too_small(n, options.k_min)
+    if small:
+        features = features or [f for f in options.features if f not in dropped] or ["monetary"]
+        model = CustomerSegmenter(features, k=1, random_state=options.seed).fit(customers)
+    else:
+        k = min(options.k, n) if options.k is not None else None
+        model = CustomerSegmenter(
+            features,
+            k=k,
+            k_min=options.k_min,
+            k_max=options.k_max,
+            random_state=options.seed,
+        ).fit(customers)
+    rfm = RFMScorer().fit(customers)
+    local = segment_numbers(model.labels_)
+    once = name == "one_time"
+    slugs = naming.segment_slugs(
+        local,
+        model.k_,
+        rfm.transform(customers),
+        customers["tenure_days"].to_numpy() if once else None,
+        customers["recency_days"].to_numpy(),
+        exclude=() if once else lifecycle.FIRST_PURCHASE,
+    )
+    text = lifecycle.group_verdict(model, features, dropped, small, n, options.k_min, lang)
+    return GroupResult(name, n, model, rfm, slugs, first, features, dropped, text, small)
+
+
+def _segment_lifecycle(
+    con: Engine, src: Source, colmap: ColumnMap, options: SegmentOptions, step: Step
+) -> SplitResult:
+    """Transaction lines → one-time and repeat customers segmented apart, then combined."""
+    lang = options.lang
+    step("audit", {})
+    ledger = audit(
+        con,
+        src,
+        colmap,
+        options.rules,
+        as_of=options.as_of,
+        collectors=(feature_stage.collect, quality.collect),
+    )
+    step("features", {})
+    customers = customer_features(con, ledger.as_of)
+    if customers.empty:
+        raise EmptyDataError(f"{src.label}: no customer with a kept purchase; nothing to segment")
+    group_of = lifecycle.lifecycle_groups(customers["frequency"])
+    groups: list[GroupResult] = []
+    parts: list[pd.DataFrame] = []
+    first = 1
+    for name in lifecycle.GROUPS:
+        members = customers[group_of == name]
+        if members.empty:
+            continue
+        step("sweep", {"customers": len(members)})
+        g = _fit_group(name, members.reset_index(drop=True), options, first)
+        table = members.copy()
+        scores = g.rfm.transform(members)
+        table[["r_score", "f_score", "m_score"]] = scores[["r_score", "f_score", "m_score"]]
+        cells = pd.Series(scores["rfm_segment"].to_numpy(), index=table.index)
+        table["rfm_segment"] = cells.map({c: naming.display_name(c, lang) for c in cells.unique()})
+        local = segment_numbers(g.model.labels_)
+        table["segment"] = local + (first - 1)
+        table["segment_slug"] = pd.Series(local, index=table.index).map(g.slugs)
+        table["lifecycle"] = name
+        parts.append(table)
+        groups.append(g)
+        first += int(g.model.k_)
+    step("fit", {})
+    names = lifecycle.group_names([(g.name, g.first, g.slugs) for g in groups], lang)
+    table = pd.concat(parts).sort_index()
+    table.insert(table.columns.get_loc("segment") + 1, "segment_name", table["segment"].map(names))
+    profiles = profile(table, list(TRANSACTION_FEATURES), lang, options.currency)
+    profiles["lifecycle"] = profiles["segment"].map(table.groupby("segment")["lifecycle"].first())
+    table = table.drop(columns="segment_slug")
+    n = len(table)
+    verdict = " ".join(
+        i18n.t(
+            lang,
+            "lifecycle_group",
+            group=lifecycle.group_label(g.name, lang),
+            n=i18n.number(g.customers, lang),
+            share=i18n.number(100 * g.customers / n, lang, 1),
+        )
+        + " "
+        + g.verdict
+        for g in groups
+    )
+    slugs = {g.first + s - 1: slug for g in groups for s, slug in g.slugs.items()}
+    return SplitResult(
+        segments=table.reset_index(drop=True),
+        profiles=profiles,
+        ledger=ledger,
+        model=groups[0].model,
+        fingerprint=src.fingerprint,
+        lang=lang,
+        verdict=verdict,
+        exploration=quality.summarize(con),
+        segment_names=names,
+        personas=personas(table, list(TRANSACTION_FEATURES), [], lang),
+        segment_slugs=slugs,
+        rfm=groups[0].rfm,
+        groups=groups,
     )
 
 

@@ -8,7 +8,7 @@ fitted (:func:`segment_slugs`), never inside ``fit``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,9 @@ from scipy.optimize import linear_sum_assignment
 
 from custseg import i18n
 from custseg.model.rfm import RFM_GRID
+
+#: how recent each grid name says its customers are (mean of its recency-score box)
+RECENCY_RANK: dict[str, float] = {b["slug"]: (b["r"][0] + b["r"][1]) / 2 for b in RFM_GRID}
 
 
 def name_clusters(
@@ -27,23 +30,34 @@ def name_clusters(
     grid: Sequence[dict[str, Any]] = RFM_GRID,
     tenure: np.ndarray | None = None,
     new_quantile: float = 0.2,
+    recency: np.ndarray | None = None,
 ) -> dict[int, str]:
     """Give each cluster the grid name that best fits its members, unique within the run.
 
     The cost of giving name *n* to cluster *c* is one minus the share of *c*'s customers whose
     own RFM cell is *n*, plus a small pull towards the box whose centre is nearest the
     cluster's mean (r, f) scores. The assignment minimising the total cost is solved exactly
-    (Hungarian algorithm). With more clusters than names, the remaining clusters repeat the
-    best name with a number.
+    (Hungarian algorithm). Names whose frequency box holds no customer's f score are not
+    given. With more clusters than names, the remaining clusters repeat the best name with a
+    number.
 
     The RF grid alone cannot tell a first-time buyer from a lapsed-then-returning one, so when
     ``tenure`` (days since the first purchase) is given, a recent buyer (r ≥ 4) whose first
     purchase is among the newest ``new_quantile`` of all customers' counts as "new" for naming.
+
+    With ``recency`` (days since each customer's last purchase) the names are then kept in the
+    order of the clusters' median recencies: two clusters whose names rank them by recency
+    (:data:`RECENCY_RANK`: lost below hibernating below at risk…) the other way round from
+    their medians swap names, until no such pair is left (see :func:`recency_order`).
     """
     if tenure is not None:
         tenure = np.asarray(tenure, dtype=float)
         newest = (tenure <= np.quantile(tenure, new_quantile)) & (r >= 4)
         rfm_segment = np.where(newest, "new", rfm_segment)
+    # only names whose frequency box holds some customer's f score (every customer of a
+    # one-time group has f = 1: "champions" or "loyal" cannot describe them)
+    present = np.unique(np.asarray(f)).tolist()
+    grid = [b for b in grid if any(b["f"][0] <= v <= b["f"][1] for v in present)] or list(grid)
     clusters = sorted(int(c) for c in np.unique(labels))
     slugs = [b["slug"] for b in grid]
     centres = np.array([[np.mean(b["r"]), np.mean(b["f"])] for b in grid])
@@ -72,6 +86,47 @@ def name_clusters(
             best = slugs[int(np.argmin(cost[i]))]
             counts[best] = counts.get(best, 1) + 1
             names[c] = f"{best}_{counts[best]}"
+    if recency is not None:
+        rec = np.asarray(recency, dtype=float)
+        medians = {c: float(np.median(rec[where == i])) for i, c in enumerate(clusters)}
+        names = recency_order(names, medians)
+    return names
+
+
+def _base(slug: str) -> str:
+    head, _, tail = slug.rpartition("_")
+    return head if tail.isdigit() and head else slug
+
+
+def recency_order(names: dict[int, str], medians: dict[int, float]) -> dict[int, str]:
+    """Swap names between clusters until no name says "less recent" of the more recent one.
+
+    ``medians`` is each cluster's median recency (days). Names outside the grid keep their
+    cluster. Each swap removes an inversion, so this ends after at most k² swaps; names that
+    are already in order are left as they are.
+
+    Examples
+    --------
+    >>> recency_order({1: "hibernating", 2: "lost"}, {1: 284.0, 2: 230.0})
+    {1: 'lost', 2: 'hibernating'}
+    """
+    names = dict(names)
+    ranked = [c for c in sorted(names) if _base(names[c]) in RECENCY_RANK]
+    for _ in range(len(ranked) ** 2 + 1):
+        pair = next(
+            (
+                (a, b)
+                for a in ranked
+                for b in ranked
+                if RECENCY_RANK[_base(names[a])] < RECENCY_RANK[_base(names[b])]
+                and medians[a] < medians[b]
+            ),
+            None,
+        )
+        if pair is None:
+            break
+        a, b = pair
+        names[a], names[b] = names[b], names[a]
     return names
 
 
@@ -80,12 +135,16 @@ def segment_slugs(
     k: int,
     scores: pd.DataFrame | None = None,
     tenure: np.ndarray | None = None,
+    recency: np.ndarray | None = None,
+    exclude: Collection[str] = (),
 ) -> dict[int, str]:
     """Slug of every segment number 1..k of a run.
 
     With the customers' RFM ``scores`` (``r_score``, ``f_score``, ``rfm_segment``, as given by
     :meth:`custseg.model.rfm.RFMScorer.transform`), each segment gets the grid name that fits
-    its members best (:func:`name_clusters`, ``tenure`` telling new customers apart); without
+    its members best (:func:`name_clusters`, ``tenure`` telling new customers apart, ``recency``
+    keeping the names in the order of the segments' recencies, the grid names in ``exclude``
+    never given); without
     them, or for a segment with no customer, ``segment_<n>``.
 
     Examples
@@ -99,7 +158,9 @@ def segment_slugs(
             scores["r_score"].to_numpy(),
             scores["f_score"].to_numpy(),
             scores["rfm_segment"].to_numpy(),
+            grid=[b for b in RFM_GRID if b["slug"] not in exclude] if exclude else RFM_GRID,
             tenure=tenure,
+            recency=recency,
         )
     else:
         names = {int(c): f"segment_{c}" for c in np.unique(segments)}

@@ -41,7 +41,29 @@ from custseg.stages.audit import CleaningRules, audit
 from custseg.stages.customers import CustomerPreparation
 
 #: the run document formats :meth:`RunModel.from_document` reads
-RUN_FORMATS = frozenset({schema.RUN_FORMAT})
+RUN_FORMATS = frozenset({schema.RUN_FORMAT, schema.SPLIT_RUN_FORMAT})
+
+
+@dataclass(frozen=True)
+class SplitGroup:
+    """One group of a run split by lifecycle: which customers it takes, and its model.
+
+    A customer whose ``feature`` (frequency: purchase invoices) is within ``low`` … ``high``
+    (``None``: no upper bound) is scored by ``segmenter``; its segment is
+    ``first + label``, the segment numbers of ``segments.csv``.
+    """
+
+    name: str
+    feature: str
+    low: int
+    high: int | None
+    first: int
+    segmenter: CustomerSegmenter
+
+    def holds(self, values: pd.Series) -> pd.Series:
+        """Whether each customer (by its ``feature`` value) belongs to this group."""
+        inside = values >= self.low
+        return inside & (values <= self.high) if self.high is not None else inside
 
 
 def cleaning_rules(data: Mapping[str, Any]) -> CleaningRules:
@@ -72,6 +94,9 @@ class RunModel:
     rules : transactions: the cleaning rules.
     as_of : transactions: the date recency was measured to.
     preparation : customer tables: the fitted preparation.
+    groups : a run split by lifecycle (``--split lifecycle``): the groups a customer is routed
+        to, each with its own segmenter (``segmenter`` is then the first group's); empty
+        otherwise.
     """
 
     kind: str
@@ -81,6 +106,7 @@ class RunModel:
     rules: CleaningRules | None
     as_of: date | None
     preparation: CustomerPreparation | None
+    groups: tuple[SplitGroup, ...] = ()
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any], source: str = "model.json") -> RunModel:
@@ -103,7 +129,23 @@ class RunModel:
                 "older custseg); re-run custseg run to save it"
             )
         schema.validate(dict(doc), "model.json", source)
-        segmenter = persistence.from_dict(doc.get("model", {}))
+        groups: tuple[SplitGroup, ...] = ()
+        if doc.get("format") == schema.SPLIT_RUN_FORMAT:
+            split = doc["split"]
+            groups = tuple(
+                SplitGroup(
+                    str(g["name"]),
+                    str(split["feature"]),
+                    int(g["frequency"]["min"]),
+                    None if g["frequency"]["max"] is None else int(g["frequency"]["max"]),
+                    int(g["first_segment"]),
+                    persistence.from_dict(g["model"]),
+                )
+                for g in split["groups"]
+            )
+            segmenter = groups[0].segmenter
+        else:
+            segmenter = persistence.from_dict(doc.get("model", {}))
         names = doc.get("segment_names") or {}
         if not isinstance(names, Mapping):
             raise ModelError("model.json: segment_names must be an object")
@@ -123,7 +165,7 @@ class RunModel:
         except (KeyError, ValueError) as exc:
             raise ModelError(f"model.json: as_of is missing or not a date ({exc})") from exc
         rules = cleaning_rules(doc.get("cleaning_rules") or {})
-        return cls(kind, segmenter, segment_names, dict(columns), rules, as_of, None)
+        return cls(kind, segmenter, segment_names, dict(columns), rules, as_of, None, groups)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RunModel:
@@ -174,4 +216,22 @@ class RunModel:
         index = pd.Index(table["customer_id"], name="customer_id")
         if table.empty:  # every row dropped by the cleaning: no customer to score
             return pd.Series([], index=index, name="segment", dtype="int64")
+        if self.groups:
+            return self._predict_split(table).set_axis(index)
         return pd.Series(self.segmenter.predict(table) + 1, index=index, name="segment")
+
+    def _predict_split(self, table: pd.DataFrame) -> pd.Series:
+        """Each customer scored by the model of its group (see :class:`SplitGroup`)."""
+        out = pd.Series(0, index=table.index, name="segment", dtype="int64")
+        for group in self.groups:
+            inside = group.holds(table[group.feature])
+            if inside.any():
+                labels = group.segmenter.predict(table[inside])
+                out[inside] = labels + group.first
+        if (out == 0).any():  # no group takes them (ranges that do not cover every value)
+            first = table.loc[out == 0, "customer_id"].iloc[0]
+            raise ModelError(
+                f"customer {first}: no group of the split model takes "
+                f"{self.groups[0].feature} = {table.loc[out == 0, self.groups[0].feature].iloc[0]}"
+            )
+        return out

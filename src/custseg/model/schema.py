@@ -68,6 +68,10 @@ RUN_FORMAT = "custseg.run/1"
 #: formats still read (``/1``: before the algorithm registry)
 MODEL_FORMAT = "custseg.model/2"
 MODEL_FORMATS = ("custseg.model/1", MODEL_FORMAT)
+#: the format of the model.json of a run split by lifecycle (``custseg run --split lifecycle``):
+#: one sub-model per group of customers (:data:`SPLIT_RUN`); runs without a split keep
+#: :data:`RUN_FORMAT`
+SPLIT_RUN_FORMAT = "custseg.split-run/1"
 #: what to do about a damaged run file, said by every error
 REDO = "re-run custseg run to write it again"
 
@@ -464,6 +468,84 @@ RUN: dict[str, Any] = _object(
     ],
 )
 
+_GROUP = _object(
+    {
+        "name": {"enum": ["repeat", "one_time"]},
+        "frequency": _object(
+            {
+                "min": {"type": "integer", "minimum": 1},
+                "max": {"type": ["integer", "null"], "minimum": 1},
+            },
+            ("min", "max"),
+            additionalProperties=False,
+        ),
+        "customers": _COUNT,
+        "first_segment": _K,
+        "k": _K,
+        "features": {**_NAMES, "minItems": 1},
+        "left_out": {"type": "object", "additionalProperties": _NAME},
+        "too_small": {"type": "boolean"},
+        "segment_names": _by_segment(_TEXT),
+        "verdict": _TEXT,
+        "model": MODEL,
+    },
+    (
+        "name",
+        "frequency",
+        "customers",
+        "first_segment",
+        "k",
+        "features",
+        "left_out",
+        "too_small",
+        "segment_names",
+        "verdict",
+        "model",
+    ),
+    additionalProperties=False,
+)
+
+#: the model.json of a run split by lifecycle (:class:`custseg.pipeline.SplitResult`): the
+#: input, cleaning and as-of date of a transactions run, then ``split``: the feature that
+#: routes a customer (``frequency``, their purchase invoices) and one group per range of it,
+#: each with its own fitted model (:data:`MODEL`), segment numbers ``first_segment`` …
+#: ``first_segment + k - 1`` of the run, names and verdict. A scorer computes a customer's
+#: features, finds the group whose ``frequency`` range holds it, and predicts with that
+#: group's model (segment = ``first_segment`` + label); see :func:`check_split`.
+SPLIT_RUN: dict[str, Any] = _object(
+    {
+        **{key: RUN["properties"][key] for key in ("input", "columns", "features", "lang")},
+        "format": {"const": SPLIT_RUN_FORMAT},
+        "kind": {"const": "transactions"},
+        "as_of": _DATE,
+        "cleaning_rules": RUN["allOf"][1]["then"]["properties"]["cleaning_rules"],
+        "segment_names": _by_segment(_TEXT),
+        "personas": {"type": "object"},
+        "verdict": _TEXT,
+        "split": _object(
+            {
+                "by": {"const": "lifecycle"},
+                "feature": {"const": "frequency"},
+                "groups": {"type": "array", "items": _GROUP, "minItems": 1, "maxItems": 2},
+            },
+            ("by", "feature", "groups"),
+            additionalProperties=False,
+        ),
+    },
+    (
+        "format",
+        "kind",
+        "input",
+        "as_of",
+        "columns",
+        "cleaning_rules",
+        "lang",
+        "segment_names",
+        "verdict",
+        "split",
+    ),
+)
+
 _MEASURES = ("quantity", "price", "line_value")
 _FLAGGED = _object(
     {
@@ -578,6 +660,7 @@ EXPLORATION: dict[str, Any] = _object(
 #: every document's schema, by the file name it is read from
 SCHEMAS: dict[str, dict[str, Any]] = {
     "model.json": RUN,
+    "split-run": SPLIT_RUN,
     "model": MODEL,
     "preparation": PREPARATION,
     "audit.json": AUDIT,
@@ -637,12 +720,16 @@ def validate(
     what = what or name
     if not isinstance(data, dict):
         raise error(f"{what}: holds a JSON {type(data).__name__}, not an object; {REDO}")
+    if name == "model.json" and data.get("format") == SPLIT_RUN_FORMAT:
+        name = "split-run"
     found = best_match(_validator(name).iter_errors(data))
     if found is not None:
         raise error(f"{what}: {_describe(found)}; {REDO}")
     try:
         if name == "model.json":
             check_model(data["model"], "$.model")
+        elif name == "split-run":
+            check_split(data)
         elif name == "model":
             check_model(data)
         elif name == "audit.json":
@@ -684,6 +771,43 @@ def check_model(model: Mapping[str, Any], at: str = "$") -> None:
             raise inconsistent(f"selection.stability has {len(sel['stability'])} values for {n} k")
         if sel["chosen"] != k:
             raise inconsistent(f"selection.chosen is {sel['chosen']}, not k = {k}")
+
+
+def check_split(doc: Mapping[str, Any]) -> None:
+    """Facts of a (schema-valid) split run's model.json that relate two fields.
+
+    Every group's model is consistent (:func:`check_model`) and clusters on the ``features``
+    it lists; the groups' ``frequency`` ranges do not overlap; their segments follow each
+    other from 1 (``first_segment``, ``k``) and ``segment_names`` names each of them once.
+    """
+    groups = doc["split"]["groups"]
+    expected = 1
+    ranges: list[tuple[int, float]] = []
+    names = [g["name"] for g in groups]
+    if len(set(names)) < len(names):
+        raise ModelError("$.split.groups names a group twice")
+    for i, g in enumerate(groups):
+        at = f"$.split.groups[{i}]"
+        check_model(g["model"], f"{at}.model")
+        if g["k"] != g["model"]["k"]:
+            raise ModelError(f"{at}.k is {g['k']}, its model has k = {g['model']['k']}")
+        if g["first_segment"] != expected:
+            raise ModelError(f"{at}.first_segment is {g['first_segment']}, expected {expected}")
+        own = list(range(expected, expected + g["k"]))
+        if sorted(int(s) for s in g["segment_names"]) != own:
+            raise ModelError(f"{at}.segment_names does not name segments {own[0]} to {own[-1]}")
+        if g["model"]["params"]["features"] != g["features"]:
+            raise ModelError(f"{at}.features differ from its model's features")
+        low, high = g["frequency"]["min"], g["frequency"]["max"]
+        top = math.inf if high is None else high
+        if top < low:
+            raise ModelError(f"{at}.frequency has max {high} below min {low}")
+        if any(low <= b and a <= top for a, b in ranges):
+            raise ModelError(f"{at}.frequency overlaps the range of another group")
+        ranges.append((low, top))
+        expected += g["k"]
+    if sorted(int(s) for s in doc["segment_names"]) != list(range(1, expected)):
+        raise ModelError(f"$.segment_names does not name segments 1 to {expected - 1}")
 
 
 def check_audit(audit: Mapping[str, Any]) -> None:

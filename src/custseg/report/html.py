@@ -19,9 +19,11 @@ import jinja2
 import numpy as np
 
 from custseg import i18n
+from custseg.model.schema import SPLIT_RUN_FORMAT
 from custseg.report.data import RunData, prepare
 from custseg.report.figures import colour, k_figures, quality_figures
 from custseg.report.figures_segments import compare_figures, feature_label, map_figures
+from custseg.report.lifecycle import split_context
 from custseg.stages.quality import significant
 
 if TYPE_CHECKING:
@@ -159,6 +161,8 @@ def _context(lang: str) -> dict[str, Any]:
 
 def render_run(run: RunData, lang: str | None = None) -> str:
     """The full report of a run (see :data:`SECTIONS`) in ``lang`` (default the run's)."""
+    if run.model_doc.get("format") == SPLIT_RUN_FORMAT:
+        return render_split(run, lang)
     p = prepare(run, lang)
     lang = p["lang"]
     figures = quality_figures(run.audit, run.exploration, lang)
@@ -184,6 +188,30 @@ def render_run(run: RunData, lang: str | None = None) -> str:
             colours={s: colour(s) for s in p["segments"]},
             figures_json=to_json(figures),
             verdict=_verdict(doc, p, lang),
+        )
+    )
+
+
+def render_split(run: RunData, lang: str | None = None) -> str:
+    """The report of a run split by lifecycle: data quality, both groups, method."""
+    doc = run.model_doc
+    lang = lang or str(doc.get("lang", "en"))
+    lc = split_context(run, lang)
+    figures = quality_figures(run.audit, run.exploration, lang) | lc["figures"]
+    first = doc["split"]["groups"][0]["model"]
+    return (
+        _env()
+        .get_template("split_report.html")
+        .render(
+            **_context(lang),
+            doc=doc,
+            lc=lc,
+            params=first.get("params", {}),
+            versions={**first.get("versions", {}), "plotly.js": plotly_version()},
+            audit=run.audit,
+            exploration=run.exploration,
+            sections={"data-quality": [f for f in SECTIONS["data-quality"] if f in figures]},
+            figures_json=to_json(figures),
         )
     )
 
