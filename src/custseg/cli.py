@@ -330,6 +330,8 @@ def score(
 
     Example: custseg score runs/retail new_lines.csv --out runs/retail-scores
     """
+    from rich.console import Console
+
     from custseg.outputs.scores import score as score_input
     from custseg.report.drift import print_drift
     from custseg.sources.schema import parse_mapping
@@ -389,6 +391,8 @@ def export_sql(
 
     Example: custseg export-sql runs/retail --dialect postgres --table sales.lines --output score.sql
     """
+    from rich.console import Console
+
     from custseg.lifecycle.sql_export import export_sql as compile_sql
     from custseg.model.run import RunModel
     from custseg.outputs.files import write_text
