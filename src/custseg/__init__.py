@@ -23,6 +23,7 @@ from custseg.errors import (
 from custseg.model import CustomerSegmenter
 from custseg.model.run import RunModel
 from custseg.outputs.folder import run, save
+from custseg.outputs.lifecycle import compare, track
 from custseg.pipeline import SegmentationResult, explore, segment
 from custseg.stages.audit import CleaningRules
 from custseg.stages.ledger import Ledger
@@ -44,9 +45,11 @@ __all__ = [
     "SegmentationResult",
     "TooFewCustomersError",
     "__version__",
+    "compare",
     "explore",
     "load_model",
     "run",
     "save",
     "segment",
+    "track",
 ]
