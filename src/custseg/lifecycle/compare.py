@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from custseg.errors import InputError, ModelError
+from custseg.explain import naming
 from custseg.model import persistence
 from custseg.model.segmenter import CustomerSegmenter
 
@@ -250,11 +251,23 @@ class Side:
         except ModelError as exc:
             raise InputError(f"{self.label}: model.json: {exc}") from exc
 
-    def names(self) -> dict[int, str]:
-        """Segment number → name saved with the run (the number when none)."""
+    def names(self, lang: str | None = None) -> dict[int, str]:
+        """Segment number → name: as saved with the run, or in ``lang`` when the run was
+        made in another language (the catalogued name of the segment's slug)."""
         saved = self.model_doc.get("segment_names") or {}
         k = int(self.model().k_)
+        if lang is not None and lang != self.model_doc.get("lang"):
+            slugs = self.slugs()
+            if slugs:
+                return {s: naming.segment_name(slugs.get(s, ""), lang, s) for s in range(1, k + 1)}
         return {s: str(saved.get(str(s), s)) for s in range(1, k + 1)}
+
+    def slugs(self) -> dict[int, str]:
+        """Segment number → slug saved with the model (empty when none)."""
+        try:
+            return persistence.segment_slugs(self.model_doc.get("model", {}))
+        except ModelError:
+            return {}
 
 
 def match_runs(a: Side, b: Side) -> Matching:
@@ -262,7 +275,9 @@ def match_runs(a: Side, b: Side) -> Matching:
     the same segments (same k, same names), else by nearest centroid in ``a``'s scaled space
     (``b``'s customers put in it by ``a``'s model, averaged per ``b`` segment)."""
     names_a, names_b = a.names(), b.names()
-    if names_a == names_b:
+    slugs_a, slugs_b = a.slugs(), b.slugs()
+    same = slugs_a == slugs_b if slugs_a and slugs_b else names_a == names_b
+    if same and len(names_a) == len(names_b):
         return by_number(sorted(names_a))
     model = a.model()
     needed = [*model.numeric_features_, *getattr(model, "categorical", ())]
@@ -289,7 +304,7 @@ def compare_runs(a: Side, b: Side, lang: str = "en") -> Comparison:
     from custseg import i18n
 
     matching = match_runs(a, b)
-    moved = migration(a.labels(), b.labels(), a.names(), b.names(), matching)
+    moved = migration(a.labels(), b.labels(), a.names(lang), b.names(lang), matching)
     if matching.method == BY_NUMBER:
         key = "compare_by_number"
     elif len(moved.names_before) == len(moved.names_after):

@@ -21,6 +21,7 @@ def render_compare(comparison: Comparison) -> str:
             [(i18n.t(lang, "run_a"), m.names_before), (i18n.t(lang, "run_b"), m.names_after)],
             [m],
             i18n.t(lang, "fig_compare_sankey"),
+            tint={1: m.matching.after_to_before},  # run B's segments in their match's colour
         )
     }
     return (

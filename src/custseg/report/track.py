@@ -16,13 +16,19 @@ from custseg.report.html import _context, _env, to_json
 
 
 def sankey(
-    steps: list[tuple[str, dict[int, str]]], moves: list[Migration], title: str
+    steps: list[tuple[str, dict[int, str]]],
+    moves: list[Migration],
+    title: str,
+    tint: dict[int, dict[int, int]] | None = None,
 ) -> dict[str, Any]:
     """A Sankey diagram of customers through successive labellings.
 
     ``steps`` gives each column's label and segment names; ``moves[i]`` the migration from
-    column ``i`` to column ``i + 1``. Nodes are (column, segment); links the customers.
+    column ``i`` to column ``i + 1``. Nodes are (column, segment); links the customers. A node
+    takes its segment's colour, or that of ``tint[column][segment]`` (e.g. the segment it was
+    matched to).
     """
+    tint = tint or {}
     index: dict[tuple[int, int], int] = {}
     labels: list[str] = []
     hover: list[str] = []
@@ -34,7 +40,7 @@ def sankey(
             index[(c, s)] = len(labels)
             labels.append(name if c in (0, last) else "")
             hover.append(f"{name} · {label}")
-            colours.append(colour(s))
+            colours.append(colour(tint.get(c, {}).get(s, s)))
             xs.append(0.001 + 0.998 * c / max(last, 1))
     source: list[int] = []
     target: list[int] = []
