@@ -148,6 +148,11 @@ def test_track_refuses_bad_settings() -> None:
         custseg.track(lines, threshold=1.5)
     with pytest.raises(CustsegError, match="--every 6M: no date after --start"):
         custseg.track(lines, every="6M")
+    with pytest.raises(CustsegError, match=r"--start '2011-13-01' is not a date; write it as"):
+        custseg.track(lines, start="2011-13-01")
+    customers = pd.DataFrame({"CustomerID": [1, 2, 3], "Age": [20, 30, 40]})
+    with pytest.raises(CustsegError, match="a table of one row per customer cannot be tracked"):
+        custseg.track(customers)
 
 
 def test_track_cli(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
 from custseg import i18n
-from custseg.errors import CustsegError, InputError
+from custseg.errors import CustsegError, InputError, SchemaError
 from custseg.lifecycle.compare import Migration, migration
 from custseg.model import CustomerSegmenter
 from custseg.model.run import RunModel
@@ -225,13 +225,25 @@ def track(
     label = str(source) if not isinstance(source, pd.DataFrame) else "<DataFrame>"
     report = on_step or (lambda name, info: None)
     report("read", {"source": label})
-    span = explore(source, mapping=mapping, rules=rules).ledger
+    try:
+        t_start = check_as_of(start)
+    except CustsegError:
+        raise CustsegError(
+            f"--start {start!r} is not a date; write it as YYYY-MM-DD (e.g. 2011-06-01)"
+        ) from None
+    try:
+        span = explore(source, mapping=mapping, rules=rules).ledger
+    except SchemaError as exc:
+        raise SchemaError(
+            f"{exc} (track follows transaction lines over time: it needs their dates, so a "
+            "table of one row per customer cannot be tracked)"
+        ) from exc
     end = date.fromisoformat(str(span.as_of))
     first_text = (span.period or {}).get("first")
     if not first_text:
         raise InputError(f"{label}: no kept line with a date; nothing to track")
     first = datetime.fromisoformat(str(first_text)).date()
-    t0 = check_as_of(start) or _default_start(first, end)
+    t0 = t_start or _default_start(first, end)
     if not first < t0 < end:
         raise CustsegError(
             f"--start {t0.isoformat()} is outside the data ({first.isoformat()} to "
