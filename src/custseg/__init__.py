@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from custseg.model import CustomerSegmenter
     from custseg.model.run import RunModel
     from custseg.outputs.folder import run, save
+    from custseg.outputs.lifecycle import compare, track
     from custseg.outputs.scores import score
     from custseg.pipeline import SegmentationResult, explore, segment
     from custseg.stages.audit import CleaningRules
@@ -48,11 +49,13 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Ledger": ("custseg.stages.ledger", "Ledger"),
     "RunModel": ("custseg.model.run", "RunModel"),
     "SegmentationResult": ("custseg.pipeline", "SegmentationResult"),
+    "compare": ("custseg.outputs.lifecycle", "compare"),
     "explore": ("custseg.pipeline", "explore"),
     "run": ("custseg.outputs.folder", "run"),
     "save": ("custseg.outputs.folder", "save"),
     "score": ("custseg.outputs.scores", "score"),
     "segment": ("custseg.pipeline", "segment"),
+    "track": ("custseg.outputs.lifecycle", "track"),
 }
 
 __all__ = [
@@ -69,12 +72,14 @@ __all__ = [
     "SegmentationResult",
     "TooFewCustomersError",
     "__version__",
+    "compare",
     "explore",
     "load_model",
     "run",
     "save",
     "score",
     "segment",
+    "track",
 ]
 
 

@@ -419,3 +419,108 @@ def export_sql(
             Console().print(i18n.t("en", "written", out=output))
     except CustsegError as exc:
         _fail(str(exc))
+
+
+@app.command()
+def track(
+    input: Annotated[Path, typer.Argument(help=INPUT_HELP)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs.")],
+    start: Annotated[
+        str | None,
+        typer.Option(help="Date the reference model is fitted as of (default: mid-history)."),
+    ] = None,
+    every: Annotated[
+        str, typer.Option(help="Step between dates: a number and D, W or M (1M, 2W, 10D).")
+    ] = "1M",
+    k: Annotated[
+        int | None, typer.Option("--k", help="Number of segments (default: chosen at --start).")
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(help="ARI the frozen model must keep with a fresh fit.")
+    ] = 0.8,
+    seed: Annotated[int, typer.Option(help="Seed of the reference; fresh fits use the next.")] = 0,
+    map_: MapOption = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language: en or fr.")] = "en",
+) -> None:
+    """Track how long a segmentation stays as good as a fresh fit: the retraining cadence.
+
+    Writes track.csv, track.json, migrations.csv and track.html to --out.
+
+    Example: custseg track data/online_retail.parquet --out runs/track --every 1M --k 4
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from custseg.outputs.lifecycle import track as track_run
+    from custseg.sources.schema import parse_mapping
+
+    console = Console()
+    try:
+        if seed < 0:
+            _fail(f"--seed {seed} is negative; give a seed of 0 or more")
+        if lang not in i18n.LANGUAGES:
+            _fail(f"--lang {lang!r} is not available; use one of {', '.join(i18n.LANGUAGES)}")
+        with console.status("") as status:
+
+            def on_step(name: str, info: dict[str, Any]) -> None:
+                status.update(" ".join(f"{v}" for v in (name, *info.values())))
+
+            result = track_run(
+                input,
+                out,
+                start=start,
+                every=every,
+                k=k,
+                threshold=threshold,
+                seed=seed,
+                mapping=parse_mapping(map_ or []),
+                lang=lang,
+                on_step=on_step,
+            )
+    except CustsegError as exc:
+        _fail(str(exc))
+    table = Table(show_edge=False, pad_edge=False)
+    for col in ("as_of", "Δ", "customers", "ARI", "floor", "held"):
+        table.add_column(col, justify="left" if col in ("as_of", "Δ") else "right")
+    for row in result.steps.itertuples():
+        table.add_row(
+            str(row.as_of),
+            str(row.delta),
+            i18n.number(row.customers, lang),
+            i18n.number(row.ari, lang, 3),
+            i18n.number(row.noise_floor, lang, 3),
+            "✓" if row.held else "✗",
+        )
+    console.print(table)
+    console.print(result.sentence, soft_wrap=True)
+    console.print(i18n.t(lang, "written", out=out))
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="The first run's --out folder.")],
+    run_b: Annotated[Path, typer.Argument(help="The second run's --out folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs.")],
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="Language: en or fr (default: run B's).")
+    ] = None,
+) -> None:
+    """How customers moved between the segments of two runs: transition matrix and Sankey.
+
+    Writes transitions.csv, compare.json and compare.html to --out.
+
+    Example: custseg compare runs/june runs/december --out runs/moves
+    """
+    from rich.console import Console
+
+    from custseg.outputs.lifecycle import compare as compare_runs
+
+    console = Console()
+    try:
+        if lang is not None and lang not in i18n.LANGUAGES:
+            _fail(f"--lang {lang!r} is not available; use one of {', '.join(i18n.LANGUAGES)}")
+        result = compare_runs(run_a, run_b, out, lang=lang)
+    except CustsegError as exc:
+        _fail(str(exc))
+    console.print(result.sentence, soft_wrap=True)
+    console.print(i18n.t(result.lang, "written", out=out))

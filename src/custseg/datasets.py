@@ -32,10 +32,12 @@ import pyarrow.parquet as pq
 __all__ = [
     "COLUMNS",
     "DEFAULT_SHARES",
+    "DRIFT_SEGMENTS",
     "ONE_TIME_SEGMENTS",
     "SCHEMA",
     "SEGMENTS",
     "iter_transaction_batches",
+    "make_drifting_transactions",
     "make_transactions",
     "write_transactions_parquet",
 ]
@@ -1080,3 +1082,105 @@ def write_transactions_parquet(
         tmp.unlink(missing_ok=True)
         raise
     return written
+
+
+#: Behaviours of :func:`make_drifting_transactions` (data, not code): mean purchase invoices
+#: per month and mean invoice value of each latent segment.
+DRIFT_SEGMENTS: dict[str, dict[str, float]] = {
+    "frequent": {"per_month": 6.0, "basket": 150.0},
+    "regular": {"per_month": 1.0, "basket": 50.0},
+    "occasional": {"per_month": 0.15, "basket": 15.0},
+}
+
+
+def make_drifting_transactions(
+    n_customers: int = 600,
+    *,
+    seed: int = 0,
+    start: str | date = "2023-01-01",
+    months: int = 12,
+    drift_month: int | None = 9,
+    stopping: str = "frequent",
+    stopping_share: float = 1.0,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Clean transaction lines of a stationary shop into which a drift is planted.
+
+    Every customer of a :data:`DRIFT_SEGMENTS` segment (equal thirds) makes a first purchase
+    in the first month after ``start``, then buys as a Poisson process at the segment's rate
+    until ``start + months``; invoice values are lognormal around the segment's basket (sigma
+    0.2 per customer, 0.15 per invoice). From ``start + drift_month`` months on, the
+    customers of the segment ``stopping`` (the first ``stopping_share`` of them, by customer
+    id) buy nothing more (``drift_month=None``: no drift).
+    Lines have the columns of :data:`COLUMNS` (one line per invoice, no noise).
+
+    Returns
+    -------
+    lines : pandas.DataFrame
+        Ordered by ``InvoiceDate``.
+    truth : pandas.Series
+        Segment name of every customer, indexed by customer id as text.
+
+    Examples
+    --------
+    >>> lines, truth = make_drifting_transactions(30, seed=1)
+    >>> sorted(truth.value_counts().to_dict().items())
+    [('frequent', 10), ('occasional', 10), ('regular', 10)]
+    >>> stop = pd.Timestamp("2023-10-01")
+    >>> frequent = lines["CustomerID"].astype(int).astype(str).isin(truth[truth == "frequent"].index)
+    >>> bool((lines.loc[frequent, "InvoiceDate"] < stop).all())
+    True
+    """
+    if stopping not in DRIFT_SEGMENTS:
+        raise ValueError(f"stopping must be one of {', '.join(DRIFT_SEGMENTS)}")
+    rng = np.random.default_rng(_seed_sequence(seed, 3, 0))
+    names = tuple(DRIFT_SEGMENTS)
+    seg = rng.permutation(
+        np.repeat(
+            np.arange(len(names)), _apportion(np.full(len(names), 1 / len(names)), n_customers)
+        )
+    )
+    rate = np.array([DRIFT_SEGMENTS[s]["per_month"] for s in names])[seg]
+    basket = np.array([DRIFT_SEGMENTS[s]["basket"] for s in names])[seg]
+    basket = basket * np.exp(rng.normal(0.0, 0.2, n_customers))
+    t0 = pd.Timestamp(start)
+    span = float((t0 + pd.DateOffset(months=months) - t0).days)
+    first = rng.uniform(0.0, 30.0, n_customers)
+    extra = rng.poisson(rate * (span - first) / (365.25 / 12))
+    cust = np.concatenate([np.arange(n_customers), np.repeat(np.arange(n_customers), extra)])
+    day = np.concatenate(
+        [
+            first,
+            first[cust[n_customers:]]
+            + rng.uniform(0.0, 1.0, int(extra.sum())) * (span - first[cust[n_customers:]]),
+        ]
+    )
+    value = np.round(basket[cust] * np.exp(rng.normal(0.0, 0.15, len(cust))), 2)
+    when = t0 + pd.to_timedelta(np.floor(day * _DAY_S), unit="s")
+    keep = np.ones(len(cust), dtype=bool)
+    if drift_month is not None:
+        stop = t0 + pd.DateOffset(months=drift_month)
+        stopped = (np.asarray(names)[seg] == stopping) & (
+            np.arange(n_customers) < stopping_share * n_customers
+        )
+        keep = ~(stopped[cust] & (when >= stop))
+    order = np.argsort(np.asarray(when[keep]), kind="stable")
+    cust, when, value = cust[keep][order], when[keep][order], value[keep][order]
+    ids = _FIRST_CUSTOMER_ID + 1 + np.arange(n_customers)
+    lines = pd.DataFrame(
+        {
+            "InvoiceNo": (_FIRST_INVOICE + np.arange(len(cust))).astype(str),
+            "StockCode": "85123A",
+            "Description": "WHITE HANGING HEART T-LIGHT HOLDER",
+            "Quantity": np.ones(len(cust), dtype="int64"),
+            "InvoiceDate": np.asarray(when, dtype="datetime64[us]"),
+            "UnitPrice": value,
+            "CustomerID": ids[cust].astype("float64"),
+            "Country": _HOME,
+        }
+    )
+    truth = pd.Series(
+        np.asarray(names, dtype=object)[seg],
+        index=pd.Index(ids.astype(str), name="CustomerID"),
+        name="segment",
+    ).sort_index()
+    return lines, truth
