@@ -50,7 +50,7 @@ def drift_figures(doc: dict[str, Any], lang: str) -> dict[str, Any]:
                 "name": d(lang, "new"),
                 "x": names,
                 "y": [100 * s["new_share"] for s in shares],
-                "marker": {"color": [colour(s["segment"]) for s in shares]},
+                "marker": {"color": colour(1)},
             },
         ],
         "layout": {
