@@ -304,7 +304,10 @@ def test_a_group_too_small_is_one_segment() -> None:
     result = custseg.segment(lines, seed=0, split="lifecycle")
     repeat, once = result.groups
     assert repeat.customers == 2 and repeat.too_small and repeat.model.k_ == 1
-    assert "Only 2 customers, fewer than 2 × k_min = 4: kept as one segment" in repeat.verdict
+    assert repeat.verdict == (
+        "only 2 customers, fewer than 2 × k_min = 4: kept as one segment, not segmented."
+    )
+    assert repeat.dropped == {}
     assert not once.too_small and once.model.k_ >= 2
     assert result.profiles["segment"].tolist()[0] == 1
 

@@ -391,7 +391,9 @@ def _fit_group(
     features, dropped = lifecycle.group_features(customers, list(options.features))
     small = lifecycle.too_small(n, options.k_min)
     if small:
+        # one segment, nothing clustered: the features only give the model its shape
         features = features or [f for f in options.features if f not in dropped] or ["monetary"]
+        dropped = {}
         model = CustomerSegmenter(features, k=1, random_state=options.seed).fit(customers)
     else:
         k = min(options.k, n) if options.k is not None else None

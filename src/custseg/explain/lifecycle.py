@@ -133,7 +133,12 @@ def group_verdict(
     k_min: int,
     lang: str,
 ) -> str:
-    """What a group was clustered on, what was left out and why, and why it has its k."""
+    """What a group was clustered on, what was left out and why, and why it has its k.
+
+    A group too small to segment is only said to be so (it is one segment, not clustered).
+    """
+    if too_small_group:
+        return i18n.t(lang, "lifecycle_too_small", n=customers, m=2 * k_min)
     text = i18n.t(lang, "lifecycle_used", used=", ".join(feature_label(f, lang) for f in features))
     if left_out:
         why = [
@@ -148,8 +153,6 @@ def group_verdict(
             for f, r in left_out.items()
         ]
         text += " " + i18n.t(lang, "lifecycle_left_out", features="; ".join(why))
-    if too_small_group:
-        return text + " " + i18n.t(lang, "lifecycle_too_small", n=customers, m=2 * k_min)
     return text + " " + verdict_sentence(model, lang)
 
 

@@ -40,6 +40,7 @@ KEY_FIGURES = (
     "fig-k-inertia",
     "fig-silhouette",
     "fig-months",
+    "fig-lifecycle-sizes",  # a run split by lifecycle (--split lifecycle)
 )
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from custseg import i18n
 from custseg.errors import InputError, ModelError
-from custseg.explain import lifecycle
+from custseg.explain import lifecycle, naming
 from custseg.model import persistence
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def split_context(run: RunData, lang: str) -> dict[str, Any]:
     )
     groups: list[dict[str, Any]] = []
     bars: list[dict[str, Any]] = []
-    for g, model, _ in fitted:
+    for g, model, own in fitted:
         rows = profiles[profiles["lifecycle"] == g["name"]] if len(profiles) else profiles
         verdict = (
             str(g["verdict"])
@@ -63,7 +63,9 @@ def split_context(run: RunData, lang: str) -> dict[str, Any]:
                 lang,
             )
         )
-        segments = [_segment_row(r, names, g["customers"]) for _, r in rows.iterrows()]
+        verdict = verdict[:1].upper() + verdict[1:]  # it follows the group's name elsewhere
+        slugs = {} if same_lang else {g["first_segment"] + i - 1: v for i, v in own.items()}
+        segments = [_segment_row(r, names, g["customers"], slugs, lang) for _, r in rows.iterrows()]
         label = lifecycle.group_label(g["name"], lang)
         groups.append(
             {
@@ -94,17 +96,26 @@ def split_context(run: RunData, lang: str) -> dict[str, Any]:
             "data": bars,
             "layout": {
                 "title": {"text": i18n.t(lang, "lifecycle_title")},
-                "yaxis": {"title": {"text": i18n.t(lang, "customers")}, "type": "log"},
+                "yaxis": {"title": {"text": i18n.t(lang, "customers")}},
+                "margin": {"b": 120, "r": 90},
                 "barmode": "group",
-                "legend": {"orientation": "h"},
+                "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12},
             },
         }
     }
     return {"groups": groups, "total": total, "medians": MEDIANS, "figures": figures}
 
 
-def _segment_row(row: pd.Series, names: dict[int, str], group_size: int) -> dict[str, Any]:
+def _segment_row(
+    row: pd.Series, names: dict[int, str], group_size: int, slugs: dict[int, str], lang: str
+) -> dict[str, Any]:
+    """One line of a group's segment table; the description re-worded when ``slugs`` (the
+    page is in another language than the run)."""
     seg = int(row["segment"])
+    description = str(row["description"]) if "description" in row.index else ""
+    if seg in slugs and all(f"median_{f}" in row.index for f in MEDIANS[:3]):
+        medians = {f: float(row[f"median_{f}"]) for f in MEDIANS[:3]}
+        description = naming.describe(slugs[seg], medians, lang)
     return {
         "segment": seg,
         "name": names.get(seg, str(row["segment_name"])),
@@ -113,5 +124,5 @@ def _segment_row(row: pd.Series, names: dict[int, str], group_size: int) -> dict
         "share_group": int(row["customers"]) / group_size if group_size else 0.0,
         "share_revenue": float(row["share_revenue"]) if "share_revenue" in row else None,
         "medians": {f: float(row[f"median_{f}"]) for f in MEDIANS if f"median_{f}" in row.index},
-        "description": str(row["description"]) if "description" in row.index else "",
+        "description": description,
     }
