@@ -34,6 +34,8 @@ EXPECTED_OUTPUTS = {
     "audit.json",
     "exploration.json",
     "report.html",
+    "rules.csv",
+    "rules.sql",
 }
 # the file with unrecognisable column names: role -> column
 GERMAN = {

@@ -20,6 +20,7 @@ from custseg.errors import CustsegError, EmptyDataError, EngineError, InputError
 from custseg.explain import lifecycle, naming
 from custseg.explain.personas import external_validity, personas
 from custseg.explain.profiles import profile
+from custseg.explain.rules import SegmentRules, explain_segments
 from custseg.explain.verdict import verdict_sentence
 from custseg.model import (
     RFM_FEATURES,
@@ -71,6 +72,8 @@ class SegmentationResult:
     rfm: RFMScorer | None = None
     #: the fitted customer-table preparation (customer tables only), saved in ``model.json``
     preparation: CustomerPreparation | None = None
+    #: each segment as a rule on the features (custseg.explain.rules), saved in ``model.json``
+    rules: SegmentRules | None = None
 
     def model_document(self) -> dict[str, Any]:
         """The content of ``model.json``: the fitted model plus how its inputs were made."""
@@ -95,6 +98,7 @@ class SegmentationResult:
             "external_validity": self.external,
             "verdict": self.verdict,
             "model": persistence.to_dict(self.model, segments=self.segment_slugs, rfm=self.rfm),
+            **({"rules": self.rules.to_dict()} if self.rules is not None else {}),
         }
 
 
@@ -285,7 +289,7 @@ def _segment_transactions(
     scores = rfm.transform(customers)
     tenure = customers["tenure_days"].to_numpy() if "tenure_days" in customers else None
     recency = customers["recency_days"].to_numpy()
-    slugs = naming.segment_slugs(segments, model.k_, scores, tenure, recency)
+    slugs = naming.segment_slugs(segments, model.k_, scores, tenure, recency, features=customers)
     table = customers.copy()
     table[["r_score", "f_score", "m_score"]] = scores[["r_score", "f_score", "m_score"]]
     cells = pd.Series(scores["rfm_segment"].to_numpy(), index=table.index)
@@ -308,6 +312,7 @@ def _segment_transactions(
         personas=personas(table, list(TRANSACTION_FEATURES), [], lang),
         segment_slugs=slugs,
         rfm=rfm,
+        rules=explain_segments(model, table, segments, random_state=options.seed),
     )
 
 
@@ -414,6 +419,7 @@ def _fit_group(
         customers["tenure_days"].to_numpy() if once else None,
         customers["recency_days"].to_numpy(),
         exclude=() if once else lifecycle.FIRST_PURCHASE,
+        features=customers,
     )
     text = lifecycle.group_verdict(model, features, dropped, small, n, options.k_min, lang)
     return GroupResult(name, n, model, rfm, slugs, first, features, dropped, text, small)
@@ -550,6 +556,7 @@ def _segment_customers(
         model.k_,
         rfm.transform(table.frame) if rfm is not None else None,
         table.frame["tenure_days"].to_numpy() if "tenure_days" in table.frame else None,
+        table.frame if rfm is not None else None,
     )
     out = table.frame.copy()
     out["segment"] = segments
@@ -588,6 +595,7 @@ def _segment_customers(
         segment_slugs=slugs,
         rfm=rfm,
         preparation=table.preparation,
+        rules=explain_segments(model, out, segments, random_state=options.seed),
     )
 
 

@@ -21,6 +21,48 @@ from custseg.model.rfm import RFM_GRID
 #: how recent each grid name says its customers are (mean of its recency-score box)
 RECENCY_RANK: dict[str, float] = {b["slug"]: (b["r"][0] + b["r"][1]) / 2 for b in RFM_GRID}
 
+#: what each name (and its tagline) says of its segment's medians against the whole base's:
+#: ``"+"`` above the base median, ``"-"`` below it (for recency in days, ``"-"`` is *more
+#: recent*), ``"repeat"`` a median of more than one order. :func:`name_clusters` gives a name
+#: whose claims the segment contradicts only when no consistent name is left, and
+#: :func:`describe` then leaves its tagline out.
+CLAIMS: dict[str, dict[str, str]] = {
+    "champions": {"recency_days": "-", "frequency": "+", "monetary": "+"},
+    "loyal": {"frequency": "+"},
+    "potential_loyalists": {"recency_days": "-", "frequency": "repeat"},
+    "new": {"recency_days": "-", "frequency": "-"},
+    "promising": {"recency_days": "-", "frequency": "-"},
+    "need_attention": {},
+    "about_to_sleep": {"frequency": "-"},
+    "at_risk": {"recency_days": "+", "frequency": "repeat"},
+    "cant_lose": {"recency_days": "+", "frequency": "+", "monetary": "+"},
+    "hibernating": {"recency_days": "+", "frequency": "repeat", "monetary": "-"},
+    "lost": {"recency_days": "+", "frequency": "-"},
+}
+
+
+def contradictions(slug: str, medians: dict[str, float], base: dict[str, float]) -> list[str]:
+    """The claims of ``slug`` (see :data:`CLAIMS`) that a segment's ``medians`` contradict,
+    compared with the ``base`` medians of all customers.
+
+    Examples
+    --------
+    >>> base = {"recency_days": 50, "frequency": 2, "monetary": 650}
+    >>> contradictions("lost", {"recency_days": 246, "frequency": 1, "monetary": 231}, base)
+    []
+    >>> contradictions("hibernating", {"recency_days": 246, "frequency": 1, "monetary": 231}, base)
+    ['frequency']
+    """
+    wrong = []
+    for feature, claim in CLAIMS.get(_base(slug), {}).items():
+        if feature not in medians or feature not in base:
+            continue
+        v, b = float(medians[feature]), float(base[feature])
+        ok = v > 1 if claim == "repeat" else (v > b if claim == "+" else v < b)
+        if not ok:
+            wrong.append(feature)
+    return wrong
+
 
 def name_clusters(
     labels: np.ndarray,
@@ -31,6 +73,7 @@ def name_clusters(
     tenure: np.ndarray | None = None,
     new_quantile: float = 0.2,
     recency: np.ndarray | None = None,
+    features: pd.DataFrame | None = None,
 ) -> dict[int, str]:
     """Give each cluster the grid name that best fits its members, unique within the run.
 
@@ -44,6 +87,12 @@ def name_clusters(
     The RF grid alone cannot tell a first-time buyer from a lapsed-then-returning one, so when
     ``tenure`` (days since the first purchase) is given, a recent buyer (r ≥ 4) whose first
     purchase is among the newest ``new_quantile`` of all customers' counts as "new" for naming.
+
+    With the customers' ``features`` (recency_days, frequency, monetary), a name whose
+    :data:`CLAIMS` the cluster's medians contradict costs one more per claim contradicted,
+    more than any share can win back, and a cluster of one-time buyers whose last purchase is
+    older than the base's median (long-lapsed) costs one more under any name but Lost: it is
+    Lost, not Hibernating or About to Sleep, whenever Lost is free.
 
     With ``recency`` (days since each customer's last purchase) the names are then kept in the
     order of the clusters' median recencies: two clusters whose names rank them by recency
@@ -78,6 +127,19 @@ def name_clusters(
             1.0 - (float(shares[column[s]]) if s in column else 0.0) + 0.25 * d
             for s, d in zip(slugs, dist, strict=True)
         ]
+    if features is not None:
+        used = [f for f in ("recency_days", "frequency", "monetary") if f in features]
+        frame = features[used].reset_index(drop=True)
+        base = {f: float(frame[f].median()) for f in used}
+        meds = frame.groupby(np.asarray(labels)).median()
+        for i, c in enumerate(clusters):
+            m = {f: float(meds.loc[c, f]) for f in used}
+            # long-lapsed one-time buyers: only Lost says so
+            gone = m.get("frequency", 2.0) <= 1 and m.get("recency_days", 0.0) > base.get(
+                "recency_days", np.inf
+            )
+            for j, slug in enumerate(slugs):
+                cost[i, j] += len(contradictions(slug, m, base)) + (gone and slug != "lost")
     rows, cols = linear_sum_assignment(cost)
     names = {clusters[i]: slugs[j] for i, j in zip(rows, cols, strict=True)}
     counts: dict[str, int] = {}
@@ -137,6 +199,7 @@ def segment_slugs(
     tenure: np.ndarray | None = None,
     recency: np.ndarray | None = None,
     exclude: Collection[str] = (),
+    features: pd.DataFrame | None = None,
 ) -> dict[int, str]:
     """Slug of every segment number 1..k of a run.
 
@@ -161,6 +224,7 @@ def segment_slugs(
             grid=[b for b in RFM_GRID if b["slug"] not in exclude] if exclude else RFM_GRID,
             tenure=tenure,
             recency=recency,
+            features=features,
         )
     else:
         names = {int(c): f"segment_{c}" for c in np.unique(segments)}
@@ -180,19 +244,32 @@ def display_name(slug: str, lang: str) -> str:
     return slug
 
 
-def describe(slug: str, medians: dict[str, float], lang: str, currency: str = "") -> str:
-    """One line portraying a segment from its medians."""
-    base = slug.rpartition("_")[0] if slug.rpartition("_")[2].isdigit() else slug
-    tagline = i18n.segment_text(lang, base)["tagline"]
+def describe(
+    slug: str,
+    medians: dict[str, float],
+    lang: str,
+    currency: str = "",
+    base: dict[str, float] | None = None,
+) -> str:
+    """One line portraying a segment from its medians.
+
+    With the ``base`` medians of all customers, the name's tagline is left out when the
+    medians contradict one of its claims (see :data:`CLAIMS`): the line then states the
+    numbers only.
+    """
+    name = _base(slug)
+    tagline = i18n.segment_text(lang, name)["tagline"] if name in CLAIMS else ""
+    if base is not None and contradictions(name, medians, base):
+        tagline = ""
     freq = medians["frequency"]
     return i18n.t(
         lang,
-        "description",
+        "description_one_order" if float(freq) == 1 else "description",
         tagline=tagline,
         recency=i18n.number(medians["recency_days"], lang),
         frequency=i18n.number(freq, lang, 0 if float(freq).is_integer() else 1),
         monetary=i18n.number(medians["monetary"], lang) + currency,
-    )
+    ).strip()
 
 
 def segment_name(slug: str, lang: str, number: int) -> str:

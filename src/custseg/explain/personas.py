@@ -46,6 +46,7 @@ def personas(
     """
     out: dict[int, dict[str, Any]] = {}
     mean = table[list(numeric)].mean()
+    base_median = table[list(numeric)].median()
     std = table[list(numeric)].std(ddof=0).replace(0, 1.0)
     base_shares = {c: table[c].astype(str).value_counts(normalize=True) for c in categorical}
     used: set[str] = set()
@@ -62,7 +63,12 @@ def personas(
                 level=i18n.t(lang, "high" if z > 0 else "low"),
                 feature=_label(c, lang),
             )
-            traits.append((abs(z), trait, {"feature": c, "z": round(z, 3)}))
+            # a trait names the segment only when its median lies on the same side of the
+            # base's median as its mean does of the base's mean: "high age" is never printed
+            # beside a median age below the typical customer's
+            side = float(np.sign(medians[c] - float(base_median[c])))
+            strength = abs(z) if side == float(np.sign(z)) and z != 0 else 0.0
+            traits.append((strength, trait, {"feature": c, "z": round(z, 3)}))
         dominant: dict[str, dict[str, Any]] = {}
         for c in categorical:
             shares = part[c].astype(str).value_counts(normalize=True)
@@ -79,7 +85,8 @@ def personas(
             if shares[top] >= 0.5:
                 traits.append((float(lift[top]) - 1.0, f"{_label(c, lang)} {top}", info))
         traits.sort(key=lambda t: (-t[0], t[1]))
-        name = " · ".join(t[1] for t in traits[:2]) or i18n.t(lang, "segment") + f" {seg}"
+        named = [t for t in traits if t[0] > 0][:2]
+        name = " · ".join(t[1] for t in named) or i18n.t(lang, "segment") + f" {seg}"
         name = name[:1].upper() + name[1:]
         if name in used:
             name = f"{name} ({seg})"

@@ -63,6 +63,8 @@ def profile(
         f"median_{f}" in out for f in ("recency_days", "frequency", "monetary")
     ):
         slugs = out["segment"].map(g["segment_slug"].first())
+        rfm = ("recency_days", "frequency", "monetary")
+        base = {f: float(customers[f].median()) for f in rfm}
         out.insert(
             2,
             "description",
@@ -72,6 +74,7 @@ def profile(
                     {f: row[f"median_{f}"] for f in ("recency_days", "frequency", "monetary")},
                     lang,
                     currency,
+                    base,
                 )
                 for slug, (_, row) in zip(slugs, out.iterrows(), strict=True)
             ],

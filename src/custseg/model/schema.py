@@ -196,7 +196,15 @@ _SELECTION = _object(
             "if": {"not": {"properties": {"forced": {"const": True}}, "required": ["forced"]}},
             "then": {
                 "properties": {
-                    "rule": {"enum": ["elbow", "elbow_refined", "mean_rank"]},
+                    "rule": {
+                        "enum": [
+                            "elbow",
+                            "elbow_refined",
+                            "elbow_stable",
+                            "mean_rank",
+                            "no_clear_k",
+                        ]
+                    },
                     "k": {"type": "integer"},
                     "knee": {"type": ["integer", "null"]},
                     "mean_rank": _NUMBER,
@@ -421,6 +429,18 @@ RUN: dict[str, Any] = _object(
         "external_validity": {"type": ["object", "null"]},
         "verdict": _TEXT,
         "model": MODEL,
+        "rules": _object(
+            {
+                "method": _NAME,
+                "features": _NAMES,
+                "k": _K,
+                "tree": {"type": "object"},
+                "fidelity": _NUMBER,
+                "price": _NUMBER,
+                "counts": _by_segment(_object({"rule": _COUNT, "segment": _COUNT, "both": _COUNT})),
+            },
+            ("method", "features", "k", "tree", "fidelity", "price"),
+        ),
     },
     (
         "format",

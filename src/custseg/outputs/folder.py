@@ -364,6 +364,10 @@ def _write_run(result: SegmentationResult, out: Path) -> list[str]:
         write_json(out / "audit.json", result.ledger.to_dict())
         if result.exploration is not None:
             write_json(out / "exploration.json", result.exploration)
+        if result.rules is not None:
+            names = result.segment_names
+            write_csv(out / "rules.csv", result.rules.table(names, result.lang))
+            write_text(out / "rules.sql", result.rules.sql(names))
         write_text(out / "report.html", render_html(result))
         for done in tables:
             done.result()

@@ -21,6 +21,7 @@ import numpy as np
 from custseg import i18n
 from custseg.model.schema import SPLIT_RUN_FORMAT
 from custseg.report.data import RunData, prepare
+from custseg.report.explain_view import rules_view, stability_figures
 from custseg.report.figures import colour, k_figures, quality_figures
 from custseg.report.figures_segments import compare_figures, feature_label, map_figures
 from custseg.report.lifecycle import split_context
@@ -47,6 +48,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "fig-k-calinski_harabasz",
         "fig-k-davies_bouldin",
         "fig-silhouette",
+        "fig-k-stability",
     ),
     "segment-map": ("fig-pca", "fig-tsne", "fig-loadings"),
     "segments-compared": (
@@ -167,6 +169,7 @@ def render_run(run: RunData, lang: str | None = None) -> str:
     lang = p["lang"]
     figures = quality_figures(run.audit, run.exploration, lang)
     figures |= k_figures(p["selection"], lang)
+    figures |= stability_figures(p["selection"], lang)
     figures |= map_figures(p)
     figures |= compare_figures(p)
     sections = {s: [f for f in ids if f in figures] for s, ids in SECTIONS.items()}
@@ -188,6 +191,7 @@ def render_run(run: RunData, lang: str | None = None) -> str:
             colours={s: colour(s) for s in p["segments"]},
             figures_json=to_json(figures),
             verdict=_verdict(doc, p, lang),
+            rules=rules_view(doc, p["names"], lang),
         )
     )
 

@@ -34,6 +34,8 @@ RUN_FILES = (
     "audit.json",
     "exploration.json",
     "report.html",
+    "rules.csv",
+    "rules.sql",
 )
 #: the files a report is rebuilt from
 NEEDED = ("segments.parquet", "profiles.csv", "model.json", "audit.json")
