@@ -40,7 +40,7 @@ def test_every_description_agrees_with_the_numbers_beside_it(run: SegmentationRe
         for _, row in profiles.iterrows():
             slug = run.segment_slugs[int(row["segment"])]
             medians = {f: float(row[f"median_{f}"]) for f in RFM}
-            tagline = i18n.segment_text("en", naming._base_slug(slug))["tagline"]
+            tagline = i18n.segment_text("en", naming._base(slug))["tagline"]
             if row["description"].startswith(tagline):
                 assert naming.contradictions(slug, medians, base) == [], (slug, medians, base)
             # the numbers in the description are the medians of the profile
@@ -105,7 +105,7 @@ def test_long_lapsed_one_time_buyers_are_lost_not_hibernating() -> None:
     scores = rfm.RFMScorer().fit(frame).transform(frame)
     # by their RFM cells alone, the one-time buyers were named Hibernating
     assert naming.segment_slugs(labels, 3, scores, None)[3] == "hibernating"
-    names = naming.segment_slugs(labels, 3, scores, None, frame)
+    names = naming.segment_slugs(labels, 3, scores, None, features=frame)
     assert names[3] == "lost"
     base = {f: float(frame[f].median()) for f in RFM}
     for seg, slug in names.items():
