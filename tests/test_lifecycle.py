@@ -338,6 +338,9 @@ def test_online_retail_split_through_the_cli(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "One-time buyers (1,505 customers, 34.7 %)" in result.output
+    # one summary table per group
+    for title in ("Customer segments · Repeat customers", "Customer segments · One-time buyers"):
+        assert title in result.output
     seg = pd.read_csv(out / "segments.csv", dtype={"customer_id": str})
     assert len(seg) == 4_334
     assert seg["lifecycle"].value_counts().to_dict() == {"repeat": 2_829, "one_time": 1_505}

@@ -33,7 +33,12 @@ def print_summary(result: SegmentationResult, console: Console | None = None) ->
         )
     )
     console.print(result.verdict)
-    if result.kind == "transactions":
+    if result.kind == "transactions" and "lifecycle" in result.profiles:
+        from custseg.explain.lifecycle import group_label  # a run split by lifecycle
+
+        for group, rows in result.profiles.groupby("lifecycle", sort=False):
+            _rfm_table(result, console, rows, group_label(str(group), lang))
+    elif result.kind == "transactions":
         _rfm_table(result, console)
     else:
         _persona_table(result, console)
@@ -50,10 +55,17 @@ def _size_cells(p: Any, lang: str) -> list[str]:
     ]
 
 
-def _rfm_table(result: SegmentationResult, console: Console) -> None:
+def _rfm_table(
+    result: SegmentationResult,
+    console: Console,
+    rows: Any = None,
+    group: str | None = None,
+) -> None:
+    """The segments table; with ``rows`` and ``group``, one group of a split run."""
     lang = result.lang
     n = i18n.number
-    table = Table(title=i18n.t(lang, "summary_title"), caption=i18n.t(lang, "medians_note"))
+    title = i18n.t(lang, "summary_title") + (f" · {group}" if group else "")
+    table = Table(title=title, caption=i18n.t(lang, "medians_note"))
     for key, justify in (
         ("segment_short", "right"),
         ("name", "left"),
@@ -69,7 +81,7 @@ def _rfm_table(result: SegmentationResult, console: Console) -> None:
             justify=justify,  # type: ignore[arg-type]
             no_wrap=key == "name",
         )
-    for _, p in result.profiles.iterrows():
+    for _, p in (result.profiles if rows is None else rows).iterrows():
         table.add_row(
             *_size_cells(p, lang),
             n(100 * p["share_revenue"], lang, 1),
