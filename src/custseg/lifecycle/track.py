@@ -174,7 +174,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, float | np.floating):
-        return round(float(value), 6)
+        # a segment without customers at a date has no drift: null in JSON
+        return round(float(value), 6) if np.isfinite(value) else None
     return value
 
 
