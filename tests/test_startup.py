@@ -101,6 +101,7 @@ def test_import_custseg_is_light_and_public_names_resolve() -> None:
         "from custseg.model.run import RunModel\n"
         "assert custseg.segment is segment and custseg.load_model == RunModel.load\n"
         "assert set(custseg.__all__) <= set(dir(custseg))\n"
+        "assert custseg.model.load is __import__('custseg.model').model.load\n"
         "print(light)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 from importlib import import_module
+from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
 from custseg.errors import (
@@ -91,12 +92,16 @@ def __getattr__(name: str) -> Any:
     >>> import custseg
     >>> custseg.load_model.__qualname__
     'RunModel.load'
+    >>> custseg.model.load.__module__  # subpackages too, as when they were imported eagerly
+    'custseg.model.persistence'
     """
     if name == "load_model":
         value: Any = import_module("custseg.model.run").RunModel.load
     elif name in _LAZY:
         module, attribute = _LAZY[name]
         value = getattr(import_module(module), attribute)
+    elif not name.startswith("_") and find_spec(f"custseg.{name}") is not None:
+        value = import_module(f"custseg.{name}")  # a subpackage, e.g. custseg.model.load
     else:
         raise AttributeError(f"module 'custseg' has no attribute {name!r}")
     globals()[name] = value

@@ -100,6 +100,33 @@ def _nearest(Xt: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return np.argmin(d, axis=1)
 
 
+#: rows per block of :func:`_nearest_in_blocks`: a block's distances stay in the CPU cache
+PREDICT_BLOCK = 65_536
+
+
+def _nearest_in_blocks(Xt: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """:func:`_nearest`, block by block on one BLAS thread: the same arithmetic, so the same
+    distances bit for bit, without a matrix of n × k distances and without BLAS threads (a
+    product with a handful of columns is too small to share; on a busy machine the threads'
+    waiting made scoring many times slower).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X, C = rng.normal(size=(100_000, 3)), rng.normal(size=(5, 3))
+    >>> bool((_nearest_in_blocks(X, C) == _nearest(X, C)).all())
+    True
+    """
+    norms = np.einsum("ij,ij->i", centers, centers)[None, :]
+    labels = np.empty(len(Xt), dtype=np.intp)
+    with threadpool_limits(1, user_api="blas"):
+        for start in range(0, len(Xt), PREDICT_BLOCK):
+            x = Xt[start : start + PREDICT_BLOCK]
+            d = np.einsum("ij,ij->i", x, x)[:, None] - 2.0 * x @ centers.T + norms
+            labels[start : start + PREDICT_BLOCK] = np.argmin(d, axis=1)
+    return labels
+
+
 def _numbers_only(frame: pd.DataFrame, *, fitting: bool = True) -> None:
     """Raise a :class:`SchemaError` naming the first column of ``frame`` that holds something
     other than numbers (text, dates, complex numbers), with its first such value and row."""
@@ -624,7 +651,7 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
             0 is the segment of highest value; :func:`segment_numbers` gives 1..k.
         """
         self._check_fitted()
-        return _nearest(self.transform(X), self.cluster_centers_).astype("int64")
+        return _nearest_in_blocks(self.transform(X), self.cluster_centers_).astype("int64")
 
     def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
         """Names of the columns of :meth:`transform`: features, then ``column=category`` dummies.
