@@ -196,7 +196,19 @@ def test_customer_table_scored_by_its_own_run_and_test_csv(train_run: Path, tmp_
     assert len(test.table) == len(rows) == 2627
     assert sorted(test.table["customer_id"]) == sorted(rows["ID"].astype(str))
     assert test.ledger["input_rows"] == test.ledger["kept_rows"] == 2627
+    assert test.ledger["unscored"] == []
     assert test.table["segment"].between(1, int(test.table["segment"].max())).all()
+    # rows that cannot be scored are listed one by one, with the reason
+    damaged = pd.concat([rows.head(5), rows.head(1)], ignore_index=True)
+    damaged["ID"] = damaged["ID"].astype(str)
+    damaged.loc[2, "ID"] = None
+    partial = custseg.score(train_run, damaged)
+    assert len(partial.table) == 4
+    assert partial.ledger["dropped"] == {"missing_customer_id": 1, "duplicate": 1, "outlier": 0}
+    assert partial.ledger["unscored"] == [
+        {"row": 3, "customer_id": None, "reason": "missing_customer_id"},
+        {"row": 6, "customer_id": str(rows["ID"][0]), "reason": "duplicate"},
+    ]
     with pytest.raises(SchemaError, match="no column 'Age'") as info:
         custseg.score(train_run, rows.drop(columns=["Age"]))
     assert "\n" not in str(info.value)

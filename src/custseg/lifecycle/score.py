@@ -58,6 +58,8 @@ PSI_BINS = 10
 PSI_FLOOR = 1e-4
 #: PSI below the first value: stable; below the second: moderate shift; above: major shift
 PSI_LEVELS = (0.1, 0.25)
+#: rows not scored listed one by one in a customer table's ledger (their counts are complete)
+MAX_UNSCORED = 10_000
 #: transaction roles the features do not read: scoring does without them
 OPTIONAL_ROLES = frozenset({"country"})
 
@@ -136,6 +138,7 @@ def _customer_features(
             src.close()
     kept, dropped = identify(rows, prep.id_, label)
     dropped["outlier"] = len(kept) - len(table)
+    unscored = _unscored_rows(rows, kept, table, prep.id_)
     ledger = {
         "source": label,
         "kind": "customers",
@@ -146,8 +149,36 @@ def _customer_features(
         "notes": [
             f"{n} rows not scored: {reason.replace('_', ' ')}" for reason, n in dropped.items() if n
         ],
+        "unscored": unscored[:MAX_UNSCORED],
     }
     return table, ledger
+
+
+def _unscored_rows(
+    rows: pd.DataFrame, kept: pd.DataFrame, table: pd.DataFrame, id_col: str | None
+) -> list[dict[str, Any]]:
+    """Each input row not scored: its number (1 = the first row after the header), its id
+    and why (``missing_customer_id``, ``duplicate`` of an earlier row, ``outlier`` dropped)."""
+    out: list[dict[str, Any]] = []
+    ids = (
+        rows[id_col].astype("string").str.strip()
+        if id_col is not None
+        else pd.Series([str(i + 1) for i in range(len(rows))], index=rows.index, dtype="string")
+    )
+    scored = set(table["customer_id"])
+    kept_rows = set(kept.index)
+    for i in rows.index:
+        if pd.isna(ids[i]):
+            reason = "missing_customer_id"
+        elif i not in kept_rows:
+            reason = "duplicate"
+        elif str(ids[i]) not in scored:
+            reason = "outlier"
+        else:
+            continue
+        shown = None if pd.isna(ids[i]) else str(ids[i])
+        out.append({"row": int(i) + 1, "customer_id": shown, "reason": reason})
+    return out
 
 
 def new_features(
