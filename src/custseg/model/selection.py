@@ -31,6 +31,8 @@ STABLE = 0.85
 STABILITY_REPEATS = 10
 #: share of the customers in each of those samples
 STABILITY_FRACTION = 0.8
+#: customers in each of those samples at most (a larger base is sampled down to this many)
+STABILITY_MAX = 5_000
 #: a k scores "clearly" better than another when better by this relative margin on every index
 MARGIN = 0.02
 
@@ -254,11 +256,13 @@ def bootstrap_stability(
     algorithm: str = "kmeans",
     repeats: int = STABILITY_REPEATS,
     fraction: float = STABILITY_FRACTION,
+    max_size: int = STABILITY_MAX,
 ) -> float | None:
     """Whether the segments of ``k`` hold when the customers change: mean pairwise ARI.
 
-    ``repeats`` seeded samples of ``fraction`` of the customers are drawn (without
-    replacement); the clusterer is fitted on each and every fit labels the same customers
+    ``repeats`` seeded samples of ``fraction`` of the customers (at most ``max_size``: beyond,
+    the samples are smaller than ``fraction`` and the cost stays bounded) are drawn without
+    replacement; the clusterer is fitted on each and every fit labels the same customers
     (``evaluate``, default all); the mean adjusted Rand index over all pairs of labelings is
     returned. 1 when every sample gives the same segments, near 0 when they are an accident of
     the sample. ``None`` when a sample has fewer than k customers, or when the algorithm cannot
@@ -274,7 +278,7 @@ def bootstrap_stability(
     from sklearn.metrics import adjusted_rand_score
 
     algo = get_algorithm(algorithm)
-    size = round(fraction * X.shape[0])
+    size = min(round(fraction * X.shape[0]), max_size)
     if size < k or repeats < 2 or not algo.predicts:
         return None
     E = X if evaluate is None else evaluate
