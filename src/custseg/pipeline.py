@@ -18,9 +18,9 @@ from custseg import i18n
 from custseg.engines import Engine, connect
 from custseg.errors import CustsegError, EmptyDataError, EngineError, InputError, SchemaError
 from custseg.explain import naming
+from custseg.explain.methods import ATYPICAL, run_verdict
 from custseg.explain.personas import external_validity, personas
 from custseg.explain.profiles import profile
-from custseg.explain.verdict import verdict_sentence
 from custseg.model import (
     RFM_FEATURES,
     CustomerSegmenter,
@@ -29,6 +29,8 @@ from custseg.model import (
     schema,
     segment_numbers,
 )
+from custseg.model.algorithms import get_algorithm
+from custseg.model.compare import Comparison, compare
 from custseg.model.rfm import has_rfm
 from custseg.sources import ColumnMap, Source, open_source, resolve_columns
 from custseg.sources.readers import read_error
@@ -71,6 +73,8 @@ class SegmentationResult:
     rfm: RFMScorer | None = None
     #: the fitted customer-table preparation (customer tables only), saved in ``model.json``
     preparation: CustomerPreparation | None = None
+    #: algorithms fitted side by side (``compare=``), written to compare.json and compare.csv
+    comparison: Comparison | None = None
 
     def model_document(self) -> dict[str, Any]:
         """The content of ``model.json``: the fitted model plus how its inputs were made."""
@@ -116,18 +120,46 @@ class SegmentOptions:
     roles: Mapping[str, Any] | None = None
     customer_rules: CustomerRules | None = None
     currency: str = ""
+    algorithm: str = "kmeans"
+    compare: tuple[str, ...] = ()
 
     def segmenter(
-        self, features: Sequence[str], categorical: Sequence[str] = ()
+        self,
+        features: Sequence[str],
+        categorical: Sequence[str] = (),
+        algorithm: str | None = None,
     ) -> CustomerSegmenter:
-        """The estimator these settings ask for, unfitted."""
+        """The estimator these settings ask for (with another ``algorithm``), unfitted.
+
+        A density method finds its number of segments: a k given is not passed to it.
+        """
+        algo = get_algorithm(algorithm or self.algorithm)
         return CustomerSegmenter(
             features,
             categorical=categorical,
-            k=self.k,
+            algorithm=algo.name,
+            k=self.k if algo.uses_k else None,
             k_min=self.k_min,
             k_max=self.k_max,
             random_state=self.seed,
+        )
+
+    def comparison(
+        self,
+        frame: pd.DataFrame,
+        model: CustomerSegmenter,
+        features: Sequence[str],
+        categorical: Sequence[str] = (),
+    ) -> Comparison | None:
+        """The algorithms of ``compare`` fitted on ``frame`` beside the run's ``model``."""
+        if not self.compare:
+            return None
+        return compare(
+            frame,
+            self.compare,
+            lambda name: self.segmenter(features, categorical, name),
+            fitted={model.algorithm: model},
+            seed=self.seed,
         )
 
 
@@ -149,6 +181,8 @@ def segment(
     currency: str = "",
     on_step: Step | None = None,
     con: Engine | None = None,
+    algorithm: str = "kmeans",
+    compare: Sequence[str] = (),
 ) -> SegmentationResult:
     """Segment the customers of a transactions or customer-table file or DataFrame.
 
@@ -172,8 +206,16 @@ def segment(
     roles : declared column roles of a customer table (see :mod:`custseg.stages.customers`).
     customer_rules : cleaning policy of a customer table.
     on_step : called as ``on_step(step, info)`` at the start of each stage (for progress).
+    algorithm : clustering algorithm (:data:`custseg.model.algorithms.ALGORITHMS`: ``kmeans``,
+        ``gmm``, ``ward``, ``dbscan``, ``hdbscan``); density methods find their own number of
+        segments and put the customers they leave as noise in an "atypical customers" segment.
+    compare : algorithms also fitted on the same customers and compared side by side
+        (:mod:`custseg.model.compare`; the result's ``comparison``).
     """
     i18n.catalog(lang)
+    get_algorithm(algorithm)
+    for name in compare:
+        get_algorithm(name)
     as_of = check_as_of(as_of)
     if kind not in {"auto", "transactions", "customers"}:
         raise CustsegError(f"kind {kind!r} unknown; use transactions, customers or auto")
@@ -198,6 +240,8 @@ def segment(
             roles=roles,
             customer_rules=customer_rules,
             currency=currency,
+            algorithm=algorithm,
+            compare=tuple(compare),
         )
         if colmap is None:
             return _segment_customers(con, src, options, step)
@@ -268,7 +312,7 @@ def _segment_transactions(
     rfm = RFMScorer().fit(customers)
     scores = rfm.transform(customers)
     tenure = customers["tenure_days"].to_numpy() if "tenure_days" in customers else None
-    slugs = naming.segment_slugs(segments, model.k_, scores, tenure)
+    slugs = _slugs(model, segments, scores, tenure)
     table = customers.copy()
     table[["r_score", "f_score", "m_score"]] = scores[["r_score", "f_score", "m_score"]]
     cells = pd.Series(scores["rfm_segment"].to_numpy(), index=table.index)
@@ -285,13 +329,35 @@ def _segment_transactions(
         model=model,
         fingerprint=src.fingerprint,
         lang=lang,
-        verdict=verdict_sentence(model, lang),
+        verdict=run_verdict(model, lang),
         exploration=quality.summarize(con),
         segment_names={s: naming.display_name(slug, lang) for s, slug in slugs.items()},
         personas=personas(table, list(TRANSACTION_FEATURES), [], lang),
         segment_slugs=slugs,
         rfm=rfm,
+        comparison=options.comparison(customers, model, options.features),
     )
+
+
+def _slugs(
+    model: CustomerSegmenter,
+    segments: Any,
+    scores: pd.DataFrame | None,
+    tenure: Any,
+) -> dict[int, str]:
+    """Slug of each segment number; a density method's noise is the atypical group, the
+    others are named on their own customers."""
+    noise = getattr(model, "noise_label_", None)
+    if noise is None:
+        return naming.segment_slugs(segments, model.k_, scores, tenure)
+    keep = segments != noise + 1
+    slugs = naming.segment_slugs(
+        segments[keep],
+        model.k_,
+        scores[keep] if scores is not None else None,
+        tenure[keep] if tenure is not None else None,
+    )
+    return slugs | {noise + 1: ATYPICAL}
 
 
 def _transactions_colmap(
@@ -342,9 +408,9 @@ def _segment_customers(
     segments = segment_numbers(model.labels_)
     # a customer table with recency, frequency and monetary columns is named like transactions
     rfm = RFMScorer().fit(table.frame) if has_rfm(table.frame.columns) else None
-    slugs = naming.segment_slugs(
+    slugs = _slugs(
+        model,
         segments,
-        model.k_,
         rfm.transform(table.frame) if rfm is not None else None,
         table.frame["tenure_days"].to_numpy() if "tenure_days" in table.frame else None,
     )
@@ -352,6 +418,8 @@ def _segment_customers(
     out["segment"] = segments
     found = personas(out, table.numeric, table.categorical, lang)
     names = {s: found[s]["name"] if s in found else f"{s}" for s in range(1, model.k_ + 1)}
+    if model.noise_label_ is not None:
+        names[model.noise_label_ + 1] = naming.display_name(ATYPICAL, lang)
     out["segment_name"] = [names[int(s)] for s in segments]
     numeric = [
         *table.numeric,
@@ -361,7 +429,7 @@ def _segment_customers(
     profiles = profile(out, numeric, lang, revenue=revenue)
     profiles.insert(2, "description", profiles["segment"].map(lambda s: found[int(s)]["portrait"]))
     external = external_validity(segments, out[table.label]) if table.label is not None else None
-    verdict = verdict_sentence(model, lang)
+    verdict = run_verdict(model, lang)
     if external is not None:
         verdict += " " + i18n.t(
             lang,
@@ -385,6 +453,7 @@ def _segment_customers(
         segment_slugs=slugs,
         rfm=rfm,
         preparation=table.preparation,
+        comparison=options.comparison(table.frame, model, table.numeric, table.categorical),
     )
 
 

@@ -40,7 +40,15 @@ from custseg.outputs.files import write_csv, write_json, write_parquet, write_te
 from custseg.pipeline import SegmentationResult, Step, segment
 from custseg.report import render_html, render_run
 from custseg.report.data import RunData
-from custseg.report.manifest import FIGURES, MANIFEST, RUN_FILES, open_run, seal, sync_dir
+from custseg.report.manifest import (
+    FIGURES,
+    KNOWN_FILES,
+    MANIFEST,
+    RUN_FILES,
+    open_run,
+    seal,
+    sync_dir,
+)
 
 try:
     import fcntl
@@ -57,7 +65,7 @@ TWO_RENAMES = False
 #: always commit in place, inside ``out`` (tests)
 IN_PLACE = False
 
-_OURS = "|".join(re.escape(n) for n in (*RUN_FILES, MANIFEST))
+_OURS = "|".join(re.escape(n) for n in (*KNOWN_FILES, MANIFEST))
 #: temporary files of the per-file writers, left in a folder by runs of older versions
 _LEFTOVER = re.compile(
     rf"^(?:\.(?:{_OURS})\..+\.tmp|(?:{_OURS})\.(?:\d+|probe|header)|\.{_OURS}\.tmp)$"
@@ -181,7 +189,7 @@ class Staging:
             os.unlink(out / MANIFEST)  # unsealed from here until the new seal is in
         sync_dir(out)
         new = {n.split("/")[0] for n in doc["files"]}
-        for name in (*RUN_FILES, FIGURES):
+        for name in (*KNOWN_FILES, FIGURES):
             if name not in new and (out / name).exists():
                 _remove(out / name)
         for name in sorted(new):
@@ -227,7 +235,7 @@ def _classify(out: Path, shown: str, foreign_ok: bool = False) -> tuple[list[Pat
     foreign: list[str] = []
     for entry in sorted(os.listdir(out)):
         path = out / entry
-        if entry in RUN_FILES or entry == MANIFEST:
+        if entry in KNOWN_FILES or entry == MANIFEST:
             if path.is_symlink() or not path.is_file():
                 foreign.append(entry)
         elif entry == FIGURES:
@@ -358,10 +366,13 @@ def _write_run(result: SegmentationResult, out: Path) -> list[str]:
         write_json(out / "audit.json", result.ledger.to_dict())
         if result.exploration is not None:
             write_json(out / "exploration.json", result.exploration)
+        if result.comparison is not None:
+            write_json(out / "compare.json", result.comparison.to_dict())
+            write_csv(out / "compare.csv", result.comparison.to_frame())
         write_text(out / "report.html", render_html(result))
         for done in tables:
             done.result()
-    return [n for n in OUTPUT_FILES if (out / n).is_file()]
+    return [n for n in KNOWN_FILES if (out / n).is_file()]
 
 
 def _commit_run(result: SegmentationResult, staging: Staging) -> dict[str, Path]:
@@ -421,7 +432,7 @@ def _linked_run(
     try:
         for name in os.listdir(staging.out):
             src = staging.out / name
-            if name == MANIFEST or name in RUN_FILES:
+            if name == MANIFEST or name in KNOWN_FILES:
                 _link(src, staging.folder / name)
             elif name == FIGURES:
                 (staging.folder / FIGURES).mkdir()
