@@ -288,3 +288,11 @@ def test_cli_algorithm_and_compare(tmp_path: Path) -> None:
     assert json.loads((out / "compare.json").read_text())["recommended"] in {"kmeans", "gmm"}
     bad = runner.invoke(app, ["run", str(src), "--out", str(tmp_path / "x"), "--compare", "optics"])
     assert bad.exit_code == 1 and "unknown clustering algorithm 'optics'" in bad.output
+
+
+def test_a_k_with_a_density_method_is_refused_before_any_work() -> None:
+    lines, _ = make_transactions(50, seed=1)
+    with pytest.raises(CustsegError, match="--k cannot be used with --algorithm hdbscan"):
+        custseg.segment(lines, k=3, algorithm="hdbscan")
+    with pytest.raises(ModelError, match="unknown clustering algorithm 'optics'"):
+        custseg.segment(lines, algorithm="optics")

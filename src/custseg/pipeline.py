@@ -213,7 +213,11 @@ def segment(
         (:mod:`custseg.model.compare`; the result's ``comparison``).
     """
     i18n.catalog(lang)
-    get_algorithm(algorithm)
+    if k is not None and not get_algorithm(algorithm).uses_k:
+        raise CustsegError(
+            f"--k cannot be used with --algorithm {algorithm}: it finds the number of "
+            "segments itself; leave --k out"
+        )
     for name in compare:
         get_algorithm(name)
     as_of = check_as_of(as_of)

@@ -92,7 +92,7 @@ def method_sentence(model: CustomerSegmenter, lang: str) -> str:
                 lang,
                 "method_mixed",
                 columns=", ".join(map(str, model.categorical)),
-                label=get_algorithm(name).label,
+                label=i18n.t(lang, f"algo_{name}"),
             )
         )
     return " ".join(parts)
@@ -118,7 +118,9 @@ def recommendation_sentence(comparison: Mapping[str, Any], lang: str) -> str:
     settings = comparison.get("settings", {})
     max_noise = _percent(float(settings.get("max_atypical_share", 0.2)), lang)
     reason = comparison.get("reason", {})
-    labels = {r["algorithm"]: r["label"] for r in comparison.get("rows", [])}
+    labels = {
+        r["algorithm"]: i18n.t(lang, f"algo_{r['algorithm']}") for r in comparison.get("rows", [])
+    }
     best = comparison.get("recommended")
     if best is None:
         text = i18n.t(lang, "compare_none", max_noise=max_noise)

@@ -206,7 +206,12 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         same (K-Means on this mixed encoding approximates K-Prototypes with Huang's
         weighting, at K-Means' speed).
     algorithm : str, default="kmeans"
-        Clustering algorithm, by its name in :data:`custseg.model.algorithms.ALGORITHMS`.
+        Clustering algorithm, by its name in :data:`custseg.model.algorithms.ALGORITHMS`:
+        ``kmeans``, ``gmm`` (Gaussian mixture, scored by highest posterior probability),
+        ``ward`` (agglomerative on a sample of at most 5,000 customers, then nearest
+        centroid), ``dbscan`` or ``hdbscan`` (density methods on a sample of at most 10,000
+        customers, parameters chosen from the data; ``k`` must be unset; the customers they
+        leave as noise get the last label, ``noise_label_``, the "atypical customers").
     k : int or None, default=None
         Number of segments; ``None`` chooses it in ``[k_min, k_max]`` (see
         :mod:`custseg.model.selection`).
@@ -235,6 +240,10 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         Numeric columns, and the categories of each categorical column.
     lower_, lambdas_, mean_, scale_ : ndarray of shape (len(numeric_features_),)
         Clipping bound, Yeo-Johnson exponent, mean and scale of each numeric feature.
+    noise_label_ : int or None
+        Label of the atypical customers (density methods: ``k_ - 1``); ``None`` otherwise.
+    method_ : dict
+        The algorithm, its scoring rule and the parameters it was fitted with.
     value_feature_ : str or None
         The feature whose mean orders the labels (``None``: by size, categorical only).
     selection_ : Selection or None
@@ -707,7 +716,11 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         return np.hstack([scaled, self._one_hot(cats, len(values))])
 
     def predict(self, X: Any) -> np.ndarray:
-        """Label (0..k-1) of each customer: its nearest centroid in the scaled space.
+        """Label (0..k-1) of each customer by the algorithm's rule in the scaled space.
+
+        Nearest centroid (K-Means, Ward), highest posterior probability (Gaussian mixture),
+        or the nearest core point's segment when within its radius, else ``noise_label_``
+        (DBSCAN, HDBSCAN); the same rule gave ``labels_``.
 
         Parameters
         ----------

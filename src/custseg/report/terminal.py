@@ -60,7 +60,11 @@ def _comparison_table(result: SegmentationResult, console: Console) -> None:
         ("calinski_harabasz", "right"),
         ("compare_stability", "right"),
     ):
-        table.add_column(i18n.t(lang, key), justify=justify)  # type: ignore[arg-type]
+        table.add_column(
+            i18n.t(lang, key),
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=key in {"compare_algorithm", "compare_sizes"},
+        )
     table.add_column("s", justify="right")
     for r in found.rows:
         mark = " ✓" if r["algorithm"] == found.recommended else ""
@@ -77,7 +81,7 @@ def _comparison_table(result: SegmentationResult, console: Console) -> None:
         table.add_row(
             name,
             f"{r['segments']}" + (" + 1" if r["atypical_segment"] else ""),
-            " · ".join(map(str, r["sizes"])),
+            " ".join(map(str, r["sizes"])),
             "—" if share is None else n(100 * share, lang, 1) + " %",
             num(r["silhouette"], 3),
             num(r["davies_bouldin"], 3),
