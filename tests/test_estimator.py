@@ -136,12 +136,15 @@ def test_the_algorithm_is_resolved_through_the_registry() -> None:
     assert (built.n_clusters, built.n_init, built.random_state) == (4, 3, 7)
     start = np.zeros((2, 3))
     assert algo.build(2, n_init=10, random_state=0, init=start).n_init == 1
-    with pytest.raises(ModelError, match="unknown clustering algorithm 'gmm'; use one of: kmeans"):
-        get_algorithm("gmm")
-    with pytest.raises(ModelError, match="unknown clustering algorithm 'gmm'"):
-        CustomerSegmenter(algorithm="gmm").fit(customers())
+    with pytest.raises(
+        ModelError,
+        match="unknown clustering algorithm 'optics'; use one of: dbscan, gmm, hdbscan, kmeans, ward",
+    ):
+        get_algorithm("optics")
+    with pytest.raises(ModelError, match="unknown clustering algorithm 'optics'"):
+        CustomerSegmenter(algorithm="optics").fit(customers())
     with pytest.raises(ModelError, match="unknown clustering algorithm"):
-        sweep(np.zeros((10, 2)), [2], random_state=0, algorithm="gmm")
+        sweep(np.zeros((10, 2)), [2], random_state=0, algorithm="optics")
 
 
 def test_sweep_through_the_registry_matches_a_plain_kmeans() -> None:

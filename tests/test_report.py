@@ -128,7 +128,15 @@ TECHNICAL = {
 
 
 @pytest.mark.parametrize(
-    "template", ["base.html", "report.html", "quality.html", "quality_page.html", "macros.html"]
+    "template",
+    [
+        "base.html",
+        "report.html",
+        "quality.html",
+        "quality_page.html",
+        "macros.html",
+        "compare.html",
+    ],
 )
 def test_templates_have_no_untranslated_text(template: str) -> None:
     text = resources.files("custseg.report").joinpath("templates", template).read_text("utf-8")

@@ -171,6 +171,24 @@ def run(
             "own features, k and names), combined in one output with a lifecycle column.",
         ),
     ] = None,
+    algorithm: Annotated[
+        str,
+        typer.Option(
+            "--algorithm",
+            help="Clustering algorithm: kmeans (default), gmm, ward, dbscan or hdbscan "
+            "(density methods find k and put noise in an 'atypical customers' segment). "
+            "With categorical columns, kmeans on their one-hot encoding is the K-Prototypes "
+            "equivalent.",
+        ),
+    ] = "kmeans",
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            "--compare",
+            help="Also fit these algorithms (comma-separated, e.g. kmeans,gmm,hdbscan) and "
+            "compare them side by side; written to compare.json and compare.csv.",
+        ),
+    ] = None,
 ) -> None:
     """Segment the customers of a transactions file and write the outputs to --out.
 
@@ -229,6 +247,8 @@ def run(
                 customer_rules=CustomerRules(outliers=outliers),
                 roles=declared,
                 **({"split": split} if split is not None else {}),
+                algorithm=algorithm,
+                compare=[a.strip() for a in (compare or "").split(",") if a.strip()],
             )
     except CustsegError as exc:
         _fail(str(exc))

@@ -18,10 +18,10 @@ from custseg import i18n
 from custseg.engines import Engine, connect
 from custseg.errors import CustsegError, EmptyDataError, EngineError, InputError, SchemaError
 from custseg.explain import lifecycle, naming
+from custseg.explain.methods import ATYPICAL, run_verdict
 from custseg.explain.personas import external_validity, personas
 from custseg.explain.profiles import profile
 from custseg.explain.rules import SegmentRules, explain_segments
-from custseg.explain.verdict import verdict_sentence
 from custseg.model import (
     RFM_FEATURES,
     CustomerSegmenter,
@@ -30,6 +30,8 @@ from custseg.model import (
     schema,
     segment_numbers,
 )
+from custseg.model.algorithms import get_algorithm
+from custseg.model.compare import Comparison, compare
 from custseg.model.rfm import has_rfm
 from custseg.sources import ColumnMap, Source, open_source, resolve_columns
 from custseg.sources.readers import read_error
@@ -74,6 +76,8 @@ class SegmentationResult:
     preparation: CustomerPreparation | None = None
     #: each segment as a rule on the features (custseg.explain.rules), saved in ``model.json``
     rules: SegmentRules | None = None
+    #: algorithms fitted side by side (``compare=``), written to compare.json and compare.csv
+    comparison: Comparison | None = None
 
     def model_document(self) -> dict[str, Any]:
         """The content of ``model.json``: the fitted model plus how its inputs were made."""
@@ -122,18 +126,46 @@ class SegmentOptions:
     currency: str = ""
     #: ``None`` or ``"lifecycle"`` (one-time and repeat customers segmented apart)
     split: str | None = None
+    algorithm: str = "kmeans"
+    compare: tuple[str, ...] = ()
 
     def segmenter(
-        self, features: Sequence[str], categorical: Sequence[str] = ()
+        self,
+        features: Sequence[str],
+        categorical: Sequence[str] = (),
+        algorithm: str | None = None,
     ) -> CustomerSegmenter:
-        """The estimator these settings ask for, unfitted."""
+        """The estimator these settings ask for (with another ``algorithm``), unfitted.
+
+        A density method finds its number of segments: a k given is not passed to it.
+        """
+        algo = get_algorithm(algorithm or self.algorithm)
         return CustomerSegmenter(
             features,
             categorical=categorical,
-            k=self.k,
+            algorithm=algo.name,
+            k=self.k if algo.uses_k else None,
             k_min=self.k_min,
             k_max=self.k_max,
             random_state=self.seed,
+        )
+
+    def comparison(
+        self,
+        frame: pd.DataFrame,
+        model: CustomerSegmenter,
+        features: Sequence[str],
+        categorical: Sequence[str] = (),
+    ) -> Comparison | None:
+        """The algorithms of ``compare`` fitted on ``frame`` beside the run's ``model``."""
+        if not self.compare:
+            return None
+        return compare(
+            frame,
+            self.compare,
+            lambda name: self.segmenter(features, categorical, name),
+            fitted={model.algorithm: model},
+            seed=self.seed,
         )
 
 
@@ -156,6 +188,8 @@ def segment(
     on_step: Step | None = None,
     con: Engine | None = None,
     split: str | None = None,
+    algorithm: str = "kmeans",
+    compare: Sequence[str] = (),
 ) -> SegmentationResult:
     """Segment the customers of a transactions or customer-table file or DataFrame.
 
@@ -182,10 +216,27 @@ def segment(
     split : ``"lifecycle"``: customers who bought once and repeat customers are segmented
         apart (transactions only), each group with its own features, k, names and verdict,
         combined in one result with a ``lifecycle`` column (:class:`SplitResult`).
+    algorithm : clustering algorithm (:data:`custseg.model.algorithms.ALGORITHMS`: ``kmeans``,
+        ``gmm``, ``ward``, ``dbscan``, ``hdbscan``); density methods find their own number of
+        segments and put the customers they leave as noise in an "atypical customers" segment.
+    compare : algorithms also fitted on the same customers and compared side by side
+        (:mod:`custseg.model.compare`; the result's ``comparison``).
     """
     i18n.catalog(lang)
+    if k is not None and not get_algorithm(algorithm).uses_k:
+        raise CustsegError(
+            f"--k cannot be used with --algorithm {algorithm}: it finds the number of "
+            "segments itself; leave --k out"
+        )
+    for name in compare:
+        get_algorithm(name)
     if split not in {None, "lifecycle"}:
         raise CustsegError(f"split {split!r} unknown; use lifecycle (or no split)")
+    if split is not None and (algorithm != "kmeans" or compare):
+        raise CustsegError(
+            f"--split {split} segments each group with K-Means only; leave out --algorithm "
+            "and --compare, or run without --split"
+        )
     as_of = check_as_of(as_of)
     if kind not in {"auto", "transactions", "customers"}:
         raise CustsegError(f"kind {kind!r} unknown; use transactions, customers or auto")
@@ -211,6 +262,8 @@ def segment(
             customer_rules=customer_rules,
             currency=currency,
             split=split,
+            algorithm=algorithm,
+            compare=tuple(compare),
         )
         if colmap is None and split is not None:
             raise CustsegError(
@@ -289,7 +342,7 @@ def _segment_transactions(
     scores = rfm.transform(customers)
     tenure = customers["tenure_days"].to_numpy() if "tenure_days" in customers else None
     recency = customers["recency_days"].to_numpy()
-    slugs = naming.segment_slugs(segments, model.k_, scores, tenure, recency, features=customers)
+    slugs = _slugs(model, segments, scores, tenure, recency, customers)
     table = customers.copy()
     table[["r_score", "f_score", "m_score"]] = scores[["r_score", "f_score", "m_score"]]
     cells = pd.Series(scores["rfm_segment"].to_numpy(), index=table.index)
@@ -306,13 +359,14 @@ def _segment_transactions(
         model=model,
         fingerprint=src.fingerprint,
         lang=lang,
-        verdict=verdict_sentence(model, lang),
+        verdict=run_verdict(model, lang),
         exploration=quality.summarize(con),
         segment_names={s: naming.display_name(slug, lang) for s, slug in slugs.items()},
         personas=personas(table, list(TRANSACTION_FEATURES), [], lang),
         segment_slugs=slugs,
         rfm=rfm,
         rules=explain_segments(model, table, segments, random_state=options.seed),
+        comparison=options.comparison(customers, model, options.features),
     )
 
 
@@ -503,6 +557,31 @@ def _segment_lifecycle(
     )
 
 
+def _slugs(
+    model: CustomerSegmenter,
+    segments: Any,
+    scores: pd.DataFrame | None,
+    tenure: Any,
+    recency: Any = None,
+    features: pd.DataFrame | None = None,
+) -> dict[int, str]:
+    """Slug of each segment number; a density method's noise is the atypical group, the
+    others are named on their own customers."""
+    noise = getattr(model, "noise_label_", None)
+    if noise is None:
+        return naming.segment_slugs(segments, model.k_, scores, tenure, recency, features=features)
+    keep = segments != noise + 1
+    slugs = naming.segment_slugs(
+        segments[keep],
+        model.k_,
+        scores[keep] if scores is not None else None,
+        tenure[keep] if tenure is not None else None,
+        recency[keep] if recency is not None else None,
+        features=features[keep] if features is not None else None,
+    )
+    return slugs | {noise + 1: ATYPICAL}
+
+
 def _transactions_colmap(
     src: Source, mapping: Mapping[str, str] | None, kind: str
 ) -> ColumnMap | None:
@@ -551,17 +630,20 @@ def _segment_customers(
     segments = segment_numbers(model.labels_)
     # a customer table with recency, frequency and monetary columns is named like transactions
     rfm = RFMScorer().fit(table.frame) if has_rfm(table.frame.columns) else None
-    slugs = naming.segment_slugs(
+    slugs = _slugs(
+        model,
         segments,
-        model.k_,
         rfm.transform(table.frame) if rfm is not None else None,
         table.frame["tenure_days"].to_numpy() if "tenure_days" in table.frame else None,
+        table.frame["recency_days"].to_numpy() if rfm is not None else None,
         table.frame if rfm is not None else None,
     )
     out = table.frame.copy()
     out["segment"] = segments
     found = personas(out, table.numeric, table.categorical, lang)
     names = {s: found[s]["name"] if s in found else f"{s}" for s in range(1, model.k_ + 1)}
+    if model.noise_label_ is not None:
+        names[model.noise_label_ + 1] = naming.display_name(ATYPICAL, lang)
     out["segment_name"] = [names[int(s)] for s in segments]
     numeric = [
         *table.numeric,
@@ -571,7 +653,7 @@ def _segment_customers(
     profiles = profile(out, numeric, lang, revenue=revenue)
     profiles.insert(2, "description", profiles["segment"].map(lambda s: found[int(s)]["portrait"]))
     external = external_validity(segments, out[table.label]) if table.label is not None else None
-    verdict = verdict_sentence(model, lang)
+    verdict = run_verdict(model, lang)
     if external is not None:
         verdict += " " + i18n.t(
             lang,
@@ -596,6 +678,7 @@ def _segment_customers(
         rfm=rfm,
         preparation=table.preparation,
         rules=explain_segments(model, out, segments, random_state=options.seed),
+        comparison=options.comparison(table.frame, model, table.numeric, table.categorical),
     )
 
 

@@ -54,6 +54,7 @@ from typing import Any
 
 from custseg.engines.sql import ident, literal
 from custseg.errors import ModelError, SchemaError
+from custseg.model.algorithms import get_algorithm
 from custseg.model.run import RunModel
 from custseg.stages.audit.rules import PER_INVOICE_SQL, row_rules_sql
 from custseg.stages.customers.encode import OTHER, UNKNOWN
@@ -415,6 +416,7 @@ def export_sql(
     """
     if dialect not in DIALECTS:
         raise SchemaError(f"--dialect {dialect!r} unknown; use one of {', '.join(DIALECTS)}")
+    _check_exportable(model)
     source = table_name(table or ("customers" if model.kind == "customers" else "transactions"))
     mapping = dict(mapping or {})
     if model.kind == "customers":
@@ -432,6 +434,23 @@ def export_sql(
     except sqlglot.errors.SqlglotError as exc:  # pragma: no cover - a sqlglot without a rule
         raise ModelError(f"the scoring SQL cannot be written for {dialect}: {exc}") from exc
     return _header(model, dialect) + out + ";\n"
+
+
+def _check_exportable(model: RunModel) -> None:
+    """Refuse, in one line, a model whose scoring this module cannot write as SQL."""
+    if model.groups:
+        raise ModelError(
+            "export-sql writes the scoring of one model; this run is split by lifecycle "
+            "(--split lifecycle): score its customers with custseg score, or export a run "
+            "made without --split"
+        )
+    algo = get_algorithm(model.segmenter.algorithm)
+    if algo.rule != "nearest-centroid":
+        raise ModelError(
+            f"export-sql writes nearest-centroid scoring (K-Means, Ward); this run used "
+            f"{algo.label}, which scores by the {algo.rule} rule: score its customers with "
+            "custseg score, or export a run made with --algorithm kmeans or ward"
+        )
 
 
 def _header(model: RunModel, dialect: str) -> str:

@@ -118,7 +118,52 @@ def to_dict(
         "rfm_grid": _grid(RFM_GRID if rfm is None else rfm.grid),
         "selection": model.selection_.to_dict() if model.selection_ is not None else None,
         "versions": versions(),
+        **_scoring(model),
     }
+
+
+#: how each rule scores a customer, as written in ``scoring.statement`` of model.json
+STATEMENTS = {
+    "nearest-centroid": "a customer gets the segment of its nearest centroid in the scaled space",
+    "gaussian-posterior": "a customer gets the mixture component of highest posterior "
+    "probability (weights, means and full covariances in the scaled space)",
+    "core-within-radius": "a customer gets the segment of its nearest core point when it lies "
+    "within that point's radius (DBSCAN: eps; HDBSCAN: the point's core distance), else the "
+    "atypical customers (noise_segment)",
+}
+
+
+def _floats(a: Any) -> Any:
+    return np.asarray(a, dtype=float).tolist()
+
+
+def _scoring(model: CustomerSegmenter) -> dict[str, Any]:
+    """The ``scoring`` part of a model other than K-Means (K-Means: none, nearest centroid).
+
+    Kept out of K-Means models so that their ``model.json`` is unchanged.
+    """
+    if model.algorithm == "kmeans":
+        return {}
+    method = dict(getattr(model, "method_", {}) or {})
+    rule = str(method.get("rule", get_algorithm(model.algorithm).rule))
+    noise = getattr(model, "noise_label_", None)
+    out: dict[str, Any] = {
+        "rule": rule,
+        "statement": STATEMENTS[rule],
+        "method": method,
+        "noise_segment": None if noise is None else int(noise) + 1,
+    }
+    mixture = getattr(model, "mixture_", None)
+    if mixture is not None:
+        out["mixture"] = {key: _floats(mixture[key]) for key in ("weights", "means", "covariances")}
+    core = getattr(model, "core_", None)
+    if core is not None:
+        out["core"] = {
+            "points": _floats(core["points"]),
+            "segments": [int(v) + 1 for v in core["labels"]],
+            "radius": _floats(core["radius"]),
+        }
+    return {"scoring": out}
 
 
 def _strings(value: Any, what: str) -> list[str]:
@@ -183,6 +228,7 @@ def from_dict(data: Mapping[str, Any]) -> CustomerSegmenter:
         model.k_ = int(data["k"])
         sel = data.get("selection")
         model.selection_ = Selection.from_dict(sel) if sel else None
+        _read_scoring(model, data.get("scoring"))
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ModelError):
             raise
@@ -200,6 +246,39 @@ def from_dict(data: Mapping[str, Any]) -> CustomerSegmenter:
     if model.cluster_centers_.shape != (model.k_, n_out):
         raise ModelError("model file is inconsistent: centroids do not match k and features")
     return model
+
+
+def _read_scoring(model: CustomerSegmenter, scoring: Mapping[str, Any] | None) -> None:
+    """Set the scoring state of ``model`` from the ``scoring`` part (validated already)."""
+    model.noise_label_ = None
+    model.mixture_ = None
+    model.core_ = None
+    algo = get_algorithm(model.algorithm)
+    if not scoring:
+        if algo.rule != "nearest-centroid":
+            raise ModelError(
+                f"model file is incomplete: a {model.algorithm} model without its scoring part"
+            )
+        model.method_ = {"algorithm": algo.name, "label": algo.label, "rule": algo.rule}
+        return
+    if scoring["rule"] != algo.rule:
+        raise ModelError(
+            f"model file is inconsistent: {model.algorithm} scores by {algo.rule}, "
+            f"not {scoring['rule']}"
+        )
+    model.method_ = dict(scoring["method"])
+    if scoring.get("mixture"):
+        model.mixture_ = {
+            key: np.asarray(scoring["mixture"][key], dtype=float)
+            for key in ("weights", "means", "covariances")
+        }
+    if scoring.get("core"):
+        model.noise_label_ = int(scoring["noise_segment"]) - 1
+        model.core_ = {
+            "points": np.asarray(scoring["core"]["points"], dtype=float),
+            "labels": np.asarray(scoring["core"]["segments"], dtype="int64") - 1,
+            "radius": np.asarray(scoring["core"]["radius"], dtype=float),
+        }
 
 
 def segment_slugs(data: Mapping[str, Any]) -> dict[int, str]:

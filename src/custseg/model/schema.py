@@ -242,6 +242,54 @@ _SELECTION = _object(
     additionalProperties=False,
 )
 
+_MATRIX: dict[str, Any] = {"type": "array", "items": _NUMBERS, "maxItems": MAX_ITEMS}
+#: how a model other than K-Means gives customers their segment (``scoring`` of the model part;
+#: absent for K-Means, which scores by nearest centroid)
+_SCORING = _object(
+    {
+        "rule": {"enum": ["nearest-centroid", "gaussian-posterior", "core-within-radius"]},
+        "statement": _TEXT,
+        "method": _object(
+            {
+                "algorithm": _NAME,
+                "label": _NAME,
+                "rule": _NAME,
+                "parameters": {
+                    "type": "object",
+                    "additionalProperties": {"type": ["number", "string", "boolean", "null"]},
+                    "maxProperties": 100,
+                },
+            },
+            ("algorithm", "label", "rule"),
+        ),
+        "noise_segment": {"anyOf": [{"type": "null"}, _K]},
+        "mixture": _object(
+            {
+                "weights": _NUMBERS,
+                "means": _MATRIX,
+                "covariances": {"type": "array", "items": _MATRIX, "maxItems": MAX_SEGMENTS},
+            },
+            ("weights", "means", "covariances"),
+            additionalProperties=False,
+        ),
+        "core": _object(
+            {
+                "points": _MATRIX,
+                "segments": {"type": "array", "items": _K, "maxItems": MAX_ITEMS},
+                "radius": {
+                    "type": "array",
+                    "items": {"type": "number", "minimum": 0},
+                    "maxItems": MAX_ITEMS,
+                },
+            },
+            ("points", "segments", "radius"),
+            additionalProperties=False,
+        ),
+    },
+    ("rule", "statement", "method", "noise_segment"),
+    additionalProperties=False,
+)
+
 #: the ``model`` part of model.json (:mod:`custseg.model.persistence`)
 MODEL: dict[str, Any] = _object(
     {
@@ -317,6 +365,7 @@ MODEL: dict[str, Any] = _object(
         },
         "selection": {"anyOf": [{"type": "null"}, _SELECTION]},
         "versions": {"type": "object", "additionalProperties": _NAME},
+        "scoring": _SCORING,
     },
     ("format", "params", "transform", "k", "centroids", "segments"),
     **{
@@ -781,6 +830,7 @@ def check_model(model: Mapping[str, Any], at: str = "$") -> None:
         raise inconsistent(f"centroids is not {k} rows of {n_out} numbers (k × features)")
     if sorted(int(s) for s in model["segments"]) != list(range(1, k + 1)):
         raise inconsistent(f"segments does not name segments 1 to {k}")
+    _check_scoring(model.get("scoring"), k, n_out, inconsistent)
     sel = model.get("selection")
     if sel:
         n = len(sel["ks"])
@@ -828,6 +878,37 @@ def check_split(doc: Mapping[str, Any]) -> None:
         expected += g["k"]
     if sorted(int(s) for s in doc["segment_names"]) != list(range(1, expected)):
         raise ModelError(f"$.segment_names does not name segments 1 to {expected - 1}")
+
+
+def _check_scoring(
+    scoring: Mapping[str, Any] | None, k: int, n_out: int, inconsistent: Any
+) -> None:
+    """Shapes of a model's ``scoring`` part against k and the width of the scaled space."""
+    if not scoring:
+        return
+    rule = scoring["rule"]
+    if rule == "gaussian-posterior":
+        mix = scoring.get("mixture")
+        if not mix:
+            raise inconsistent("scoring.mixture is missing for the gaussian-posterior rule")
+        if len(mix["weights"]) != k or any(w <= 0 for w in mix["weights"]):
+            raise inconsistent(f"scoring.mixture.weights is not {k} positive numbers")
+        if len(mix["means"]) != k or any(len(r) != n_out for r in mix["means"]):
+            raise inconsistent(f"scoring.mixture.means is not {k} rows of {n_out} numbers")
+        cov = mix["covariances"]
+        if len(cov) != k or any(len(c) != n_out or any(len(r) != n_out for r in c) for c in cov):
+            raise inconsistent(f"scoring.mixture.covariances is not {k} matrices {n_out} × {n_out}")
+    elif rule == "core-within-radius":
+        core, noise = scoring.get("core"), scoring.get("noise_segment")
+        if not core or noise != k:
+            raise inconsistent(f"scoring needs core points and noise_segment = k = {k}")
+        m = len(core["points"])
+        if not m or any(len(r) != n_out for r in core["points"]):
+            raise inconsistent(f"scoring.core.points is not rows of {n_out} numbers")
+        if len(core["segments"]) != m or len(core["radius"]) != m:
+            raise inconsistent(f"scoring.core.segments and radius do not have {m} values")
+        if any(s >= k for s in core["segments"]):
+            raise inconsistent(f"scoring.core.segments holds a segment outside 1 to {k - 1}")
 
 
 def check_audit(audit: Mapping[str, Any]) -> None:

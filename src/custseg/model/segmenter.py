@@ -38,7 +38,13 @@ from custseg.errors import (
     SchemaError,
     TooFewCustomersError,
 )
-from custseg.model.algorithms import get_algorithm
+from custseg.model.algorithms import (
+    WARD_SAMPLE,
+    core_assign,
+    fit_density,
+    get_algorithm,
+    mixture_log_resp,
+)
 from custseg.model.rfm import RFM_FEATURES
 from custseg.model.selection import Selection, sweep
 from custseg.stages.features import TRANSACTION_FEATURES
@@ -227,7 +233,12 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         same (K-Means on this mixed encoding approximates K-Prototypes with Huang's
         weighting, at K-Means' speed).
     algorithm : str, default="kmeans"
-        Clustering algorithm, by its name in :data:`custseg.model.algorithms.ALGORITHMS`.
+        Clustering algorithm, by its name in :data:`custseg.model.algorithms.ALGORITHMS`:
+        ``kmeans``, ``gmm`` (Gaussian mixture, scored by highest posterior probability),
+        ``ward`` (agglomerative on a sample of at most 5,000 customers, then nearest
+        centroid), ``dbscan`` or ``hdbscan`` (density methods on a sample of at most 10,000
+        customers, parameters chosen from the data; ``k`` must be unset; the customers they
+        leave as noise get the last label, ``noise_label_``, the "atypical customers").
     k : int or None, default=None
         Number of segments; ``None`` chooses it in ``[k_min, k_max]`` (see
         :mod:`custseg.model.selection`).
@@ -256,6 +267,10 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         Numeric columns, and the categories of each categorical column.
     lower_, lambdas_, mean_, scale_ : ndarray of shape (len(numeric_features_),)
         Clipping bound, Yeo-Johnson exponent, mean and scale of each numeric feature.
+    noise_label_ : int or None
+        Label of the atypical customers (density methods: ``k_ - 1``); ``None`` otherwise.
+    method_ : dict
+        The algorithm, its scoring rule and the parameters it was fitted with.
     value_feature_ : str or None
         The feature whose mean orders the labels (``None``: by size, categorical only).
     selection_ : Selection or None
@@ -453,10 +468,10 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
             The fitted estimator.
         """
         algorithm = get_algorithm(self.algorithm)
-        if not algorithm.centroids:
+        if not algorithm.uses_k and self.k is not None:
             raise ModelError(
-                f"algorithm {self.algorithm!r} has no centroids; CustomerSegmenter scores "
-                "customers by their nearest centroid, so it needs one that has them"
+                f"algorithm {self.algorithm!r} finds the number of segments itself; "
+                "leave k unset (no --k)"
             )
         values, names, cats = self._input(X, reset=True)
         n = len(values)
@@ -514,6 +529,16 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         }
         Xt = np.hstack([(transformed - self.mean_) / self.scale_, self._one_hot(cats, n)])
 
+        self.noise_label_: int | None = None
+        self.mixture_: dict[str, np.ndarray] | None = None
+        self.core_: dict[str, np.ndarray] | None = None
+        self.method_: dict[str, Any] = {
+            "algorithm": algorithm.name,
+            "label": algorithm.label,
+            "rule": algorithm.rule,
+        }
+        if not algorithm.uses_k:
+            return self._fit_density(Xt, values, names, seed)
         distinct = _distinct_rows(Xt, self.k_max + 1)
         hi = min(self.k_max, n - 1, distinct)
         ks = list(range(self.k_min, hi + 1)) if hi >= self.k_min else []
@@ -522,7 +547,35 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
             # (2 <= k < number of distinct customers); otherwise it is fitted unscored
             ks = sorted(set(ks) | {self.k}) if 2 <= self.k <= hi else []
         self.selection_: Selection | None
-        k, centers, raw_labels = self._sweep_and_fit(Xt, ks, distinct, seed)
+        k, centers, raw_labels, fitted = self._sweep_and_fit(Xt, ks, distinct, seed)
+        order = self._value_order(values, names, raw_labels, k)
+        self.cluster_centers_ = centers[order]
+        self.k_ = k
+        if algorithm.rule == "gaussian-posterior":
+            self.mixture_ = {
+                "weights": np.asarray(fitted.weights_)[order],
+                "means": np.asarray(fitted.cluster_centers_)[order],
+                "covariances": np.asarray(fitted.covariances_)[order],
+            }
+            self.method_["parameters"] = {"covariance_type": "full", "n_init": self.n_init}
+        elif algorithm.name == "ward":
+            self.method_["parameters"] = {
+                "linkage": "ward",
+                "sample": min(n, WARD_SAMPLE),
+                "max_sample": WARD_SAMPLE,
+            }
+        self.labels_ = self._assign(Xt)  # = predict(X)
+        found = len(np.unique(self.labels_))
+        if found < k:
+            warnings.warn(
+                f"only {found} of the {k} segments asked received customers", stacklevel=2
+            )
+        return self
+
+    def _value_order(
+        self, values: np.ndarray, names: list[str], raw_labels: np.ndarray, k: int
+    ) -> list[int]:
+        """Raw labels 0..k-1 in decreasing mean value (sets ``value_feature_``)."""
         self.value_feature_ = next(
             (f for f in VALUE_FEATURES if f in names), next(iter(names), None)
         )
@@ -534,20 +587,71 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
             ]
         else:  # categorical only: the largest segment first
             value_means = [float((raw_labels == c).sum()) for c in range(k)]
-        order = sorted(range(k), key=lambda c: (-value_means[c], c))
-        self.cluster_centers_ = centers[order]
-        self.k_ = k
-        self.labels_ = _nearest(Xt, self.cluster_centers_).astype("int64")  # = predict(X)
-        found = len(np.unique(self.labels_))
-        if found < k:
-            warnings.warn(
-                f"only {found} of the {k} segments asked received customers", stacklevel=2
-            )
+        return sorted(range(k), key=lambda c: (-value_means[c], c))
+
+    def _fit_density(
+        self, Xt: np.ndarray, values: np.ndarray, names: list[str], seed: int
+    ) -> CustomerSegmenter:
+        """DBSCAN or HDBSCAN: segments found by density, noise made the atypical group.
+
+        The method is fitted on a seeded sample (:func:`custseg.model.algorithms.fit_density`,
+        its parameters chosen from the data); every customer, the sample included, then gets
+        the segment of its nearest core point when within that point's radius, else the
+        atypical group. Segments are ordered by value; the atypical group comes last (label
+        ``noise_label_`` = k_ - 1), even when no customer falls in it (its centroid is then
+        the mean of all customers).
+        """
+        started = time.perf_counter()
+        fitted = fit_density(Xt, self.algorithm, seed)
+        c = int(fitted.labels.max()) + 1
+        raw = core_assign(Xt, fitted.points, fitted.labels, fitted.radius, noise=c)
+        order = self._value_order(values, names, raw, c)
+        remap = np.empty(c + 1, dtype="int64")
+        remap[order] = np.arange(c)
+        remap[c] = c
+        self.core_ = {
+            "points": fitted.points,
+            "labels": remap[fitted.labels],
+            "radius": fitted.radius,
+        }
+        self.noise_label_ = c
+        self.k_ = c + 1
+        self.selection_ = None
+        self.method_["parameters"] = fitted.parameters
+        self.labels_ = remap[raw]
+        self.method_["parameters"] |= {
+            "customers": len(raw),
+            "atypical": int((self.labels_ == c).sum()),
+        }
+        self.cluster_centers_ = np.vstack(
+            [
+                Xt[self.labels_ == s].mean(axis=0) if (self.labels_ == s).any() else Xt.mean(0)
+                for s in range(self.k_)
+            ]
+        )
+        self.fit_seconds_ = {"sweep": 0.0, "final_fit": time.perf_counter() - started}
         return self
+
+    def _assign(self, Xt: np.ndarray) -> np.ndarray:
+        """Labels of rows of the scaled space by the algorithm's rule (see
+        :mod:`custseg.model.algorithms`): nearest centroid, highest posterior probability
+        (Gaussian mixture), or nearest core point within its radius else atypical (density)."""
+        if getattr(self, "mixture_", None) is not None:
+            m = self.mixture_
+            assert m is not None
+            resp = mixture_log_resp(Xt, m["weights"], m["means"], m["covariances"])
+            return resp.argmax(axis=1).astype("int64")
+        if getattr(self, "core_", None) is not None:
+            core = self.core_
+            assert core is not None and self.noise_label_ is not None
+            return core_assign(
+                Xt, core["points"], core["labels"], core["radius"], self.noise_label_
+            )
+        return _nearest_in_blocks(Xt, self.cluster_centers_).astype("int64")
 
     def _sweep_and_fit(
         self, Xt: np.ndarray, ks: list[int], distinct: int, seed: int
-    ) -> tuple[int, np.ndarray, np.ndarray]:
+    ) -> tuple[int, np.ndarray, np.ndarray, Any]:
         """Choose k (unless forced), fit the final clusterer on all customers: k, centroids,
         labels.
 
@@ -588,17 +692,18 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         started = time.perf_counter()
         if (
             init is not None
+            and algorithm.rule == "nearest-centroid"
             and self.selection_ is not None
             and self.selection_.sample.get("sweep") == n
         ):
             # the sweep fitted this very model: same customers, k, restarts and seed
             labels = _nearest(Xt, init)
             self.fit_seconds_["final_fit"] = time.perf_counter() - started
-            return k, init, labels
+            return k, init, labels, None
         with threadpool_limits(1, user_api="openmp") if n < SMALL_DATA else nullcontext():
             model = algorithm.build(k, n_init=self.n_init, random_state=seed, init=init).fit(Xt)
         self.fit_seconds_["final_fit"] = time.perf_counter() - started
-        return k, model.cluster_centers_, model.labels_
+        return k, model.cluster_centers_, model.labels_, model
 
     # ---- applying -------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -638,7 +743,11 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         return np.hstack([scaled, self._one_hot(cats, len(values))])
 
     def predict(self, X: Any) -> np.ndarray:
-        """Label (0..k-1) of each customer: its nearest centroid in the scaled space.
+        """Label (0..k-1) of each customer by the algorithm's rule in the scaled space.
+
+        Nearest centroid (K-Means, Ward), highest posterior probability (Gaussian mixture),
+        or the nearest core point's segment when within its radius, else ``noise_label_``
+        (DBSCAN, HDBSCAN); the same rule gave ``labels_``.
 
         Parameters
         ----------
@@ -651,7 +760,7 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
             0 is the segment of highest value; :func:`segment_numbers` gives 1..k.
         """
         self._check_fitted()
-        return _nearest_in_blocks(self.transform(X), self.cluster_centers_).astype("int64")
+        return self._assign(self.transform(X))
 
     def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
         """Names of the columns of :meth:`transform`: features, then ``column=category`` dummies.

@@ -40,7 +40,15 @@ from custseg.outputs.files import write_csv, write_json, write_parquet, write_te
 from custseg.pipeline import SegmentationResult, Step, segment
 from custseg.report import render_html, render_run
 from custseg.report.data import RunData
-from custseg.report.manifest import FIGURES, MANIFEST, RUN_FILES, open_run, seal, sync_dir
+from custseg.report.manifest import (
+    FIGURES,
+    KNOWN_FILES,
+    MANIFEST,
+    RUN_FILES,
+    open_run,
+    seal,
+    sync_dir,
+)
 
 try:
     import fcntl
@@ -57,7 +65,7 @@ TWO_RENAMES = False
 #: always commit in place, inside ``out`` (tests)
 IN_PLACE = False
 
-_OURS = "|".join(re.escape(n) for n in (*RUN_FILES, MANIFEST))
+_OURS = "|".join(re.escape(n) for n in (*KNOWN_FILES, MANIFEST))
 #: temporary files of the per-file writers, left in a folder by runs of older versions
 _LEFTOVER = re.compile(
     rf"^(?:\.(?:{_OURS})\..+\.tmp|(?:{_OURS})\.(?:\d+|probe|header)|\.{_OURS}\.tmp)$"
@@ -137,7 +145,7 @@ class Staging:
     """``folder`` is inside ``out``, whose files are replaced one by one"""
     mode: int
     """permissions the run folder gets"""
-    files: tuple[str, ...] = RUN_FILES
+    files: tuple[str, ...] = KNOWN_FILES
     """the names of the files this kind of folder holds (a run's, a score folder's…)"""
     _lock: int | None = field(default=None, repr=False)
     _done: bool = field(default=False, repr=False)
@@ -221,7 +229,7 @@ def _check_path(out: Path, shown: str) -> None:
 
 
 def _classify(
-    out: Path, shown: str, foreign_ok: bool = False, files: tuple[str, ...] = RUN_FILES
+    out: Path, shown: str, foreign_ok: bool = False, files: tuple[str, ...] = KNOWN_FILES
 ) -> tuple[list[Path], bool]:
     """The leftovers of interrupted runs inside ``out``, and whether it holds other files.
 
@@ -275,7 +283,7 @@ def prepare_out(
     out: str | os.PathLike[str],
     inputs: tuple[str | os.PathLike[str], ...] = (),
     foreign_ok: bool = False,
-    files: tuple[str, ...] = RUN_FILES,
+    files: tuple[str, ...] = KNOWN_FILES,
 ) -> Staging:
     """Check ``out`` and open a staging folder for a run, before any work.
 
@@ -368,10 +376,13 @@ def _write_run(result: SegmentationResult, out: Path) -> list[str]:
             names = result.segment_names
             write_csv(out / "rules.csv", result.rules.table(names, result.lang))
             write_text(out / "rules.sql", result.rules.sql(names))
+        if result.comparison is not None:
+            write_json(out / "compare.json", result.comparison.to_dict())
+            write_csv(out / "compare.csv", result.comparison.to_frame())
         write_text(out / "report.html", render_html(result))
         for done in tables:
             done.result()
-    return [n for n in OUTPUT_FILES if (out / n).is_file()]
+    return [n for n in KNOWN_FILES if (out / n).is_file()]
 
 
 def _commit_run(result: SegmentationResult, staging: Staging) -> dict[str, Path]:
@@ -431,7 +442,7 @@ def _linked_run(
     try:
         for name in os.listdir(staging.out):
             src = staging.out / name
-            if name == MANIFEST or name in RUN_FILES:
+            if name == MANIFEST or name in KNOWN_FILES:
                 _link(src, staging.folder / name)
             elif name == FIGURES:
                 (staging.folder / FIGURES).mkdir()

@@ -37,18 +37,22 @@ class RunData:
     model_doc: dict[str, Any]
     audit: dict[str, Any]
     exploration: dict[str, Any] | None
+    #: algorithms compared (``compare.json``), when the run compared any
+    comparison: dict[str, Any] | None = None
 
     @classmethod
     def from_result(cls, result: SegmentationResult) -> RunData:
         """The run as it will read back from its files (JSON and CSV round trips)."""
         csv = result.profiles.to_csv(index=False, lineterminator="\n")
         exploration = getattr(result, "exploration", None)
+        compared = getattr(result, "comparison", None)
         return cls(
             segments=result.segments,
             profiles=pd.read_csv(io.StringIO(csv)),
             model_doc=_roundtrip(result.model_document()),
             audit=_roundtrip(result.ledger.to_dict()),
             exploration=_roundtrip(exploration) if exploration is not None else None,
+            comparison=_roundtrip(compared.to_dict()) if compared is not None else None,
         )
 
     @classmethod
@@ -61,7 +65,9 @@ class RunData:
         is refused. ``shown`` names the folder in errors (default ``folder``).
         """
         label = shown if shown is not None else folder
-        _, data = manifest.open_run(folder, (*manifest.NEEDED, "exploration.json"), label)
+        _, data = manifest.open_run(
+            folder, (*manifest.NEEDED, "exploration.json", "compare.json"), label
+        )
         try:
             segments = pd.read_parquet(io.BytesIO(data["segments.parquet"]))
             profiles = pd.read_csv(io.BytesIO(data["profiles.csv"]))
@@ -77,7 +83,13 @@ class RunData:
             else None,
             folder=folder_path,
         )
-        return cls(segments, profiles, model_doc, audit, exploration_doc)
+        compared = data.get("compare.json")
+        comparison = (
+            schema.parse_json(compared, str(folder_path / "compare.json"), InputError)
+            if compared is not None
+            else None
+        )
+        return cls(segments, profiles, model_doc, audit, exploration_doc, comparison)
 
 
 def read_run_document(path: Path) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import jinja2
 import numpy as np
 
 from custseg import i18n
+from custseg.explain.methods import recommendation_sentence, run_verdict
 from custseg.model.schema import SPLIT_RUN_FORMAT
 from custseg.report.data import RunData, prepare
 from custseg.report.explain_view import rules_view, stability_figures
@@ -192,6 +193,8 @@ def render_run(run: RunData, lang: str | None = None) -> str:
             figures_json=to_json(figures),
             verdict=_verdict(doc, p, lang),
             rules=rules_view(doc, p["names"], lang),
+            comparison=run.comparison,
+            recommendation=recommendation_sentence(run.comparison, lang) if run.comparison else "",
         )
     )
 
@@ -222,13 +225,14 @@ def render_split(run: RunData, lang: str | None = None) -> str:
 
 def _verdict(doc: dict[str, Any], p: dict[str, Any], lang: str) -> str:
     """The run's verdict sentence, re-worded when the page is in another language."""
-    if lang == doc.get("lang") or p["selection"] is None:
+    if lang == doc.get("lang") or (
+        p["selection"] is None and "scoring" not in doc.get("model", doc)
+    ):
         return str(doc.get("verdict", ""))
-    from custseg.explain.verdict import verdict_sentence
     from custseg.model import persistence
 
     model = persistence.from_dict(doc.get("model", doc))
-    return verdict_sentence(model, lang)
+    return run_verdict(model, lang)
 
 
 def render_html(result: SegmentationResult) -> str:

@@ -37,6 +37,10 @@ RUN_FILES = (
     "rules.csv",
     "rules.sql",
 )
+#: files a run writes only when asked (``--compare``)
+COMPARE_FILES = ("compare.json", "compare.csv")
+#: every file a run folder may hold besides its manifest and figures
+KNOWN_FILES = (*RUN_FILES, *COMPARE_FILES)
 #: the files a report is rebuilt from
 NEEDED = ("segments.parquet", "profiles.csv", "model.json", "audit.json")
 #: the folder of ``custseg report --png``
@@ -48,7 +52,7 @@ _MAX_MANIFEST = 1 << 20
 _CHUNK = 1 << 20
 
 
-def run_files(folder: Path, files: Collection[str] = RUN_FILES) -> list[str]:
+def run_files(folder: Path, files: Collection[str] = KNOWN_FILES) -> list[str]:
     """The files of a run folder being sealed: the run's files (``files``: those of another
     kind of folder, such as a score folder), then ``figures/*``, sorted."""
     names = sorted(n for n in os.listdir(folder) if n in files)
@@ -79,7 +83,7 @@ def run_id(files: Mapping[str, Mapping[str, Any]]) -> str:
 def seal(
     folder: Path,
     known: Mapping[str, Mapping[str, Any]] | None = None,
-    files: Collection[str] = RUN_FILES,
+    files: Collection[str] = KNOWN_FILES,
 ) -> dict[str, Any]:
     """Write ``folder/manifest.json`` for the run files in ``folder``; return the manifest.
 
@@ -143,7 +147,7 @@ def _parse(raw: bytes, folder: Path | str) -> dict[str, dict[str, Any]]:
     for name, entry in files.items():
         if (
             not _NAME.match(name)
-            or (name not in RUN_FILES and not name.startswith(FIGURES + "/"))
+            or (name not in KNOWN_FILES and not name.startswith(FIGURES + "/"))
             or not isinstance(entry, dict)
             or type(entry.get("bytes")) is not int
             or entry["bytes"] < 0
@@ -192,7 +196,7 @@ def _hash_at(dir_fd: int, name: str, keep: bool) -> tuple[int, str, bytes | None
 
 def _present(dir_fd: int) -> set[str]:
     """The run files and figures in the folder ``dir_fd``."""
-    names = {n for n in os.listdir(dir_fd) if n in RUN_FILES}
+    names = {n for n in os.listdir(dir_fd) if n in KNOWN_FILES}
     try:
         fig = os.open(FIGURES, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0), dir_fd=dir_fd)
     except OSError:

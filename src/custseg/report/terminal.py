@@ -42,6 +42,60 @@ def print_summary(result: SegmentationResult, console: Console | None = None) ->
         _rfm_table(result, console)
     else:
         _persona_table(result, console)
+    if getattr(result, "comparison", None) is not None:
+        _comparison_table(result, console)
+
+
+def _comparison_table(result: SegmentationResult, console: Console) -> None:
+    """The algorithms compared side by side, then the recommendation and why."""
+    from custseg.explain.methods import recommendation_sentence
+
+    lang = result.lang
+    n = i18n.number
+    found = result.comparison
+    assert found is not None
+    table = Table(title=i18n.t(lang, "algos_title"))
+    for key, justify in (
+        ("compare_algorithm", "left"),
+        ("compare_k", "right"),
+        ("compare_sizes", "left"),
+        ("compare_atypical", "right"),
+        ("silhouette", "right"),
+        ("davies_bouldin", "right"),
+        ("calinski_harabasz", "right"),
+        ("compare_stability", "right"),
+    ):
+        table.add_column(
+            i18n.t(lang, key),
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=key in {"compare_algorithm", "compare_sizes"},
+        )
+    table.add_column("s", justify="right")
+    for r in found.rows:
+        mark = " ✓" if r["algorithm"] == found.recommended else ""
+        name = f"{r['algorithm']}{mark}"
+        seconds = n(found.seconds.get(r["algorithm"], 0.0), lang, 1)
+        if r["error"]:
+            table.add_row(name, "", i18n.t(lang, "compare_failed", error=r["error"]), *[""] * 5)
+            continue
+
+        def num(v: float | None, d: int) -> str:
+            return "—" if v is None else n(v, lang, d)
+
+        share = r["atypical_share"]
+        table.add_row(
+            name,
+            f"{r['segments']}" + (" + 1" if r["atypical_segment"] else ""),
+            " ".join(map(str, r["sizes"])),
+            "—" if share is None else n(100 * share, lang, 1) + " %",
+            num(r["silhouette"], 3),
+            num(r["davies_bouldin"], 3),
+            num(r["calinski_harabasz"], 0),
+            num(r["stability"], 3),
+            seconds,
+        )
+    console.print(table)
+    console.print(recommendation_sentence(found.to_dict(), lang))
 
 
 def _size_cells(p: Any, lang: str) -> list[str]:
