@@ -190,3 +190,29 @@ def test_cli_export_sql(synthetic, tmp_path: Path) -> None:
     assert printed.exit_code == 0 and '"transactions"' in printed.output
     bad = runner.invoke(app, ["export-sql", str(run), "--map", "quantity"])
     assert bad.exit_code == 1 and "--map 'quantity': write it as name=column" in bad.output
+
+
+def test_ward_model_scores_in_sql_as_in_python(tmp_path: Path) -> None:
+    """Ward's segments are scored by nearest centroid, so its SQL gives Python's labels."""
+    lines, _ = make_transactions(300, seed=3)
+    run = tmp_path / "ward"
+    custseg.run(lines, run, seed=0, k=3, algorithm="ward")
+    model = RunModel.load(run)
+    assert model.segmenter.algorithm == "ward"
+    same_labels(
+        on_duckdb(export_sql(model, table="lines"), lines, "lines"), custseg.score(run, lines).table
+    )
+
+
+def test_models_without_sql_scoring_are_refused_in_one_line(tmp_path: Path) -> None:
+    lines, _ = make_transactions(300, seed=3)
+    gmm, split = tmp_path / "gmm", tmp_path / "split"
+    custseg.run(lines, gmm, seed=0, k=3, algorithm="gmm")
+    custseg.run(lines, split, seed=0, split="lifecycle")
+    with pytest.raises(CustsegError, match="Gaussian mixture, which scores by the gaussian-post"):
+        export_sql(RunModel.load(gmm))
+    with pytest.raises(CustsegError, match="split by lifecycle"):
+        export_sql(RunModel.load(split))
+    result = runner.invoke(app, ["export-sql", str(gmm)])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "custseg score" in result.output

@@ -212,3 +212,46 @@ def test_customer_table_scored_by_its_own_run_and_test_csv(train_run: Path, tmp_
     with pytest.raises(SchemaError, match="no column 'Age'") as info:
         custseg.score(train_run, rows.drop(columns=["Age"]))
     assert "\n" not in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def split_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """A run of 400 synthetic customers split by lifecycle, and its transaction lines."""
+    lines, _ = make_transactions(400, seed=5)
+    out = tmp_path_factory.mktemp("split") / "run"
+    custseg.run(lines, out, seed=0, split="lifecycle")
+    return out, lines
+
+
+def test_split_run_scores_each_customer_with_its_groups_model(split_run, tmp_path: Path) -> None:
+    run, lines = split_run
+    scored = custseg.score(run, lines, tmp_path / "s")
+    _same_segments(run, scored.table)
+    doc = json.loads((run / "model.json").read_text())
+    groups = doc["split"]["groups"]
+    assert {g["name"] for g in groups} == {"repeat", "one_time"}
+    drift = scored.drift
+    # every segment of every group once, numbered as in segments.csv, shares of the whole run
+    assert [r["segment"] for r in drift["shares"]] == list(range(1, len(doc["segment_names"]) + 1))
+    assert sum(r["new_share"] for r in drift["shares"]) == pytest.approx(1.0)
+    assert all(r["new"] == r["training"] for r in drift["shares"])
+    # far is decided per group, on each group's own distances
+    far = drift["far"]
+    assert [g["group"] for g in far["groups"]] == [g["name"] for g in groups]
+    assert far["customers"] == sum(g["customers"] for g in far["groups"])
+    assert far["customers"] == int(scored.table["far"].sum())
+    assert all(r["psi"] == 0.0 for r in drift["psi"].values())
+    assert (tmp_path / "s" / "drift.html").is_file()
+
+
+def test_split_run_scores_customers_who_changed_group(split_run) -> None:
+    """Customers with one invoice in the new data are scored by the one-time group's model."""
+    run, lines = split_run
+    first = lines.sort_values("InvoiceDate").groupby("CustomerID").head(1)
+    once = lines[lines["InvoiceNo"].isin(first["InvoiceNo"])]
+    scored = custseg.score(run, once)
+    doc = json.loads((run / "model.json").read_text())
+    one_time = next(g for g in doc["split"]["groups"] if g["name"] == "one_time")
+    own = {int(s) for s in one_time["segment_names"]}
+    assert set(scored.table["segment"]) <= own
+    assert (scored.table["frequency"] == 1).all()

@@ -16,7 +16,7 @@ Examples
 --------
 >>> import tempfile, custseg
 >>> from custseg.datasets import make_transactions
->>> from custseg.model.run import RunModel
+>>> from custseg.model.run import RunModel, SplitGroup
 >>> lines, _ = make_transactions(80, seed=4)
 >>> with tempfile.TemporaryDirectory() as out:
 ...     result = custseg.run(lines, out, seed=0, k=3)
@@ -30,6 +30,7 @@ True
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ import pandas as pd
 
 from custseg.engines import connect
 from custseg.errors import EmptyDataError, SchemaError
-from custseg.model.run import RunModel
+from custseg.model.run import RunModel, SplitGroup
 from custseg.sources import open_source, resolve_columns
 from custseg.sources.schema import normalize_name
 from custseg.stages import features
@@ -294,8 +295,47 @@ def drift_summary(
                 "new_share": b / n_new if n_new else 0.0,
             }
         )
-    categorical = set(model.segmenter.categorical)
-    clustered = set(_columns(model))
+    report = feature_drift(training, table, set(_columns(model)), set(model.segmenter.categorical))
+    centroids = []
+    centers = model.segmenter.cluster_centers_
+    for s in range(1, k + 1):
+        mine = xt[labels == s]
+        move = (
+            float(np.sqrt(((mine.mean(axis=0) - centers[s - 1]) ** 2).sum())) if len(mine) else None
+        )
+        centroids.append(
+            {
+                "segment": s,
+                "name": model.segment_names.get(s, str(s)),
+                "customers": len(mine),
+                "move": move,
+                "move_relative": None if move is None or not typical else move / typical,
+            }
+        )
+    far = int((_distances(labels, xt, centers) > threshold).sum()) if n_new else 0
+    return {
+        "customers": {"training": n_train, "new": n_new},
+        "shares": shares,
+        "psi": report,
+        "psi_levels": list(PSI_LEVELS),
+        "largest_psi": largest_psi(report),
+        "centroids": centroids,
+        "far": {
+            "quantile": FAR_QUANTILE,
+            "threshold": threshold,
+            "training_median_distance": typical,
+            "customers": far,
+            "share": far / n_new if n_new else 0.0,
+        },
+    }
+
+
+def feature_drift(
+    training: pd.DataFrame, table: pd.DataFrame, clustered: set[str], categorical: set[str]
+) -> dict[str, Any]:
+    """Per feature shared by ``training`` and ``table``: its PSI (numeric: over training
+    deciles; ``categorical``: over the categories), its level, whether it is ``clustered``,
+    the training and new medians and the shift of the median."""
     candidates = [c for c in table.columns if c in training.columns and c != "customer_id"]
     report: dict[str, Any] = {}
     for col in candidates:
@@ -332,43 +372,16 @@ def drift_summary(
             "median_new": med_n,
             "median_shift": med_n - med_o,
         }
-    centroids = []
-    centers = model.segmenter.cluster_centers_
-    for s in range(1, k + 1):
-        mine = xt[labels == s]
-        move = (
-            float(np.sqrt(((mine.mean(axis=0) - centers[s - 1]) ** 2).sum())) if len(mine) else None
-        )
-        centroids.append(
-            {
-                "segment": s,
-                "name": model.segment_names.get(s, str(s)),
-                "customers": len(mine),
-                "move": move,
-                "move_relative": None if move is None or not typical else move / typical,
-            }
-        )
-    far = int((_distances(labels, xt, centers) > threshold).sum()) if n_new else 0
-    worst = max(
+    return report
+
+
+def largest_psi(report: Mapping[str, Any]) -> str | None:
+    """The feature of :func:`feature_drift` with the largest finite PSI."""
+    return max(
         report,
         key=lambda c: report[c]["psi"] if np.isfinite(report[c]["psi"]) else -1,
         default=None,
     )
-    return {
-        "customers": {"training": n_train, "new": n_new},
-        "shares": shares,
-        "psi": report,
-        "psi_levels": list(PSI_LEVELS),
-        "largest_psi": worst,
-        "centroids": centroids,
-        "far": {
-            "quantile": FAR_QUANTILE,
-            "threshold": threshold,
-            "training_median_distance": typical,
-            "customers": far,
-            "share": far / n_new if n_new else 0.0,
-        },
-    }
 
 
 def _distances(labels: np.ndarray, xt: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -391,13 +404,16 @@ def score(
     table, ledger = new_features(model, source, as_of=as_of, mapping=mapping)
     if table.empty:
         raise EmptyDataError(f"{ledger['source']}: no customer left to score after cleaning")
-    labels, distance, xt = assign(model, table)
-    drift = drift_summary(model, training, table, labels, xt)
-    out = table.copy()
-    out["segment"] = labels
-    out["segment_name"] = [model.segment_names.get(int(s), str(s)) for s in labels]
-    out["distance"] = distance
-    out["far"] = distance > drift["far"]["threshold"]
+    if model.groups:
+        out, drift = _score_split(model, training, table)
+    else:
+        labels, distance, xt = assign(model, table)
+        drift = drift_summary(model, training, table, labels, xt)
+        out = table.copy()
+        out["segment"] = labels
+        out["segment_name"] = [model.segment_names.get(int(s), str(s)) for s in labels]
+        out["distance"] = distance
+        out["far"] = distance > drift["far"]["threshold"]
     return Scores(
         kind=model.kind,
         as_of=ledger.get("as_of"),
@@ -405,3 +421,94 @@ def score(
         ledger=ledger,
         drift=drift,
     )
+
+
+def _group_model(model: RunModel, group: SplitGroup) -> RunModel:
+    """The run's chain with one lifecycle group's segmenter, its segments numbered 1..k."""
+    k = int(group.segmenter.k_)
+    names = {
+        s: model.segment_names.get(group.first + s - 1, str(group.first + s - 1))
+        for s in range(1, k + 1)
+    }
+    return dataclasses.replace(model, segmenter=group.segmenter, segment_names=names, groups=())
+
+
+def _score_split(
+    model: RunModel, training: pd.DataFrame, table: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Customers of a run split by lifecycle, each scored by its group's model
+    (:class:`~custseg.model.run.SplitGroup`), and the drift of the whole run.
+
+    Segment numbers, shares and centroid moves are those of each group, numbered as in
+    ``segments.csv``; distances, and the ``far`` threshold, are each group's own (the scaled
+    spaces of two groups are not comparable); the feature PSI compares all customers.
+    """
+    parts: list[pd.DataFrame] = []
+    shares: list[dict[str, Any]] = []
+    centroids: list[dict[str, Any]] = []
+    far_groups: list[dict[str, Any]] = []
+    taken = pd.Series(False, index=table.index)
+    n_train, n_new = len(training), len(table)
+    for group in model.groups:
+        sub = _group_model(model, group)
+        inside = group.holds(table[group.feature])
+        taken |= inside
+        new = table[inside]
+        old = training[group.holds(training[group.feature])]
+        if old.empty:
+            raise SchemaError(
+                f"segments.parquet holds no customer of the {group.name} group; "
+                "the run folder is damaged: re-run custseg run"
+            )
+        labels, distance, xt = assign(sub, new)
+        d = drift_summary(sub, old, new, labels, xt)
+        offset = group.first - 1
+        for row in d["shares"]:
+            shares.append(
+                row
+                | {
+                    "segment": row["segment"] + offset,
+                    "group": group.name,
+                    "training_share": row["training"] / n_train,
+                    "new_share": row["new"] / n_new,
+                }
+            )
+        centroids += [
+            row | {"segment": row["segment"] + offset, "group": group.name}
+            for row in d["centroids"]
+        ]
+        far_groups.append({"group": group.name} | d["far"])
+        part = new.copy()
+        part["segment"] = labels + offset
+        part["segment_name"] = [model.segment_names.get(int(s), str(s)) for s in part["segment"]]
+        part["distance"] = distance
+        part["far"] = distance > d["far"]["threshold"]
+        parts.append(part)
+    if not taken.all():  # ranges that do not cover every value
+        row = table[~taken].iloc[0]
+        feature = model.groups[0].feature
+        raise SchemaError(
+            f"customer {row['customer_id']}: no group of the split model takes "
+            f"{feature} = {row[feature]}"
+        )
+    out = pd.concat(parts).sort_index()
+    clustered = {c for g in model.groups for c in _columns(_group_model(model, g))}
+    report = feature_drift(training, table, clustered, set())
+    far = int(out["far"].sum())
+    drift = {
+        "customers": {"training": n_train, "new": n_new},
+        "shares": shares,
+        "psi": report,
+        "psi_levels": list(PSI_LEVELS),
+        "largest_psi": largest_psi(report),
+        "centroids": centroids,
+        "far": {
+            "quantile": FAR_QUANTILE,
+            "threshold": None,
+            "training_median_distance": None,
+            "customers": far,
+            "share": far / n_new,
+            "groups": far_groups,
+        },
+    }
+    return out, drift
