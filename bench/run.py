@@ -650,12 +650,55 @@ def scoring(result: Any, customers: int, reps: int) -> dict[str, Any]:
 
 
 def sql_scoring(result: Any, customers: int, reps: int) -> dict[str, Any]:
-    """HOOK (issue 15): scoring with the SQL that ``custseg export-sql`` writes, inside DuckDB,
-    on the same prepared customer table as :func:`scoring`. Not measured yet: the command is
-    being added by another change. When it exists, build the table as :func:`scoring` does,
-    register it in a DuckDB connection, run the exported query ``reps`` times (median) and
-    return ``{"customers": ..., "s": ..., "per_s": ...}``; the *Targets* table picks it up."""
-    return {"skipped": "not measured yet: needs `custseg export-sql`"}
+    """Scoring with the SQL that ``custseg export-sql`` writes, inside DuckDB: its scoring part
+    (clip, Yeo-Johnson, scaling, nearest centroid, segment name) run on the same prepared
+    customer table as :func:`scoring`, registered as the ``features`` table the exported
+    query's feature CTEs would have built; median of ``reps`` runs after one warm-up. The
+    labels are compared with Python's ``predict`` on the same rows (``same_as_python``)."""
+    import numpy as np
+    import pandas as pd
+
+    import custseg
+    from custseg.engines import connect
+    from custseg.lifecycle.sql_export import _scoring_sql
+    from custseg.model.run import RunModel
+
+    with tempfile.TemporaryDirectory(prefix="custseg-bench-sqlscore-") as tmp:
+        custseg.save(result, tmp)
+        model = RunModel.load(tmp)
+    seg = model.segmenter
+    columns = [str(c) for c in seg.feature_names_in_]
+    train = result.segments
+    rng = np.random.default_rng(SEED)
+    rows = rng.integers(0, len(train), customers)
+    table = pd.DataFrame(
+        {
+            c: (
+                train[c].to_numpy()[rows] * rng.lognormal(0.0, 0.1, customers)
+                if pd.api.types.is_float_dtype(train[c])
+                else train[c].to_numpy()[rows]
+            )
+            for c in columns
+        }
+    )
+    table.insert(0, "customer_id", np.arange(customers))
+    *ctes, final = _scoring_sql(model, columns)
+    sql = "WITH " + ",\n".join(ctes) + "\n" + final
+    with connect() as engine:
+        engine.register("features", table)
+        med, walls, cpus, got = median_of(lambda: engine.frame(sql), reps + 1)
+    walls = walls[1:]
+    med = statistics.median(walls)
+    python = seg.predict(table[columns]) + 1
+    same = float((got["segment"].to_numpy() == python[got["customer_id"].to_numpy()]).mean())
+    return {
+        "customers": customers,
+        "s": med,
+        "per_s": customers / med,
+        "cpu_s": statistics.median(cpus[1:]),
+        "runs_s": walls,
+        "same_as_python": same,
+    }
 
 
 def custseg_cmd() -> list[str]:
