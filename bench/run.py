@@ -595,6 +595,26 @@ def startup(reps: int) -> dict[str, Any]:
     }
 
 
+def scoring_table(train: Any, columns: list[str], customers: int) -> Any:
+    """``customers`` rows drawn from the run's customers (seeded), each float value scaled by
+    a log-normal factor: the table :func:`scoring` and :func:`sql_scoring` score."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(SEED)
+    rows = rng.integers(0, len(train), customers)
+    return pd.DataFrame(
+        {
+            c: (
+                train[c].to_numpy()[rows] * rng.lognormal(0.0, 0.1, customers)
+                if pd.api.types.is_float_dtype(train[c])
+                else train[c].to_numpy()[rows]
+            )
+            for c in columns
+        }
+    )
+
+
 def scoring(result: Any, customers: int, reps: int) -> dict[str, Any]:
     """Scoring from model.json: the run is saved, its ``model.json`` loaded with
     :meth:`custseg.model.run.RunModel.load`, and the segmenter's ``predict`` (clip,
@@ -603,7 +623,6 @@ def scoring(result: Any, customers: int, reps: int) -> dict[str, Any]:
     median of ``reps`` runs after one warm-up. The baseline is scikit-learn's nearest-centroid
     step alone (``KMeans.predict``) on the already transformed table."""
     import numpy as np
-    import pandas as pd
     from sklearn.cluster import KMeans
 
     import custseg
@@ -614,19 +633,7 @@ def scoring(result: Any, customers: int, reps: int) -> dict[str, Any]:
         model = RunModel.load(tmp)
     seg = model.segmenter
     columns = [str(c) for c in seg.feature_names_in_]
-    train = result.segments
-    rng = np.random.default_rng(SEED)
-    rows = rng.integers(0, len(train), customers)
-    table = pd.DataFrame(
-        {
-            c: (
-                train[c].to_numpy()[rows] * rng.lognormal(0.0, 0.1, customers)
-                if pd.api.types.is_float_dtype(train[c])
-                else train[c].to_numpy()[rows]
-            )
-            for c in columns
-        }
-    )
+    table = scoring_table(result.segments, columns, customers)
     med, walls, cpus, labels = median_of(lambda: seg.predict(table), reps + 1)
     walls, cpus = walls[1:], cpus[1:]  # the first call is the warm-up
     med = statistics.median(walls)
@@ -656,7 +663,6 @@ def sql_scoring(result: Any, customers: int, reps: int) -> dict[str, Any]:
     query's feature CTEs would have built; median of ``reps`` runs after one warm-up. The
     labels are compared with Python's ``predict`` on the same rows (``same_as_python``)."""
     import numpy as np
-    import pandas as pd
 
     import custseg
     from custseg.engines import connect
@@ -668,19 +674,7 @@ def sql_scoring(result: Any, customers: int, reps: int) -> dict[str, Any]:
         model = RunModel.load(tmp)
     seg = model.segmenter
     columns = [str(c) for c in seg.feature_names_in_]
-    train = result.segments
-    rng = np.random.default_rng(SEED)
-    rows = rng.integers(0, len(train), customers)
-    table = pd.DataFrame(
-        {
-            c: (
-                train[c].to_numpy()[rows] * rng.lognormal(0.0, 0.1, customers)
-                if pd.api.types.is_float_dtype(train[c])
-                else train[c].to_numpy()[rows]
-            )
-            for c in columns
-        }
-    )
+    table = scoring_table(result.segments, columns, customers)
     table.insert(0, "customer_id", np.arange(customers))
     *ctes, final = _scoring_sql(model, columns)
     sql = "WITH " + ",\n".join(ctes) + "\n" + final

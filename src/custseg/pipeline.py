@@ -316,11 +316,10 @@ def engine_error(label: str, exc: Exception, src: Source | None = None) -> Input
     return read_error(src, label, exc)
 
 
-def _segment_transactions(
+def _audited_customers(
     con: Engine, src: Source, colmap: ColumnMap, options: SegmentOptions, step: Step
-) -> SegmentationResult:
-    """Transaction lines in the engine → audited, featured, segmented and named customers."""
-    lang = options.lang
+) -> tuple[Ledger, pd.DataFrame]:
+    """The audit of the transaction lines, then one row of features per customer."""
     step("audit", {})
     ledger = audit(
         con,
@@ -334,6 +333,15 @@ def _segment_transactions(
     customers = customer_features(con, ledger.as_of)
     if customers.empty:
         raise EmptyDataError(f"{src.label}: no customer with a kept purchase; nothing to segment")
+    return ledger, customers
+
+
+def _segment_transactions(
+    con: Engine, src: Source, colmap: ColumnMap, options: SegmentOptions, step: Step
+) -> SegmentationResult:
+    """Transaction lines in the engine → audited, featured, segmented and named customers."""
+    lang = options.lang
+    ledger, customers = _audited_customers(con, src, colmap, options, step)
     step("sweep", {"customers": len(customers)})
     model = options.segmenter(options.features).fit(customers)
     step("fit", {})
@@ -484,19 +492,7 @@ def _segment_lifecycle(
 ) -> SplitResult:
     """Transaction lines → one-time and repeat customers segmented apart, then combined."""
     lang = options.lang
-    step("audit", {})
-    ledger = audit(
-        con,
-        src,
-        colmap,
-        options.rules,
-        as_of=options.as_of,
-        collectors=(feature_stage.collect, quality.collect),
-    )
-    step("features", {})
-    customers = customer_features(con, ledger.as_of)
-    if customers.empty:
-        raise EmptyDataError(f"{src.label}: no customer with a kept purchase; nothing to segment")
+    ledger, customers = _audited_customers(con, src, colmap, options, step)
     group_of = lifecycle.lifecycle_groups(customers["frequency"])
     groups: list[GroupResult] = []
     parts: list[pd.DataFrame] = []

@@ -313,6 +313,20 @@ def drift_summary(
             }
         )
     far = int((_distances(labels, xt, centers) > threshold).sum()) if n_new else 0
+    return _drift_document(n_train, n_new, shares, report, centroids, far, threshold, typical)
+
+
+def _drift_document(
+    n_train: int,
+    n_new: int,
+    shares: list[dict[str, Any]],
+    report: dict[str, Any],
+    centroids: list[dict[str, Any]],
+    far: int,
+    threshold: float | None,
+    typical: float | None,
+) -> dict[str, Any]:
+    """The drift summary's document (``drift.json``) from its parts."""
     return {
         "customers": {"training": n_train, "new": n_new},
         "shares": shares,
@@ -495,20 +509,6 @@ def _score_split(
     clustered = {c for g in model.groups for c in _columns(_group_model(model, g))}
     report = feature_drift(training, table, clustered, set())
     far = int(out["far"].sum())
-    drift = {
-        "customers": {"training": n_train, "new": n_new},
-        "shares": shares,
-        "psi": report,
-        "psi_levels": list(PSI_LEVELS),
-        "largest_psi": largest_psi(report),
-        "centroids": centroids,
-        "far": {
-            "quantile": FAR_QUANTILE,
-            "threshold": None,
-            "training_median_distance": None,
-            "customers": far,
-            "share": far / n_new,
-            "groups": far_groups,
-        },
-    }
+    drift = _drift_document(n_train, n_new, shares, report, centroids, far, None, None)
+    drift["far"]["groups"] = far_groups
     return out, drift
