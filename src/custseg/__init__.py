@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from custseg.model.run import RunModel
     from custseg.outputs.folder import run, save
     from custseg.outputs.lifecycle import compare, track
+    from custseg.outputs.query import sql
     from custseg.outputs.scores import score
     from custseg.pipeline import SegmentationResult, explore, segment
     from custseg.stages.audit import CleaningRules
@@ -56,6 +57,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "save": ("custseg.outputs.folder", "save"),
     "score": ("custseg.outputs.scores", "score"),
     "segment": ("custseg.pipeline", "segment"),
+    "sql": ("custseg.outputs.query", "sql"),
     "track": ("custseg.outputs.lifecycle", "track"),
 }
 
@@ -80,6 +82,7 @@ __all__ = [
     "save",
     "score",
     "segment",
+    "sql",
     "track",
 ]
 

@@ -300,6 +300,14 @@ def explore(
     ] = None,
     map_: MapOption = None,
     lang: Annotated[str, typer.Option("--lang", help="Language: en or fr.")] = "en",
+    show_sql: Annotated[
+        bool,
+        typer.Option(
+            "--sql",
+            help="Also print the SQL statements the exploration ran (DuckDB's dialect), to "
+            "start queries of your own from.",
+        ),
+    ] = False,
 ) -> None:
     """Audit a transactions file and print its data quality, without segmenting.
 
@@ -316,13 +324,121 @@ def explore(
     try:
         if lang not in i18n.LANGUAGES:
             _fail(f"--lang {lang!r} is not available; use one of {', '.join(i18n.LANGUAGES)}")
-        result = explore_source(input, mapping=parse_mapping(map_ or []))
+        result = explore_source(input, mapping=parse_mapping(map_ or []), log_sql=show_sql)
         print_exploration(result, lang, console)
+        if show_sql:
+            typer.echo()
+            typer.echo(i18n.t(lang, "sql_queries"))
+            for statement in result.queries:
+                typer.echo(f"\n{statement};")
         if html is not None:
             write_text(html, render_quality(result, lang))
             console.print(i18n.t(lang, "html_written", path=html))
     except CustsegError as exc:
         _fail(str(exc))
+
+
+@app.command("sql")
+def sql_command(
+    args: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="[INPUT] QUERY",
+            help="A transactions file (as for run) and one read-only SELECT, quoted; "
+            "with --run, the input may be left out.",
+            show_default=False,
+        ),
+    ],
+    run_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--run", help="A run's --out folder: the view segments (its segments.parquet)."
+        ),
+    ] = None,
+    map_: MapOption = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Features of customers as of this date (YYYY-MM-DD; default: the run's, else "
+            "the day after the last kept line).",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="Write every row to this .csv or .parquet file."),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Rows printed (default 50).")] = 50,
+    lang: Annotated[str, typer.Option("--lang", help="Language: en or fr.")] = "en",
+) -> None:
+    """Run one read-only SQL query over the views of a transactions file and/or a run.
+
+    Views: lines (the input as read, mapped columns under their canonical names: customer_id,
+    invoice, date, quantity, price...), clean_lines (lines the audit kept), dropped_lines (lines
+    it dropped, with their reason), customers (one row of features per customer) and, with
+    --run, segments. Only one SELECT (or WITH ... SELECT) over these views is run; statements
+    that write, configure or read files are refused.
+
+    Example: custseg sql data/online_retail.parquet "SELECT reason, count(*) FROM dropped_lines
+    GROUP BY reason"
+
+    Example: custseg sql --run runs/retail "SELECT segment_name, count(*) FROM segments GROUP BY 1"
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from custseg.outputs.query import query_views, write_result
+    from custseg.sources.schema import parse_mapping
+
+    console = Console()
+    try:
+        if lang not in i18n.LANGUAGES:
+            _fail(f"--lang {lang!r} is not available; use one of {', '.join(i18n.LANGUAGES)}")
+        if limit < 0:
+            _fail(f"--limit {limit} is negative; give a number of rows of 0 or more")
+        if len(args) > 2 or (len(args) == 1 and run_dir is None):
+            _fail(
+                "give INPUT and QUERY (or, with --run, QUERY alone), the query quoted as one "
+                'argument, e.g. custseg sql data.csv "SELECT count(*) FROM lines"'
+            )
+        source, query = (args[0], args[1]) if len(args) == 2 else (None, args[0])
+        result = query_views(
+            source,
+            query,
+            run=run_dir,
+            mapping=parse_mapping(map_ or []),
+            as_of=as_of,
+        )
+        frame = result.frame
+        if output is not None:
+            write_result(frame, output)
+    except CustsegError as exc:
+        _fail(str(exc))
+    table = Table(show_edge=False, pad_edge=False)
+    for col in frame.columns:
+        numeric = frame[col].dtype.kind in "iuf"
+        table.add_column(str(col), justify="right" if numeric else "left")
+    shown = frame.head(limit)
+    for row in shown.itertuples(index=False):
+        table.add_row(*(_cell(v) for v in row))
+    console.print(table)
+    n = i18n.number(len(frame), lang)
+    if len(frame) > len(shown):
+        console.print(i18n.t(lang, "sql_rows_shown", n=n, shown=i18n.number(len(shown), lang)))
+    else:
+        console.print(i18n.t(lang, "sql_rows", n=n))
+    if output is not None:
+        console.print(i18n.t(lang, "written", out=output))
+
+
+def _cell(value: Any) -> str:
+    """A cell as printed: NULL for SQL's NULL (None, or the NaN/NaT pandas reads it as),
+    floats to 4 decimals (the file written with --output keeps every digit)."""
+    if value is None or value != value:  # NaN and NaT differ from themselves
+        return "NULL"
+    if isinstance(value, float):
+        return str(round(value, 4))
+    return str(value)
 
 
 @app.command()

@@ -685,6 +685,8 @@ class Exploration:
     ledger: Ledger
     summary: dict[str, Any]
     fingerprint: dict[str, Any]
+    #: the SQL statements the engine ran, in order (with ``explore(..., log_sql=True)``)
+    queries: list[str] = field(default_factory=list)
 
 
 def explore(
@@ -693,10 +695,13 @@ def explore(
     mapping: Mapping[str, str] | None = None,
     as_of: date | str | None = None,
     rules: CleaningRules | None = None,
+    log_sql: bool = False,
 ) -> Exploration:
     """Audit a transactions source and summarise its quality, without segmenting.
 
     transaction lines → ledger + data-quality aggregates (see :func:`custseg.stages.quality.summarize`).
+    With ``log_sql``, the result's ``queries`` holds every SQL statement the engine ran, in
+    DuckDB's dialect (:meth:`~custseg.engines.base.Engine.log_queries`).
 
     Examples
     --------
@@ -708,6 +713,7 @@ def explore(
     """
     as_of = check_as_of(as_of)
     con = connect()
+    queries = con.log_queries() if log_sql else []
     src = None
     try:
         src = open_source(con, source)
@@ -721,7 +727,9 @@ def explore(
             collectors=(feature_stage.collect, quality.collect),
         )
         summary = quality.summarize(con)
-        return Exploration(ledger=ledger, summary=summary, fingerprint=src.fingerprint)
+        return Exploration(
+            ledger=ledger, summary=summary, fingerprint=src.fingerprint, queries=list(queries)
+        )
     except EngineError as exc:
         raise engine_error(src.label if src else str(source), exc, src) from exc
     finally:

@@ -12,7 +12,9 @@ implementation: ``tests/engines``). The stages write their SQL once, in the dial
 - statements and results: :meth:`~Engine.execute`, :meth:`~Engine.rows`, :meth:`~Engine.row`,
   :meth:`~Engine.frame`, :meth:`~Engine.arrow`, :meth:`~Engine.numpy`;
 - resources: :attr:`~Engine.settings` (threads, memory limit, temporary folder),
-  :meth:`~Engine.close` (also as a context manager).
+  :meth:`~Engine.close` (also as a context manager);
+- inspection and confinement: :meth:`~Engine.log_queries` (keep the statements run, to show
+  them), :meth:`~Engine.forbid_external_access` (no file or network access from then on).
 
 Values are bound as parameters, written ``?`` in the SQL text, one per value, in order.
 Column types are named in DuckDB's spelling, upper case (``VARCHAR``, ``BIGINT``, ``DOUBLE``,
@@ -50,6 +52,9 @@ class Engine(ABC):
 
     #: the resource settings the engine was created with
     settings: Settings
+
+    #: the statements run since :meth:`log_queries` (``None``: not kept)
+    query_log: list[str] | None = None
 
     # ---- sources -------------------------------------------------------------------------
     @abstractmethod
@@ -154,6 +159,34 @@ class Engine(ABC):
         """The first value of the first row of a query (``None`` without rows)."""
         first = self.row(sql, params)
         return None if first is None else first[0]
+
+    # ---- inspection and confinement ----------------------------------------------------------
+    def log_queries(self) -> list[str]:
+        """Keep, from now on, the text of every statement the engine runs for its caller.
+
+        Returns the list, which grows as statements run: what the engine was asked to run,
+        in its own dialect, the parameters of a statement noted in a comment before it
+        (``-- parameters: […]``). Lookups an engine makes for its own bookkeeping are left out.
+        """
+        self.query_log = []
+        return self.query_log
+
+    def _log(self, sql: str, params: Params) -> None:
+        if self.query_log is not None:
+            text = sql.strip()
+            if params:
+                text = f"-- parameters: {list(params)!r}\n{text}"
+            self.query_log.append(text)
+
+    @abstractmethod
+    def forbid_external_access(self, allowed: Sequence[str | PathLike[str]] = ()) -> None:
+        """From now on, no statement may read or write a file or reach the network, nor undo
+        this; relations already created stay readable.
+
+        ``allowed`` lists files the relations already created may still read (the input a
+        view scans); every other path is refused. Raises
+        :class:`~custseg.errors.EngineError` when the engine cannot confine itself.
+        """
 
     # ---- resources -----------------------------------------------------------------------
     @abstractmethod

@@ -184,10 +184,13 @@ class DuckDBEngine(Engine):
         return names
 
     def _kind(self, name: str) -> str | None:
-        row = self.row(
-            "SELECT table_type FROM information_schema.tables "
-            "WHERE table_catalog = 'temp' AND table_name = ?",
-            [name],
+        # bookkeeping of the engine's own, never logged (see Engine.log_queries)
+        row = self._run(
+            lambda: self._con.execute(
+                "SELECT table_type FROM information_schema.tables "
+                "WHERE table_catalog = 'temp' AND table_name = ?",
+                [name],
+            ).fetchone()
         )
         return None if row is None else str(row[0])
 
@@ -213,6 +216,7 @@ class DuckDBEngine(Engine):
 
     # ---- statements and results ------------------------------------------------------------
     def _execute(self, sql: str, params: Params) -> duckdb.DuckDBPyConnection:
+        self._log(sql, params)
         return self._con.execute(sql, params) if params is not None else self._con.execute(sql)
 
     def execute(self, sql: str, params: Params = None) -> None:
@@ -228,10 +232,32 @@ class DuckDBEngine(Engine):
         return self._run(lambda: self._execute(sql, params).df())
 
     def arrow(self, sql: str, params: Params = None) -> pa.Table:
+        self._log(sql, params)
         return self._run(lambda: self._con.sql(sql, params=params).to_arrow_table())
 
     def numpy(self, sql: str, params: Params = None) -> dict[str, np.ndarray]:
         return self._run(lambda: self._execute(sql, params).fetchnumpy())
+
+    # ---- confinement ---------------------------------------------------------------------
+    def forbid_external_access(self, allowed: Sequence[str | PathLike[str]] = ()) -> None:
+        """``enable_external_access`` off (no file, network, extension or database attached),
+        ``allowed`` kept readable through ``allowed_paths``, then the configuration locked,
+        so that no ``SET`` can turn access back on.
+
+        Examples
+        --------
+        >>> with DuckDBEngine(threads=1) as engine:
+        ...     engine.create("t", "SELECT 1 AS x")
+        ...     engine.forbid_external_access()
+        ...     engine.scalar("SELECT x FROM t")
+        1
+        """
+        paths = [str(Path(p).resolve()) for p in allowed]
+        with _errors():
+            if paths:
+                self._con.execute("SET allowed_paths = ?", [paths])
+            self._con.execute("SET enable_external_access = false")
+            self._con.execute("SET lock_configuration = true")
 
     # ---- what only DuckDB offers -----------------------------------------------------------
     def cursor(self) -> DuckDBEngine:

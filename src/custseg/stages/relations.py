@@ -81,6 +81,11 @@ COUNTRIES: Final = "_cs_countries"
 #: Written by :func:`custseg.stages.quality.collect`; read by :func:`custseg.stages.quality.summarize`.
 MONTHS: Final = "_cs_months"
 
+#: accumulated, only when asked — every cleaned line of every part (the columns of
+#: :data:`LINES` but the row hash), for queries over the lines after the audit.
+#: Written by :func:`custseg.stages.audit.keep_lines`; read by :mod:`custseg.outputs.query`.
+AUDITED_LINES: Final = "_cs_audited_lines"
+
 #: relations of one part, dropped by the audit once the part's collectors ran
 PER_PART: Final = (PAIRS, INVOICES)
 

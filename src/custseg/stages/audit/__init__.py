@@ -5,7 +5,7 @@
 (:mod:`~custseg.stages.audit.partition`), and returns the :class:`~custseg.stages.ledger.Ledger`.
 """
 
-from custseg.stages.audit.clean import Collector, audit
+from custseg.stages.audit.clean import Collector, audit, keep_lines
 from custseg.stages.audit.rules import CONDITIONAL_REASONS, RULE_ORDER, CleaningRules
 
-__all__ = ["CONDITIONAL_REASONS", "RULE_ORDER", "CleaningRules", "Collector", "audit"]
+__all__ = ["CONDITIONAL_REASONS", "RULE_ORDER", "CleaningRules", "Collector", "audit", "keep_lines"]

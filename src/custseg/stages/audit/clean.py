@@ -33,6 +33,7 @@ from custseg.stages.audit.rules import (
 from custseg.stages.ledger import (
     DateFence,
     Ledger,
+    accumulate,
     collect_ledger,
     date_fence,
     extremes,
@@ -154,6 +155,20 @@ def audit(
     )
     ledger.check()
     return ledger
+
+
+def keep_lines(con: Engine, part: int) -> None:
+    """A collector (see :func:`audit`) keeping the cleaned lines of every part in
+    :data:`~custseg.stages.relations.AUDITED_LINES`: the lines of an input cleaned in parts
+    are otherwise dropped part by part. Columns: those of
+    :data:`~custseg.stages.relations.LINES` but the row hash, ``ts`` named ``date``."""
+    accumulate(
+        con,
+        rel.AUDITED_LINES,
+        "SELECT ts AS date, customer_id, invoice, product, country, quantity, price, value, "
+        f"kind, reason, line_no FROM {rel.LINES}",
+        part,
+    )
 
 
 def _clean(
