@@ -165,7 +165,9 @@ dropped_lines, customers, segments
                         f"relation {node.sql(dialect='duckdb')} is not one of the views"
                     )
                 if name not in known and name not in ctes:
-                    raise QueryError(f"relation {target.name!r} is not one of the views")
+                    raise QueryError(
+                        f"relation {target.name!r} is not one of the views ({', '.join(views)})"
+                    )
             elif isinstance(target, exp.Func):
                 fn = _function_name(target)
                 if fn not in _TABLE_FUNCTIONS:

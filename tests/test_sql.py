@@ -1,0 +1,267 @@
+"""``custseg sql`` and ``custseg explore --sql``: read-only SQL over an input, its audit and a run.
+
+Real behaviour on the shipped Online Retail file (one run, module-scoped) and on small seeded
+synthetic lines; no mock. The views must agree with what a run writes: the audit ledger
+(``audit.json``), the customers' features (``segments.parquet``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner, Result
+
+import custseg
+from custseg.cli import app
+from custseg.config import settings
+from custseg.datasets import make_transactions
+from custseg.engines import EngineError, connect
+from custseg.outputs.query import QueryError, QueryRefused, check_query
+from custseg.stages.features import TRANSACTION_FEATURES
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA = REPO / "data" / "online_retail.parquet"
+REAL_ROWS = 541_909
+
+runner = CliRunner(env={"COLUMNS": "200"})
+
+
+def invoke(*args: str | Path) -> Result:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def stderr_of(result: Result) -> str:
+    try:
+        return result.stderr
+    except ValueError:  # Click < 8.2 without mix_stderr=False
+        return result.output
+
+
+def one_line_error(result: Result) -> str:
+    """Exit code 1 by a deliberate exit, one line on stderr starting with ``error:``."""
+    assert result.exit_code == 1, f"exit {result.exit_code}\n{result.output}"
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    message = stderr_of(result).strip()
+    assert "Traceback" not in result.output + message
+    assert message.startswith("error:"), message
+    assert len(message.splitlines()) == 1, message
+    return message
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of Online Retail, seed 0."""
+    out = tmp_path_factory.mktemp("sql") / "run"
+    custseg.run(REAL_DATA, out, seed=0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def audit_doc(run_dir: Path) -> dict:
+    return json.loads((run_dir / "audit.json").read_text(encoding="utf-8"))
+
+
+# --- the views agree with the run ---------------------------------------------------------
+
+
+def test_line_counts_add_up(audit_doc: dict) -> None:
+    counts = custseg.sql(
+        REAL_DATA,
+        "SELECT (SELECT count(*) FROM lines) AS lines, "
+        "(SELECT count(*) FROM clean_lines) AS kept, "
+        "(SELECT count(*) FROM dropped_lines) AS dropped",
+    ).iloc[0]
+    assert counts["lines"] == REAL_ROWS == audit_doc["input_rows"]
+    assert counts["kept"] == audit_doc["kept_rows"]
+    assert counts["kept"] + counts["dropped"] == counts["lines"]
+
+
+def test_dropped_lines_per_reason_are_the_ledger(audit_doc: dict) -> None:
+    frame = custseg.sql(
+        REAL_DATA, "SELECT reason, count(*) AS n FROM dropped_lines GROUP BY reason"
+    )
+    found = dict(zip(frame["reason"], frame["n"].astype(int), strict=True))
+    expected = {r: n for r, n in audit_doc["dropped"].items() if n}
+    assert found == expected
+
+
+def test_customers_are_the_runs_features(run_dir: Path) -> None:
+    # with --run, the run's as-of date and cleaning rules are used
+    ours = custseg.sql(REAL_DATA, "SELECT * FROM customers ORDER BY customer_id", run=run_dir)
+    theirs = pd.read_parquet(run_dir / "segments.parquet").sort_values("customer_id")
+    assert list(ours.columns) == ["customer_id", *TRANSACTION_FEATURES]
+    assert ours["customer_id"].tolist() == theirs["customer_id"].astype(str).tolist()
+    for col in TRANSACTION_FEATURES:
+        np.testing.assert_allclose(
+            ours[col].to_numpy(float), theirs[col].to_numpy(float), rtol=1e-9, atol=1e-9
+        )
+
+
+def test_lines_carry_canonical_names() -> None:
+    frame = custseg.sql(REAL_DATA, "SELECT * FROM lines LIMIT 1")
+    for name in ("customer_id", "invoice", "date", "quantity", "price", "product"):
+        assert name in frame.columns
+    assert "CustomerID" not in frame.columns
+
+
+def test_lines_of_an_input_cleaned_in_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # an input cleaned in parts drops each part's lines: the views keep every part's
+    frame, _ = make_transactions(300, seed=3)
+    query = (
+        "SELECT coalesce(reason, 'kept') AS r, count(*) AS n, sum(value) AS v "
+        "FROM (SELECT reason, value FROM dropped_lines UNION ALL "
+        "SELECT NULL, value FROM clean_lines) GROUP BY r ORDER BY r"
+    )
+    whole = custseg.sql(frame, query)
+    monkeypatch.setenv("CUSTSEG_PARTITION_LINES", str(len(frame) // 4))
+    settings.cache_clear()
+    try:
+        assert settings().partition_lines < len(frame)
+        parts = custseg.sql(frame, query)
+    finally:
+        monkeypatch.delenv("CUSTSEG_PARTITION_LINES")
+        settings.cache_clear()
+    pd.testing.assert_frame_equal(whole, parts)
+    assert whole["n"].sum() == len(frame)
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+def test_run_segments_view(run_dir: Path) -> None:
+    result = invoke(
+        "sql",
+        "--run",
+        run_dir,
+        "SELECT segment, count(*) AS customers FROM segments GROUP BY segment ORDER BY segment",
+    )
+    assert result.exit_code == 0, result.output
+    sizes = pd.read_parquet(run_dir / "segments.parquet")["segment"].value_counts().sort_index()
+    lines = [ln.split() for ln in result.stdout.splitlines()]
+    for segment, n in sizes.items():
+        assert [str(segment), "│", str(n)] in lines
+    assert f"{len(sizes)} rows" in result.stdout
+
+
+def test_limit_says_how_many_rows(run_dir: Path) -> None:
+    result = invoke("sql", "--run", run_dir, "SELECT * FROM segments", "--limit", "3")
+    assert result.exit_code == 0, result.output
+    n = len(pd.read_parquet(run_dir / "segments.parquet"))
+    assert f"{n:,} rows; the first 3 shown" in result.stdout
+    result = invoke("sql", "--run", run_dir, "SELECT count(*) FROM segments", "--lang", "fr")
+    assert "1 lignes" in result.stdout
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_output_round_trips(run_dir: Path, tmp_path: Path, suffix: str) -> None:
+    target = tmp_path / f"rows.{suffix}"
+    query = "SELECT customer_id, monetary, segment_name FROM segments ORDER BY customer_id"
+    result = invoke("sql", "--run", run_dir, query, "--output", target, "--limit", "0")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary file left
+    back = pd.read_csv(target, dtype={"customer_id": str}) if suffix == "csv" else None
+    back = back if back is not None else pd.read_parquet(target)
+    expected = pd.read_parquet(run_dir / "segments.parquet")[
+        ["customer_id", "monetary", "segment_name"]
+    ]
+    expected = expected.sort_values("customer_id").reset_index(drop=True)
+    assert back["customer_id"].astype(str).tolist() == expected["customer_id"].tolist()
+    np.testing.assert_allclose(back["monetary"], expected["monetary"], rtol=1e-12)
+    assert back["segment_name"].tolist() == expected["segment_name"].tolist()
+
+
+REFUSED = {
+    "insert": "INSERT INTO segments SELECT * FROM segments",
+    "update": "UPDATE segments SET segment = 1",
+    "delete": "DELETE FROM segments",
+    "create": "CREATE TABLE t AS SELECT * FROM segments",
+    "drop": "DROP TABLE segments",
+    "copy": "COPY segments TO '/tmp/custseg-sql-copy.csv'",
+    "copy-query": "COPY (SELECT 1) TO '/tmp/custseg-sql-copy.csv'",
+    "attach": "ATTACH '/tmp/custseg-sql.duckdb' AS other",
+    "pragma": "PRAGMA database_list",
+    "set": "SET threads = 1",
+    "install": "INSTALL httpfs",
+    "load": "LOAD httpfs",
+    "two statements": "SELECT 1; SELECT 2",
+    "select into": "SELECT * INTO t FROM segments",
+    "read_csv": "SELECT * FROM read_csv('/etc/passwd')",
+    "read_parquet": "SELECT count(*) FROM read_parquet('data/online_retail.parquet')",
+    "glob": "SELECT * FROM glob('/etc/*')",
+    "query function": "SELECT * FROM query('SELECT 1')",
+    "file in FROM": "SELECT * FROM '/etc/passwd'",
+    "read in a subquery": "SELECT (SELECT count(*) FROM read_text('/etc/passwd')) AS n",
+    "read in a CTE": "WITH f AS (SELECT * FROM read_csv_auto('/etc/passwd')) SELECT * FROM f",
+    "getenv": "SELECT getenv('HOME')",
+    "catalog": "SELECT * FROM information_schema.tables",
+    "internal relation": "SELECT * FROM _cs_ledger",
+}
+
+
+@pytest.mark.parametrize("query", REFUSED.values(), ids=REFUSED.keys())
+def test_refused_statements(run_dir: Path, query: str) -> None:
+    message = one_line_error(invoke("sql", "--run", run_dir, query))
+    assert "refused" in message or "not one of the views" in message
+    assert not Path("/tmp/custseg-sql-copy.csv").exists()
+    assert not Path("/tmp/custseg-sql.duckdb").exists()
+
+
+def test_refused_before_the_input_is_read(tmp_path: Path) -> None:
+    # a refused query costs nothing: the (missing) input is not even opened
+    message = one_line_error(invoke("sql", tmp_path / "missing.csv", "DROP TABLE lines"))
+    assert "refused: statement DROP" in message
+
+
+def test_sql_errors_name_the_views(run_dir: Path) -> None:
+    message = one_line_error(invoke("sql", "--run", run_dir, "SELECT nope FROM segments"))
+    assert "nope" in message and "segments(customer_id" in message
+    message = one_line_error(invoke("sql", "--run", run_dir, "SELEC 1 FROM segments"))
+    assert "cannot be parsed" in message or "syntax" in message.lower()
+    message = one_line_error(invoke("sql", "--run", run_dir, "SELECT * FROM lines"))
+    assert "lines" in message and "views" in message  # no input given: no view lines
+
+
+def test_check_query_reads_the_tree() -> None:
+    check_query("WITH t AS (SELECT * FROM lines) SELECT count(*) FROM t UNION SELECT 1")
+    check_query("SELECT * FROM range(3)")
+    check_query("SELECT 'read_csv(x)' AS text FROM lines")  # a string, not a call
+    with pytest.raises(QueryRefused):
+        check_query("SELECT * FROM lines; DROP TABLE lines")
+    with pytest.raises(QueryError):
+        check_query("SELECT * FROM elsewhere")
+
+
+def test_engine_confined() -> None:
+    with connect() as con:
+        con.create("t", "SELECT 1 AS x")
+        con.forbid_external_access()
+        assert con.scalar("SELECT x FROM t") == 1
+        for statement in (
+            "SELECT * FROM read_csv('/etc/passwd')",
+            "COPY t TO '/tmp/custseg-sql-confined.csv'",
+            "SET enable_external_access = true",
+            "ATTACH '/tmp/custseg-sql-confined.duckdb'",
+        ):
+            with pytest.raises(EngineError):
+                con.execute(statement)
+    assert not Path("/tmp/custseg-sql-confined.csv").exists()
+
+
+# --- explore --sql ------------------------------------------------------------------------
+
+
+def test_explore_prints_sql_duckdb_parses() -> None:
+    result = invoke("explore", REAL_DATA, "--sql")
+    assert result.exit_code == 0, result.output
+    head = "SQL run by the exploration"
+    assert head in result.stdout
+    text = result.stdout.split(head, 1)[1].split("\n", 1)[1]
+    statements = duckdb.connect().extract_statements(text)
+    assert len(statements) > 10
+    assert 'CREATE OR REPLACE TEMP TABLE "lines"' in text
+    assert "read_parquet" in text
