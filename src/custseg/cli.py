@@ -401,6 +401,8 @@ def sql_command(
                 "give INPUT and QUERY (or, with --run, QUERY alone), the query quoted as one "
                 'argument, e.g. custseg sql data.csv "SELECT count(*) FROM lines"'
             )
+        if output is not None and output.suffix.lower() not in {".csv", ".parquet"}:
+            _fail(f"--output {output}: write to a .csv or a .parquet file")
         source, query = (args[0], args[1]) if len(args) == 2 else (None, args[0])
         result = query_views(
             source,
@@ -425,6 +427,8 @@ def sql_command(
     n = i18n.number(len(frame), lang)
     if len(frame) > len(shown):
         console.print(i18n.t(lang, "sql_rows_shown", n=n, shown=i18n.number(len(shown), lang)))
+    elif len(frame) == 1:
+        console.print(i18n.t(lang, "sql_row"))
     else:
         console.print(i18n.t(lang, "sql_rows", n=n))
     if output is not None:
