@@ -20,7 +20,6 @@ import custseg
 from custseg.cli import app
 from custseg.config import settings
 from custseg.datasets import make_transactions
-from custseg.engines import EngineError, connect
 from custseg.outputs.query import QueryError, QueryRefused, check_query
 from custseg.stages.features import TRANSACTION_FEATURES
 
@@ -236,22 +235,6 @@ def test_check_query_reads_the_tree() -> None:
         check_query("SELECT * FROM lines; DROP TABLE lines")
     with pytest.raises(QueryError):
         check_query("SELECT * FROM elsewhere")
-
-
-def test_engine_confined() -> None:
-    with connect() as con:
-        con.create("t", "SELECT 1 AS x")
-        con.forbid_external_access()
-        assert con.scalar("SELECT x FROM t") == 1
-        for statement in (
-            "SELECT * FROM read_csv('/etc/passwd')",
-            "COPY t TO '/tmp/custseg-sql-confined.csv'",
-            "SET enable_external_access = true",
-            "ATTACH '/tmp/custseg-sql-confined.duckdb'",
-        ):
-            with pytest.raises(EngineError):
-                con.execute(statement)
-    assert not Path("/tmp/custseg-sql-confined.csv").exists()
 
 
 # --- explore --sql ------------------------------------------------------------------------

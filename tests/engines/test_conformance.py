@@ -179,6 +179,44 @@ def test_failures_are_engine_errors(engine: Engine) -> None:
         engine.describe("missing")
 
 
+def test_query_log_keeps_what_runs(engine: Engine) -> None:
+    engine.create("t", "SELECT 1 AS x")
+    assert engine.query_log is None  # not kept until asked
+    log = engine.log_queries()
+    engine.create("u", "SELECT x FROM t")
+    engine.rows("SELECT x * ? AS y FROM u", [3])
+    assert len(log) == 2
+    assert "SELECT x FROM t" in log[0] and log[0].count("u") >= 1
+    assert log[1].startswith("-- parameters: [3]") and log[1].endswith("SELECT x * ? AS y FROM u")
+    for statement in log:  # SQL of the engine's dialect, parameters as comments
+        sqlglot.parse_one(statement, read=engine.dialect)
+
+
+def test_forbid_external_access(engine: Engine, tmp_path: Path) -> None:
+    allowed = tmp_path / "people.csv"
+    PEOPLE.to_csv(allowed, index=False)
+    other = tmp_path / "other.csv"
+    PEOPLE.to_csv(other, index=False)
+    engine.scan("people", allowed, format="csv")
+    engine.register("f", PEOPLE)
+    engine.create("t", "SELECT 1 AS x")
+    engine.forbid_external_access([allowed])
+    # what was created stays readable, the allowed file through its view
+    assert engine.scalar("SELECT x FROM t") == 1
+    assert engine.scalar("SELECT count(*) FROM f") == len(PEOPLE)
+    assert engine.scalar("SELECT count(*) FROM people") == len(PEOPLE)
+    written = tmp_path / "written.csv"
+    for statement in (
+        f"SELECT * FROM read_csv('{other}')",
+        f"COPY t TO '{written}'",
+        f"ATTACH '{tmp_path / 'other.db'}'",
+        "SET enable_external_access = true",
+    ):
+        with pytest.raises(EngineError):
+            engine.execute(statement)
+    assert not written.exists() and not (tmp_path / "other.db").exists()
+
+
 def test_closed_engine_refuses_work(engine: Engine) -> None:
     with connect(engine.dialect, settings=engine.settings) as other:
         other.create("t", "SELECT 1 AS x")
