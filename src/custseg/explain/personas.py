@@ -15,14 +15,26 @@ import numpy as np
 import pandas as pd
 
 from custseg import i18n
+from custseg.explain import labels as words
 
 
 def _label(col: str, lang: str) -> str:
-    """Display label: the catalogue's (lower case, to sit inside a sentence) or the column's."""
-    labels: dict[str, str] = i18n.catalog(lang)["features"]
-    if col.startswith("share_"):
-        return i18n.t(lang, "share_of", what=col.removeprefix("share_"))
-    return labels[col].lower() if col in labels else col
+    """Display label in plain words, lower case to sit inside a sentence (:mod:`.labels`)."""
+    known: dict[str, str] = i18n.catalog(lang)["features"]
+    return known[col].lower() if col in known else words.readable(col, lang)
+
+
+def _trait(col: str, z: float, lang: str) -> str:
+    """A numeric trait in plain words: "high income", "more wines" (share of spend)."""
+    what = words.product(col.removeprefix("share_"), lang) if col.startswith("share_") else None
+    if what is not None:
+        return i18n.t(lang, "trait_more" if z > 0 else "trait_less", what=what)
+    return i18n.t(
+        lang,
+        "trait",
+        level=words.high(col, lang) if z > 0 else i18n.t(lang, "low"),
+        feature=_label(col, lang),
+    )
 
 
 def _num(value: float, lang: str) -> str:
@@ -56,12 +68,7 @@ def personas(
         medians = {c: float(part[c].median()) for c in numeric}
         for c in numeric:
             z = float((part[c].mean() - mean[c]) / std[c])
-            trait = i18n.t(
-                lang,
-                "trait",
-                level=i18n.t(lang, "high" if z > 0 else "low"),
-                feature=_label(c, lang),
-            )
+            trait = _trait(c, z, lang)
             traits.append((abs(z), trait, {"feature": c, "z": round(z, 3)}))
         dominant: dict[str, dict[str, Any]] = {}
         for c in categorical:
@@ -77,7 +84,18 @@ def personas(
             }
             dominant[c] = info
             if shares[top] >= 0.5:
-                traits.append((float(lift[top]) - 1.0, f"{_label(c, lang)} {top}", info))
+                traits.append(
+                    (
+                        float(lift[top]) - 1.0,
+                        i18n.t(
+                            lang,
+                            "trait_category",
+                            feature=_label(c, lang),
+                            value=words.value(top, lang),
+                        ),
+                        info,
+                    )
+                )
         traits.sort(key=lambda t: (-t[0], t[1]))
         name = " · ".join(t[1] for t in traits[:2]) or i18n.t(lang, "segment") + f" {seg}"
         name = name[:1].upper() + name[1:]
@@ -87,9 +105,10 @@ def personas(
         cats = [
             i18n.t(
                 lang,
-                "persona_category",
+                "persona_category_of",
                 share=i18n.number(100 * d["share"], lang),
-                category=d["category"],
+                feature=_label(d["feature"], lang),
+                category=words.value(d["category"], lang),
                 base=i18n.number(100 * d["base_share"], lang),
             )
             for d in sorted(dominant.values(), key=lambda d: -d["lift"])[:2]

@@ -19,9 +19,11 @@ import jinja2
 import numpy as np
 
 from custseg import i18n
+from custseg.report import formats
 from custseg.report.data import RunData, prepare
-from custseg.report.figures import colour, k_figures, quality_figures
+from custseg.report.figures import colour, fit_titles, k_figures, quality_figures
 from custseg.report.figures_segments import compare_figures, feature_label, map_figures
+from custseg.report.summary import ordered_cards, summary
 from custseg.stages.quality import significant
 
 if TYPE_CHECKING:
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 
 #: significant digits kept for the numbers inside figures
 DIGITS = 4
-#: the figures of each section, in page order (a figure absent from a run is skipped)
+#: the figures of each section (a figure absent from a run is skipped)
 SECTIONS: dict[str, tuple[str, ...]] = {
     "data-quality": (
         "fig-ledger",
@@ -58,6 +60,57 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     ),
     "segment-details": (),
     "method": (),
+}
+#: the page's sections in reading order: the summary first, data quality and method last.
+#: Each is a partial template included by ``report.html``; a block added to the report is a
+#: new partial listed here.
+PAGE: tuple[tuple[str, str, str], ...] = (
+    ("summary", "summary.html", "summary_h"),
+    ("segment-details", "details.html", "details_title"),
+    ("segments-compared", "compare.html", "compare_title"),
+    ("segment-map", "map.html", "map_title"),
+    ("choosing-k", "k.html", "k_title"),
+    ("data-quality", "quality.html", "quality_title"),
+    ("method", "method.html", "method_title"),
+)
+#: figures drawn three to a row (narrow): their titles are wrapped shorter
+NARROW = frozenset(
+    (
+        "fig-dist-quantity",
+        "fig-dist-price",
+        "fig-dist-order_value",
+        "fig-k-inertia",
+        "fig-k-silhouette",
+        "fig-k-calinski_harabasz",
+        "fig-k-davies_bouldin",
+        "fig-box-recency_days",
+        "fig-box-frequency",
+        "fig-box-monetary",
+    )
+)
+#: the one-sentence caption under each figure (key of the message catalogue)
+CAPTIONS: dict[str, str] = {
+    "fig-ledger": "fig_caption_ledger",
+    "fig-dist-quantity": "fig_caption_dist",
+    "fig-dist-price": "fig_caption_dist",
+    "fig-dist-order_value": "fig_caption_dist",
+    "fig-countries": "fig_caption_countries",
+    "fig-months": "fig_caption_months",
+    "fig-k-inertia": "fig_caption_k",
+    "fig-k-silhouette": "fig_caption_k",
+    "fig-k-calinski_harabasz": "fig_caption_k",
+    "fig-k-davies_bouldin": "fig_caption_k",
+    "fig-silhouette": "fig_caption_silhouette",
+    "fig-pca": "fig_caption_pca",
+    "fig-tsne": "fig_caption_tsne",
+    "fig-loadings": "fig_caption_loadings",
+    "fig-sizes": "fig_caption_sizes",
+    "fig-snake": "fig_caption_snake",
+    "fig-box-recency_days": "fig_caption_box",
+    "fig-box-frequency": "fig_caption_box",
+    "fig-box-monetary": "fig_caption_box",
+    "fig-rf-heatmap": "fig_caption_rf",
+    "fig-bubble": "fig_caption_bubble",
 }
 
 
@@ -143,10 +196,15 @@ def _page_settings(lang: str) -> dict[str, Any]:
     }
 
 
-def _context(lang: str) -> dict[str, Any]:
+def _context(lang: str, currency: str = "") -> dict[str, Any]:
     return {
         "lang": lang,
         "t": lambda key, **kw: i18n.t(lang, key, **kw),
+        "plural": lambda key, count, **kw: i18n.plural(lang, key, count, **kw),
+        "date": lambda value: formats.date_text(value, lang),
+        "money_label": lambda label: formats.with_currency(label, lang, currency),
+        "currency": currency,
+        "captions": {f: i18n.t(lang, key) for f, key in CAPTIONS.items()},
         "n": lambda value, decimals=0: (
             i18n.number(value, lang, decimals) if value is not None else "—"
         ),
@@ -157,23 +215,154 @@ def _context(lang: str) -> dict[str, Any]:
     }
 
 
+def _captions(figures: dict[str, Any], lang: str) -> dict[str, str]:
+    """The caption of every figure drawn (category bars share one)."""
+    out = {f: i18n.t(lang, key) for f, key in CAPTIONS.items() if f in figures}
+    out |= {f: i18n.t(lang, "fig_caption_categories") for f in figures if f.startswith("fig-cat-")}
+    return out
+
+
+#: why a customer-table column was set aside (as the ledger says it) → catalogue key
+SET_ASIDE = {
+    "identifier": "cq_why_identifier",
+    "outcome (profiled, not clustered)": "cq_why_outcome",
+    "summed into an engineered variable": "cq_why_summed",
+    "turned into age": "cq_why_age",
+    "turned into seniority": "cq_why_seniority",
+    "constant": "cq_why_constant",
+}
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (a ledger part may be odd)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: Any) -> int | float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def customer_quality(audit: dict[str, Any], lang: str) -> list[dict[str, Any]]:
+    """The rows of a customer table's data-quality table, from its ledger (``audit.json``).
+
+    Rows dropped, missing values filled, extreme values, rare categories grouped and columns
+    set aside (identifiers, constants, outcomes…), each with its count; a part of the ledger
+    that is absent or not of the expected shape is skipped.
+    """
+
+    def t(key: str, **kw: Any) -> str:
+        return i18n.t(lang, key, **kw)
+
+    def n(x: Any) -> str:
+        if _count(x) is None:
+            return str(x)
+        digits = 0 if float(x).is_integer() or abs(x) >= 100 else 2
+        return i18n.number(x, lang, digits)
+
+    rows: list[dict[str, Any]] = []
+    for reason, count in _mapping(audit.get("dropped")).items():
+        if _count(count):
+            rows.append(
+                {
+                    "what": t("cq_dropped"),
+                    "column": i18n.reason(lang, str(reason)),
+                    "count": count,
+                    "detail": "",
+                }
+            )
+    for col, imp in _mapping(audit.get("imputed")).items():
+        imp = _mapping(imp)
+        rows.append(
+            {
+                "what": t("cq_imputed"),
+                "column": str(col),
+                "count": _count(imp.get("rows")),
+                "detail": t(
+                    "cq_imputed_detail",
+                    method=str(imp.get("method", "")),
+                    value=n(imp.get("value")),
+                ),
+            }
+        )
+    policy = _mapping(audit.get("rules")).get("outliers")
+    for col, out in _mapping(audit.get("outliers")).items():
+        out = _mapping(out)
+        values: list[Any] = out["values"] if isinstance(out.get("values"), list) else []
+        detail = t(
+            "cq_outliers_detail",
+            low=n(out.get("low")),
+            high=n(out.get("high")),
+            values=", ".join(n(v) for v in values[:5]),
+        )
+        if policy in ("clip", "drop", "keep"):
+            detail += "; " + t(f"cq_outliers_{policy}")
+        rows.append(
+            {
+                "what": t("cq_outliers"),
+                "column": str(col),
+                "count": _count(out.get("rows")),
+                "detail": detail,
+            }
+        )
+    for col, grouped in _mapping(audit.get("grouped")).items():
+        shown = ", ".join(map(str, grouped)) if isinstance(grouped, list) else str(grouped)
+        rows.append(
+            {
+                "what": t("cq_grouped"),
+                "column": str(col),
+                "count": None,
+                "detail": t("cq_grouped_detail", values=shown),
+            }
+        )
+    by_reason: dict[str, list[str]] = {}
+    for col, why in _mapping(audit.get("set_aside")).items():
+        by_reason.setdefault(str(why), []).append(str(col))
+    for why, cols in by_reason.items():
+        key = SET_ASIDE.get(why)
+        rows.append(
+            {
+                "what": t("cq_set_aside"),
+                "column": ", ".join(cols),
+                "count": None,
+                "detail": t(key) if key else why,
+            }
+        )
+    return rows
+
+
 def render_run(run: RunData, lang: str | None = None) -> str:
-    """The full report of a run (see :data:`SECTIONS`) in ``lang`` (default the run's)."""
+    """The full report of a run (see :data:`PAGE`) in ``lang`` (default the run's)."""
     p = prepare(run, lang)
     lang = p["lang"]
-    figures = quality_figures(run.audit, run.exploration, lang)
+    doc = p["doc"]
+    currency = formats.detect_currency(doc, run.exploration)
+    figures = quality_figures(run.audit, run.exploration, lang, currency)
     figures |= k_figures(p["selection"], lang)
     figures |= map_figures(p)
-    figures |= compare_figures(p)
+    figures |= compare_figures(p, currency)
+    figures = fit_titles(figures, NARROW)
     sections = {s: [f for f in ids if f in figures] for s, ids in SECTIONS.items()}
     # one bar chart per categorical column, after the fixed figures of the comparison
     sections["segments-categories"] = [f for f in figures if f.startswith("fig-cat-")]
-    doc = p["doc"]
+    transactions = (
+        run.exploration is not None
+        and isinstance(run.audit.get("money"), dict)
+        and "dropped_by_reason" in run.audit["money"]
+    )
+    parts = [
+        (sid, "quality_customers.html" if sid == "data-quality" and not transactions else tpl, key)
+        for sid, tpl, key in PAGE
+    ]
+    period: dict[str, Any] = (
+        run.audit["period"] if isinstance(run.audit.get("period"), dict) else {}
+    )
+    verdict = _verdict(doc, p, lang)
+    context = _context(lang, currency) | {"captions": _captions(figures, lang)}
     return (
         _env()
         .get_template("report.html")
         .render(
-            **_context(lang),
+            **context,
             p=p,
             doc=doc,
             params=doc.get("model", {}).get("params", {}),
@@ -183,7 +372,21 @@ def render_run(run: RunData, lang: str | None = None) -> str:
             sections=sections,
             colours={s: colour(s) for s in p["segments"]},
             figures_json=to_json(figures),
-            verdict=_verdict(doc, p, lang),
+            verdict=verdict,
+            summary=summary(p, currency),
+            cards=ordered_cards(p),
+            nav=[
+                (sid, i18n.t(lang, "cq_title" if tpl == "quality_customers.html" else key))
+                for sid, tpl, key in parts
+            ],
+            parts=[tpl for _, tpl, _ in parts],
+            period=(
+                f"{formats.date_text(period['first'], lang)} → "
+                f"{formats.date_text(period['last'], lang)}"
+                if period.get("first") and period.get("last")
+                else ""
+            ),
+            customer_quality=customer_quality(run.audit, lang) if not transactions else [],
         )
     )
 
@@ -212,12 +415,13 @@ def render_dir(folder: str | Path, lang: str | None = None) -> str:
 def render_quality(exploration: Exploration, lang: str = "en") -> str:
     """A page with only the data-quality section (``custseg explore --html``)."""
     audit = json.loads(json.dumps(exploration.ledger.to_dict(), default=str))
-    figures = quality_figures(audit, exploration.summary, lang)
+    currency = formats.detect_currency({}, exploration.summary)
+    figures = fit_titles(quality_figures(audit, exploration.summary, lang, currency), NARROW)
     return (
         _env()
         .get_template("quality_page.html")
         .render(
-            **_context(lang),
+            **(_context(lang, currency) | {"captions": _captions(figures, lang)}),
             audit=audit,
             exploration=exploration.summary,
             fingerprint=exploration.fingerprint,
