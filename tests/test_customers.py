@@ -209,9 +209,10 @@ def test_customer_run_report_names_segments_and_dummies(tmp_path: Path) -> None:
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     for name in result.segment_names.values():
         assert name in html
-    assert "Marital_Status=Married" in html  # one-hot columns keep their names in the loadings
+    # one-hot columns are named in plain words in the loadings: column: category
+    assert "Marital status: Married" in html
     # one bar chart of category shares per segment for each categorical column
-    assert 'id="fig-cat-1"' in html and "Marital_Status: share of each category" in html
+    assert 'id="fig-cat-1"' in html and "Marital status: share of each category" in html
     assert "None → None" not in html
     assert result.model.transformed_feature_names()[: len(result.model.features)] == list(
         result.model.features

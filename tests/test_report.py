@@ -123,6 +123,11 @@ TECHNICAL = {
     "--k-max",
     "--as-of",
     "--lang",
+    "--currency",
+    "--split",
+    "lifecycle",
+    "rules",  # rules.sql, the file the rules section shows
+    "sql",
     "%",
 }
 
@@ -136,6 +141,17 @@ TECHNICAL = {
         "quality_page.html",
         "macros.html",
         "compare.html",
+        "algorithms.html",
+        "summary.html",
+        "details.html",
+        "rules.html",
+        "map.html",
+        "k.html",
+        "stability.html",
+        "quality_customers.html",
+        "method.html",
+        "split_report.html",
+        "lifecycle.html",
     ],
 )
 def test_templates_have_no_untranslated_text(template: str) -> None:

@@ -52,6 +52,10 @@ from custseg.stages.ledger import Ledger
 Step = Callable[[str, dict[str, Any]], None]
 
 
+#: renders a result's one-screen summary as HTML; set by :mod:`custseg.report` (a layer above)
+html_summary: Callable[[SegmentationResult], str] | None = None
+
+
 @dataclass
 class SegmentationResult:
     """Everything a run produces, before and after it is written to disk."""
@@ -78,6 +82,12 @@ class SegmentationResult:
     rules: SegmentRules | None = None
     #: algorithms fitted side by side (``compare=``), written to compare.json and compare.csv
     comparison: Comparison | None = None
+
+    def _repr_html_(self) -> str:
+        """The report's summary, shown by Jupyter when a cell ends with a result."""
+        if html_summary is None:
+            return ""
+        return html_summary(self)
 
     def model_document(self) -> dict[str, Any]:
         """The content of ``model.json``: the fitted model plus how its inputs were made."""

@@ -371,6 +371,14 @@ def _maps(Xt: np.ndarray, labels: np.ndarray, seed: int) -> dict[str, Any]:
     }
 
 
+def _profile_share(prof: pd.Series | None) -> float | None:
+    """A customer table's share of the value column (``profiles.csv``'s ``share_revenue``)."""
+    if prof is None or "share_revenue" not in prof.index:
+        return None
+    value = float(prof["share_revenue"])
+    return value if math.isfinite(value) else None
+
+
 def _cards(
     seg: pd.DataFrame,
     dist: np.ndarray,
@@ -417,7 +425,7 @@ def _cards(
                 # a segment that received no customer has no sum (see _segment_stats): its share is 0
                 "share_revenue": stats["monetary"][1].get(s, 0.0) / total_rev
                 if total_rev
-                else None,
+                else _profile_share(prof),
                 "medians": {c: boxes[c][s]["median"] if counts[s] else float("nan") for c in boxes},
                 "far": int(np.count_nonzero(dist_grouped[part[s]] > far)),
                 "outliers": [

@@ -15,14 +15,26 @@ import numpy as np
 import pandas as pd
 
 from custseg import i18n
+from custseg.explain import labels as words
 
 
 def _label(col: str, lang: str) -> str:
-    """Display label: the catalogue's (lower case, to sit inside a sentence) or the column's."""
-    labels: dict[str, str] = i18n.catalog(lang)["features"]
-    if col.startswith("share_"):
-        return i18n.t(lang, "share_of", what=col.removeprefix("share_"))
-    return labels[col].lower() if col in labels else col
+    """Display label in plain words, lower case to sit inside a sentence (:mod:`.labels`)."""
+    known: dict[str, str] = i18n.catalog(lang)["features"]
+    return known[col].lower() if col in known else words.readable(col, lang)
+
+
+def _trait(col: str, z: float, lang: str) -> str:
+    """A numeric trait in plain words: "high income", "more wines" (share of spend)."""
+    what = words.product(col.removeprefix("share_"), lang) if col.startswith("share_") else None
+    if what is not None:
+        return i18n.t(lang, "trait_more" if z > 0 else "trait_less", what=what)
+    return i18n.t(
+        lang,
+        "trait",
+        level=words.high(col, lang) if z > 0 else i18n.t(lang, "low"),
+        feature=_label(col, lang),
+    )
 
 
 def _num(value: float, lang: str) -> str:
@@ -57,12 +69,7 @@ def personas(
         medians = {c: float(part[c].median()) for c in numeric}
         for c in numeric:
             z = float((part[c].mean() - mean[c]) / std[c])
-            trait = i18n.t(
-                lang,
-                "trait",
-                level=i18n.t(lang, "high" if z > 0 else "low"),
-                feature=_label(c, lang),
-            )
+            trait = _trait(c, z, lang)
             # a trait names the segment only when its median lies on the same side of the
             # base's median as its mean does of the base's mean: "high age" is never printed
             # beside a median age below the typical customer's
@@ -83,7 +90,18 @@ def personas(
             }
             dominant[c] = info
             if shares[top] >= 0.5:
-                traits.append((float(lift[top]) - 1.0, f"{_label(c, lang)} {top}", info))
+                traits.append(
+                    (
+                        float(lift[top]) - 1.0,
+                        i18n.t(
+                            lang,
+                            "trait_category",
+                            feature=_label(c, lang),
+                            value=words.value(top, lang),
+                        ),
+                        info,
+                    )
+                )
         traits.sort(key=lambda t: (-t[0], t[1]))
         named = [t for t in traits if t[0] > 0][:2]
         name = " · ".join(t[1] for t in named) or i18n.t(lang, "segment") + f" {seg}"
@@ -94,9 +112,10 @@ def personas(
         cats = [
             i18n.t(
                 lang,
-                "persona_category",
+                "persona_category_of",
                 share=i18n.number(100 * d["share"], lang),
-                category=d["category"],
+                feature=_label(d["feature"], lang),
+                category=words.value(d["category"], lang),
                 base=i18n.number(100 * d["base_share"], lang),
             )
             for d in sorted(dominant.values(), key=lambda d: -d["lift"])[:2]

@@ -64,3 +64,20 @@ def number(value: float, lang: str, decimals: int = 0) -> str:
     if lang == "fr":
         text = text.replace(",", "\u202f").replace(".", ",")
     return text
+
+
+def plural(lang: str, key: str, count: float, **values: Any) -> str:
+    """The ``plurals`` entry ``key`` in the form ``count`` takes in ``lang``, with ``{n}`` filled.
+
+    English uses "one" for exactly 1; French for 0 and 1 (and values below 2). ``{n}`` is the
+    count written with the language's separators; other placeholders come from ``values``.
+
+    Examples
+    --------
+    >>> plural("en", "customers", 1), plural("en", "customers", 4334), plural("fr", "customers", 0)
+    ('1 customer', '4,334 customers', '0 client')
+    """
+    forms: dict[str, str] = catalog(lang)["plurals"][key]
+    one = abs(count) < 2 if lang == "fr" else count == 1
+    decimals = 0 if float(count).is_integer() else 1
+    return forms["one" if one else "other"].format(n=number(count, lang, decimals), **values)

@@ -150,3 +150,68 @@ def export_png(report: str | Path, out: str | Path, ids: Sequence[str] = KEY_FIG
         if log.blocked:  # pragma: no cover - the report never asks for the network
             raise CustsegError(f"the report tried to reach the network: {log.blocked[0]}")
     return written
+
+
+#: the browser-side measure of :func:`text_problems` (see there)
+_TEXT_PROBLEMS_JS = """
+() => {
+  const gap = 1;
+  const cross = (a, b) =>
+    Math.min(a.right, b.right) - Math.max(a.left, b.left) > gap &&
+    Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > gap;
+  const out = {};
+  document.querySelectorAll("div.fig").forEach((fig) => {
+    const box = fig.getBoundingClientRect();
+    const texts = [];
+    fig.querySelectorAll("svg text").forEach((el) => {
+      if (el.closest(".hoverlayer")) { return; }
+      if (!el.checkVisibility({opacityProperty: true, visibilityProperty: true})) { return; }
+      const text = (el.textContent || "").trim();
+      if (!text) { return; }
+      const r = el.getBoundingClientRect();
+      if (r.width < 0.5 || r.height < 0.5) { return; }
+      texts.push({text: text, r: r});
+    });
+    const problems = [];
+    texts.forEach((t) => {
+      if (t.r.left < box.left - gap || t.r.right > box.right + gap ||
+          t.r.top < box.top - gap || t.r.bottom > box.bottom + gap) {
+        problems.push("clipped: " + t.text);
+      }
+    });
+    for (let i = 0; i < texts.length; i++) {
+      for (let j = i + 1; j < texts.length; j++) {
+        if (cross(texts[i].r, texts[j].r)) {
+          problems.push("overlap: " + texts[i].text + " | " + texts[j].text);
+        }
+      }
+    }
+    out[fig.id] = {texts: texts.length, problems: problems};
+  });
+  return out;
+}
+"""
+
+
+def text_problems(page: Any) -> dict[str, dict[str, Any]]:
+    """Per figure of a drawn page: how many texts it shows and which overlap or are clipped.
+
+    Every visible SVG ``<text>`` of a figure (titles, legends, annotations, tick and category
+    labels, cell texts; hover labels excepted) is measured by its bounding box: a text
+    reaching outside its figure is *clipped*, two texts whose boxes intersect by more than a
+    pixel both ways *overlap*.
+    """
+    found: dict[str, dict[str, Any]] = page.evaluate(_TEXT_PROBLEMS_JS)
+    return found
+
+
+def relayout(page: Any, width: int, height: int = 900) -> None:
+    """Resize the viewport and wait until every figure is drawn again at the new width."""
+    page.set_viewport_size({"width": width, "height": height})
+    page.wait_for_timeout(400)  # plotly's own (debounced) resize on the window's resize event
+    page.evaluate(
+        """() => Promise.all([...document.querySelectorAll("div.fig")]
+            .filter((el) => el.data)
+            .map((el) => Plotly.Plots.resize(el)))"""
+    )
+    page.wait_for_timeout(200)

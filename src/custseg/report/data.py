@@ -21,6 +21,7 @@ import pandas as pd
 from custseg.errors import InputError, ModelError
 from custseg.explain import naming
 from custseg.explain.diagnostics import diagnose
+from custseg.explain.personas import personas
 from custseg.model import persistence, schema
 from custseg.report import manifest
 
@@ -122,6 +123,22 @@ def _roundtrip(data: Any) -> Any:
     return json.loads(json.dumps(data, ensure_ascii=False, allow_nan=False))
 
 
+def _personas(
+    segments: pd.DataFrame, model: Any, names: dict[int, str], lang: str
+) -> tuple[dict[int, str], dict[int, str]]:
+    """A customer table's persona names and portraits re-worded in ``lang`` (they are saved
+    in the run's language only), from the segments table; ``names`` where a column is absent."""
+    numeric = [str(c) for c in getattr(model, "numeric_features_", ()) or ()]
+    categorical = [str(c) for c in getattr(model, "categorical", ()) or ()]
+    if "segment" not in segments or not all(c in segments for c in (*numeric, *categorical)):
+        return names, {}
+    found = personas(segments, numeric, categorical, lang)
+    return (
+        {s: str(found[s]["name"]) if s in found else n for s, n in names.items()},
+        {s: str(p["portrait"]) for s, p in found.items()},
+    )
+
+
 def prepare(run: RunData, lang: str | None = None) -> dict[str, Any]:
     """Every number the report needs, in ``lang`` (default: the run's language).
 
@@ -145,6 +162,9 @@ def prepare(run: RunData, lang: str | None = None) -> dict[str, Any]:
         else naming.segment_name(slugs[s], lang, s)
         for s in ks
     }
+    portraits: dict[int, str] = {}
+    if doc.get("kind") == "customers" and lang != doc.get("lang"):
+        names, portraits = _personas(run.segments, model, names, lang)
     found = diagnose(
         run.segments,
         np.asarray(model.transform(run.segments), dtype=float),
@@ -158,6 +178,8 @@ def prepare(run: RunData, lang: str | None = None) -> dict[str, Any]:
         lang=lang,
         described_in=doc.get("lang"),
     )
+    for card in found["cards"]:
+        card["description"] = portraits.get(card["segment"], card["description"])
     return found | {
         "lang": lang,
         "kind": str(doc.get("kind", "transactions")),

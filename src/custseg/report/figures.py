@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from custseg import i18n
+from custseg.report import formats
 
 Figure = dict[str, Any]
 #: segment colours (colour-blind-safe first, then Plotly's defaults)
@@ -59,7 +60,9 @@ def _ticks(lo: int, hi: int) -> tuple[list[int], list[str]]:
     return vals, [label(e) for e in vals]
 
 
-def distribution_figure(dist: dict[str, Any], title: str, t: Callable[[str], str]) -> Figure:
+def distribution_figure(
+    dist: dict[str, Any], title: str, t: Callable[..., str], axis: str | None = None
+) -> Figure:
     """Log-binned histogram with the boxplot of the same values beneath (log10 axis)."""
     per = int(dist["bins_per_decade"])
     bins = dist["histogram"]
@@ -107,7 +110,7 @@ def distribution_figure(dist: dict[str, Any], title: str, t: Callable[[str], str
                 "anchor": "y2",
                 "tickvals": tickvals,
                 "ticktext": ticktext,
-                "title": {"text": t("log_scale")},
+                "title": {"text": t("log_axis", title=axis or title)},
             },
             "yaxis": {"domain": [0.3, 1], "title": {"text": t("lines")}},
             "yaxis2": {"domain": [0, 0.2], "showticklabels": False},
@@ -116,10 +119,14 @@ def distribution_figure(dist: dict[str, Any], title: str, t: Callable[[str], str
 
 
 def quality_figures(
-    audit: dict[str, Any], exploration: dict[str, Any] | None, lang: str
+    audit: dict[str, Any], exploration: dict[str, Any] | None, lang: str, currency: str = ""
 ) -> dict[str, Figure]:
-    """Figures of the data-quality section."""
+    """Figures of the data-quality section (money axes labelled with ``currency``)."""
     t = translator(lang)
+
+    def cur(label: str) -> str:
+        return formats.with_currency(label, lang, currency)
+
     figs: dict[str, Figure] = {}
     dropped = [(r, n) for r, n in audit.get("dropped", {}).items() if n]
     money = audit.get("money", {}).get("dropped_by_reason", {})
@@ -132,14 +139,14 @@ def quality_figures(
                 "x": [n for _, n in dropped][::-1],
                 "customdata": [money.get(r, 0) for r, _ in dropped][::-1],
                 "hovertemplate": "%{y}: %{x} ("
-                + t("money")
+                + cur(t("money"))
                 + " %{customdata:,.2f})<extra></extra>",
                 "marker": {"color": ACCENT},
             }
         ],
         "layout": {
             "title": {"text": t("fig_ledger")},
-            "xaxis": {"title": {"text": t("rows_dropped")}},
+            "xaxis": {"title": {"text": t("rows_dropped")}, "rangemode": "tozero"},
             "yaxis": {"automargin": True},
         },
     }
@@ -147,7 +154,9 @@ def quality_figures(
         return figs
     for name, dist in exploration["distributions"].items():
         if dist is not None and dist["histogram"]:
-            figs[f"fig-dist-{name}"] = distribution_figure(dist, t(f"dist_{name}"), t)
+            title = t(f"dist_{name}")
+            axis = cur(title) if name in ("price", "order_value") else title
+            figs[f"fig-dist-{name}"] = distribution_figure(dist, title, t, axis)
     countries = list(exploration["countries"])
     if exploration.get("has_country"):
         other = exploration.get("other_countries")
@@ -169,44 +178,79 @@ def quality_figures(
                     "x": [r[1] for r in rows][::-1],
                     "customdata": [r[2] for r in rows][::-1],
                     "hovertemplate": "%{y}: %{x} ("
-                    + t("revenue")
+                    + cur(t("revenue"))
                     + " %{customdata:,.0f})<extra></extra>",
                     "marker": {"color": NEUTRAL},
                 }
             ],
             "layout": {
                 "title": {"text": t("fig_countries")},
-                "xaxis": {"title": {"text": t("customers")}, "type": "log"},
+                "xaxis": {
+                    "title": {"text": t("log_axis", title=t("customers"))},
+                    "type": "log",
+                    "dtick": 1,
+                },
                 "yaxis": {"automargin": True},
             },
         }
     months = exploration["months"]
+    period: dict[str, Any] = audit["period"] if isinstance(audit.get("period"), dict) else {}
+    partial = formats.partial_last_month(months, period.get("last"))
+    labels = formats.month_ticks([m["month"] for m in months], lang)
+    annotations = []
+    if partial is not None:
+        days = i18n.plural(lang, "days", partial)
+        labels[-1] += "*"
+        annotations.append(
+            {
+                "x": labels[-1],
+                "y": 0,
+                "yref": "paper",
+                "yanchor": "bottom",
+                "text": t("partial_period", days=days),
+                "showarrow": False,
+                "textangle": -90,
+                "xanchor": "center",
+                "font": {"size": 10, "color": "#334e68"},
+            }
+        )
+    opacity = [
+        0.4 if partial is not None and i == len(months) - 1 else 1.0 for i in range(len(months))
+    ]
     figs["fig-months"] = {
         "data": [
             {
                 "type": "bar",
-                "x": [m["month"] for m in months],
+                "x": labels,
                 "y": [m["orders"] for m in months],
                 "name": t("orders"),
-                "marker": {"color": NEUTRAL},
+                "marker": {"color": NEUTRAL, "opacity": opacity},
             },
             {
                 "type": "scatter",
                 "mode": "lines+markers",
-                "x": [m["month"] for m in months],
+                "x": labels,
                 "y": [m["revenue"] for m in months],
-                "name": t("revenue"),
+                "name": cur(t("revenue")),
                 "yaxis": "y2",
                 "line": {"color": ACCENT},
             },
         ],
         "layout": {
             "title": {"text": t("fig_months")},
-            "yaxis": {"title": {"text": t("orders")}},
-            "yaxis2": {"title": {"text": t("revenue")}, "overlaying": "y", "side": "right"},
+            "yaxis": {"title": {"text": t("orders")}, "rangemode": "tozero"},
+            "yaxis2": {
+                "title": {"text": cur(t("revenue"))},
+                "overlaying": "y",
+                "side": "right",
+                "rangemode": "tozero",
+                "tickformat": "~s",
+                "showgrid": False,
+            },
             "xaxis": {"type": "category", "automargin": True},
-            "margin": {"l": 60, "r": 70, "t": 70, "b": 60},
-            "legend": {"orientation": "h", "y": 1.12, "x": 0},
+            "margin": {"l": 60, "r": 80, "t": 50, "b": 60},
+            "legend": {"orientation": "h", "x": 0, "y": -0.25, "yanchor": "top"},
+            "annotations": annotations,
         },
     }
     return figs
@@ -281,3 +325,47 @@ def k_figures(sel: dict[str, Any] | None, lang: str) -> dict[str, Figure]:
             },
         }
     return figs
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Words of ``text`` in lines of at most ``width`` characters (a longer word stays whole)."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
+#: characters of a title line: figures in a narrow grid cell, and the others
+TITLE_CHARS = {"narrow": 44, "wide": 64}
+TITLE_SIZE = 15
+
+
+def fit_titles(figures: dict[str, Figure], narrow: frozenset[str]) -> dict[str, Figure]:
+    """Wrap every figure's title to its width and give it the top margin it needs.
+
+    A long title (French ones are) would run off a narrow figure: it is broken between
+    words, and the plot pushed down by one line per extra line so legends and annotations
+    above the plot never sit on it.
+    """
+    for fid, fig in figures.items():
+        layout = fig["layout"]
+        title = layout.get("title", {}).get("text")
+        if not title:
+            continue
+        lines = _wrap(str(title), TITLE_CHARS["narrow" if fid in narrow else "wide"])
+        layout["title"] = {
+            "text": "<br>".join(lines),
+            "font": {"size": TITLE_SIZE},
+            "x": 0.02,
+            "xanchor": "left",
+            "y": 0.98,
+            "yanchor": "top",
+            "yref": "container",
+        }
+        margin = {"l": 60, "r": 30, "t": 50, "b": 50, **layout.get("margin", {})}
+        margin["t"] = max(margin["t"], 30 + 20 * len(lines))
+        layout["margin"] = margin
+    return figures

@@ -11,13 +11,17 @@ from typing import Any
 import numpy as np
 
 from custseg import i18n
+from custseg.explain.labels import readable
+from custseg.explain.labels import value as plain
+from custseg.report import formats
 from custseg.report.figures import ACCENT, NEUTRAL, Figure, colour, translator
 
 
 def feature_label(feature: str, lang: str) -> str:
     """Display name of a feature (its own name when not catalogued)."""
     labels: dict[str, str] = i18n.catalog(lang).get("features", {})
-    return labels.get(feature, feature)
+    text = labels.get(feature) or readable(feature, lang)
+    return text[:1].upper() + text[1:]
 
 
 def _scatter(p: dict[str, Any], idx: np.ndarray, xy: np.ndarray) -> list[dict[str, Any]]:
@@ -71,7 +75,12 @@ def map_figures(p: dict[str, Any]) -> dict[str, Figure]:
         figs["fig-silhouette"] = {
             "data": traces,
             "layout": {
-                "title": {"text": t("fig_silhouette").format(k=p["k"], n=len(sil))},
+                "title": {
+                    "text": t("fig_silhouette_title", k=p["k"])
+                    + " ("
+                    + i18n.plural(p["lang"], "sample_of", len(sil))
+                    + ")"
+                },
                 "xaxis": {"title": {"text": t("silhouette")}, "range": [-0.3, 1]},
                 "yaxis": {"showticklabels": False, "title": {"text": t("customers")}},
                 "shapes": [
@@ -90,7 +99,7 @@ def map_figures(p: dict[str, Any]) -> dict[str, Figure]:
                         "x": mean,
                         "y": 1,
                         "yref": "paper",
-                        "text": t("mean") + f" {mean:.3f}",
+                        "text": t("mean") + " " + i18n.number(mean, p["lang"], 3),
                         "showarrow": False,
                         "xanchor": "left",
                         "yanchor": "bottom",
@@ -107,19 +116,38 @@ def map_figures(p: dict[str, Any]) -> dict[str, Figure]:
         data.append(
             {
                 "type": "scatter",
-                "mode": "markers+text",
+                "mode": "markers",
                 "x": cen[:, 0],
                 "y": cen[:, 1],
                 "text": [p["names"][s] for s in p["segments"]],
-                "textposition": "top center",
+                "hoverinfo": "text",
                 "name": t("centroids"),
-                "marker": {"symbol": "x", "size": 12, "color": "#102a43"},
+                "marker": {
+                    "symbol": "x",
+                    "size": 13,
+                    "color": [colour(s) for s in p["segments"]],
+                    "line": {"width": 1.5, "color": "#102a43"},
+                },
             }
         )
         figs["fig-pca"] = {
             "data": data,
             "layout": {
-                "title": {"text": t("fig_pca").format(n=len(p["sample"]), total=p["n"])},
+                "title": {
+                    "text": t("fig_pca_title")
+                    + " ("
+                    + (
+                        i18n.plural(p["lang"], "customers", p["n"])
+                        if len(p["sample"]) == p["n"]
+                        else i18n.plural(
+                            p["lang"],
+                            "sample_of_total",
+                            len(p["sample"]),
+                            total=i18n.number(p["n"], p["lang"]),
+                        )
+                    )
+                    + ")"
+                },
                 "xaxis": {"title": {"text": axis[0]}},
                 "yaxis": {"title": {"text": axis[1]}},
             },
@@ -139,14 +167,20 @@ def map_figures(p: dict[str, Any]) -> dict[str, Figure]:
                 "title": {"text": t("fig_loadings")},
                 "barmode": "group",
                 "yaxis": {"title": {"text": t("loading")}},
-                "legend": {"orientation": "h", "y": -0.2},
+                "xaxis": {"automargin": True, "tickangle": -90 if len(p["features"]) > 4 else 0},
+                "height": 520 if len(p["features"]) > 4 else 380,
             },
         }
     if p["tsne"] is not None:
         figs["fig-tsne"] = {
             "data": _scatter(p, p["tsne_idx"], p["tsne"]),
             "layout": {
-                "title": {"text": t("fig_tsne").format(n=len(p["tsne_idx"]))},
+                "title": {
+                    "text": t("fig_tsne_title")
+                    + " ("
+                    + i18n.plural(p["lang"], "sample_of", len(p["tsne_idx"]))
+                    + ")"
+                },
                 "xaxis": {"showticklabels": False, "zeroline": False},
                 "yaxis": {"showticklabels": False, "zeroline": False},
             },
@@ -154,18 +188,35 @@ def map_figures(p: dict[str, Any]) -> dict[str, Figure]:
     return figs
 
 
-def compare_figures(p: dict[str, Any]) -> dict[str, Figure]:
+def _cell(name: str, count: int, lang: str) -> str:
+    """An R × F cell's text: its name a word or two per line, then its count."""
+    lines: list[str] = []
+    for word in name.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= 11:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join([*lines, f"n = {i18n.number(count, lang)}"])
+
+
+def compare_figures(p: dict[str, Any], currency: str = "") -> dict[str, Figure]:
     """Sizes and revenue, snake plot, R/F/M boxplots, R×F heatmap, bubble chart."""
     lang = p["lang"]
     t = translator(lang)
+
+    def cur(label: str) -> str:
+        return formats.with_currency(label, lang, currency)
+
     segs = p["segments"]
-    names = [p["names"][s] for s in segs]
+    names = [f"{s}. {p['names'][s]}" for s in segs]
+    many = len(p["snake_features"]) > 4
     cards = {c["segment"]: c for c in p["cards"]}
     bars = [
         {
             "type": "bar",
-            "x": names,
-            "y": [100 * cards[s]["share_customers"] for s in segs],
+            "orientation": "h",
+            "y": names,
+            "x": [100 * cards[s]["share_customers"] for s in segs],
             "name": t("share_customers_long"),
             "marker": {"color": NEUTRAL},
         }
@@ -174,9 +225,12 @@ def compare_figures(p: dict[str, Any]) -> dict[str, Figure]:
         bars.append(
             {
                 "type": "bar",
-                "x": names,
-                "y": [100 * cards[s]["share_revenue"] for s in segs],
-                "name": t("share_revenue_long"),
+                "orientation": "h",
+                "y": names,
+                "x": [100 * cards[s]["share_revenue"] for s in segs],
+                "name": t("share_revenue_long")
+                if p.get("kind") == "transactions"
+                else t("col_spend_share", value=feature_label("total_spend", lang).lower()),
                 "marker": {"color": ACCENT},
             }
         )
@@ -186,8 +240,10 @@ def compare_figures(p: dict[str, Any]) -> dict[str, Figure]:
             "layout": {
                 "title": {"text": t("fig_sizes")},
                 "barmode": "group",
-                "yaxis": {"title": {"text": "%"}},
-                "legend": {"orientation": "h", "y": -0.2},
+                "xaxis": {"ticksuffix": " %", "rangemode": "tozero"},
+                "yaxis": {"automargin": True, "autorange": "reversed"},
+                "legend": {"orientation": "h", "x": 0, "y": -0.18, "yanchor": "top"},
+                "margin": {"l": 60, "r": 30, "t": 50, "b": 80},
             },
         },
         "fig-snake": {
@@ -197,7 +253,7 @@ def compare_figures(p: dict[str, Any]) -> dict[str, Figure]:
                     "mode": "lines+markers",
                     "x": [feature_label(f, lang) for f in p["snake_features"]],
                     "y": p["snake"][s],
-                    "name": p["names"][s],
+                    "name": f"{s}. {p['names'][s]}",
                     "line": {"color": colour(s)},
                 }
                 for s in segs
@@ -205,14 +261,14 @@ def compare_figures(p: dict[str, Any]) -> dict[str, Figure]:
             "layout": {
                 "title": {"text": t("fig_snake")},
                 "yaxis": {"title": {"text": t("standardised_mean")}, "zeroline": True},
-                "xaxis": {"automargin": True},
-                "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+                "xaxis": {"automargin": True, "tickangle": -90 if many else 0},
+                "height": 520 if many else 380,
             },
         },
     }
     for i, (col, cat) in enumerate(p.get("categories", {}).items(), start=1):
         rows = [*cat["shares"]]
-        labels = [p["names"][s] for s in rows] + [t("all_customers")]
+        labels = [f"{s}. {p['names'][s]}" for s in rows] + [t("all_customers")]
         figs[f"fig-cat-{i}"] = {
             "data": [
                 {
@@ -220,8 +276,10 @@ def compare_figures(p: dict[str, Any]) -> dict[str, Figure]:
                     "orientation": "h",
                     "y": labels,
                     "x": [100 * cat["shares"][s][j] for s in rows] + [100 * cat["base"][j]],
-                    "name": str(value),
-                    "hovertemplate": "%{y}<br>" + str(value) + ": %{x:.1f} %<extra></extra>",
+                    "name": plain(value, lang),
+                    "hovertemplate": "%{y}<br>"
+                    + plain(value, lang)
+                    + ": %{x:.1f} %<extra></extra>",
                 }
                 for j, value in enumerate(cat["values"])
             ],
@@ -234,28 +292,39 @@ def compare_figures(p: dict[str, Any]) -> dict[str, Figure]:
         }
     for col, boxes in p["boxes"].items():
         positive = all(b["lowerfence"] > 0 for b in boxes.values())
+        log = positive and col != "recency_days"
+        label = feature_label(col, lang)
+        axis = cur(label) if col == "monetary" else label
         figs[f"fig-box-{col}"] = {
             "data": [
                 {
                     "type": "box",
-                    "x": [p["names"][s]],
-                    "name": p["names"][s],
+                    "orientation": "h",
+                    "y": [f"{s}. {p['names'][s]}"],
+                    "name": f"{s}. {p['names'][s]}",
                     **{k: [v] for k, v in b.items()},
                     "marker": {"color": colour(s)},
                 }
                 for s, b in boxes.items()
             ],
             "layout": {
-                "title": {"text": t("fig_box").format(feature=feature_label(col, lang))},
+                "title": {"text": t("fig_box").format(feature=label)},
                 "showlegend": False,
-                "yaxis": {"type": "log" if positive and col != "recency_days" else "linear"},
+                "xaxis": {
+                    "type": "log" if log else "linear",
+                    "title": {"text": t("log_axis", title=axis) if log else axis},
+                    **({"dtick": 1} if log else {"rangemode": "tozero"}),
+                },
+                "yaxis": {"automargin": True, "autorange": "reversed"},
             },
         }
     grid = p["rf_grid"]
     if grid is not None:
         text = [
             [
-                f"{i18n.segment_text(lang, grid['slug'][r][f])['name']}<br>n = {grid['count'][r][f]}"
+                _cell(
+                    i18n.segment_text(lang, grid["slug"][r][f])["name"], grid["count"][r][f], lang
+                )
                 for f in range(5)
             ]
             for r in range(5)
@@ -270,17 +339,20 @@ def compare_figures(p: dict[str, Any]) -> dict[str, Figure]:
                     "text": text,
                     "texttemplate": "%{text}",
                     "textfont": {"size": 10},
+                    "xgap": 1,
+                    "ygap": 1,
                     "hovertemplate": "R %{y} F %{x}<br>%{text}<br>"
                     + t("mean_monetary")
                     + " %{z:,.0f}<extra></extra>",
                     "colorscale": "YlGnBu",
-                    "colorbar": {"title": {"text": t("mean_monetary")}},
+                    "colorbar": {"title": {"text": cur(t("mean_monetary")), "side": "right"}},
                 }
             ],
             "layout": {
                 "title": {"text": t("fig_rf_heatmap")},
                 "xaxis": {"title": {"text": t("f_score")}, "dtick": 1},
                 "yaxis": {"title": {"text": t("r_score")}, "dtick": 1},
+                "height": 520,
             },
         }
     bub = p["bubbles"]
@@ -291,12 +363,10 @@ def compare_figures(p: dict[str, Any]) -> dict[str, Figure]:
             "data": [
                 {
                     "type": "scatter",
-                    "mode": "markers+text",
+                    "mode": "markers",
                     "x": [bub[s]["frequency"]],
                     "y": [bub[s]["monetary"]],
-                    "text": [p["names"][s]],
-                    "textposition": "top center",
-                    "name": p["names"][s],
+                    "name": f"{s}. {p['names'][s]}",
                     "customdata": [bub[s]["recency_days"]],
                     "hovertemplate": p["names"][s]
                     + "<br>"
@@ -313,6 +383,7 @@ def compare_figures(p: dict[str, Any]) -> dict[str, Figure]:
                         "sizemin": 4,
                         "color": colour(s),
                         "opacity": 0.7,
+                        "line": {"width": 1, "color": "#102a43"},
                     },
                 }
                 for s in bub
@@ -320,8 +391,9 @@ def compare_figures(p: dict[str, Any]) -> dict[str, Figure]:
             "layout": {
                 "title": {"text": t("fig_bubble")},
                 "xaxis": {"title": {"text": t("mean_frequency")}},
-                "yaxis": {"title": {"text": t("mean_monetary")}},
-                "showlegend": False,
+                "yaxis": {"title": {"text": cur(t("mean_monetary"))}},
+                "showlegend": True,
+                "legend": {"itemsizing": "constant"},
             },
         }
     return figs

@@ -97,13 +97,20 @@ def split_context(run: RunData, lang: str) -> dict[str, Any]:
             "layout": {
                 "title": {"text": i18n.t(lang, "lifecycle_title")},
                 "yaxis": {"title": {"text": i18n.t(lang, "customers")}},
-                "margin": {"b": 120, "r": 90},
+                "xaxis": {"automargin": True},
+                "margin": {"b": 60, "r": 30},
                 "barmode": "group",
                 "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12},
             },
         }
     }
-    return {"groups": groups, "total": total, "medians": MEDIANS, "figures": figures}
+    return {
+        "groups": groups,
+        "total": total,
+        "medians": MEDIANS,
+        "labels": {f: lifecycle.feature_label(f, lang) for f in MEDIANS},
+        "figures": figures,
+    }
 
 
 def _segment_row(

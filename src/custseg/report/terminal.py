@@ -130,10 +130,14 @@ def _rfm_table(
         ("frequency_short", "right"),
         ("monetary_short", "right"),
     ):
+        header = i18n.t(lang, key)
+        # numbers never wrap and keep their whole header; the name wraps to make room
         table.add_column(
-            i18n.t(lang, key),
+            header,
             justify=justify,  # type: ignore[arg-type]
-            no_wrap=key == "name",
+            no_wrap=key != "name",
+            min_width=None if key == "name" else max(len(w) for w in header.split()),
+            ratio=1 if key == "name" else None,
         )
     for _, p in (result.profiles if rows is None else rows).iterrows():
         table.add_row(
@@ -150,11 +154,14 @@ def _persona_table(result: SegmentationResult, console: Console) -> None:
     """Customer tables: size, share and the persona of every segment."""
     lang = result.lang
     table = Table(title=i18n.t(lang, "summary_title"))
-    table.add_column(i18n.t(lang, "segment_short"), justify="right")
-    table.add_column(i18n.t(lang, "name"))
-    table.add_column(i18n.t(lang, "customers"), justify="right")
-    table.add_column(i18n.t(lang, "share_customers"), justify="right")
-    table.add_column(i18n.t(lang, "description_col"))
+    for key in ("segment_short", "customers", "share_customers"):
+        header = i18n.t(lang, key)
+        if key == "customers":
+            table.add_column(i18n.t(lang, "name"), ratio=2)
+        table.add_column(
+            header, justify="right", no_wrap=True, min_width=max(map(len, header.split()))
+        )
+    table.add_column(i18n.t(lang, "description_col"), ratio=3)
     for _, p in result.profiles.iterrows():
         table.add_row(*_size_cells(p, lang), str(p["description"]))
     console.print(table)
