@@ -442,3 +442,27 @@ def test_same_input_and_seed_give_byte_identical_outputs(small_csv: Path, tmp_pa
     assert_ok(invoke("run", small_csv, "--out", second, "--seed", "7"))
     for name in ("segments.csv", "profiles.csv", "model.json"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), f"{name} differs"
+
+
+def test_currency_is_saved_and_shown(tmp_path: Path) -> None:
+    """--currency: kept in model.json, on the report's money figures and its reproduce line;
+    a value that is not a currency code is a one-line error before any work."""
+    lines, _ = make_transactions(200, seed=8)
+    data = tmp_path / "lines.parquet"
+    lines.to_parquet(data)
+    out = tmp_path / "run"
+    ok = runner.invoke(app, ["run", str(data), "--out", str(out), "--k", "3", "--currency", "eur"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads((out / "model.json").read_text())["currency"] == "EUR"
+    page = (out / "report.html").read_text()
+    assert "--currency EUR" in page and "(€)" in page
+    plain = tmp_path / "plain"
+    assert runner.invoke(app, ["run", str(data), "--out", str(plain), "--k", "3"]).exit_code == 0
+    assert "currency" not in json.loads((plain / "model.json").read_text())
+    bad = runner.invoke(app, ["run", str(data), "--out", str(tmp_path / "bad"), "--currency", "€"])
+    assert bad.exit_code == 1
+    assert (
+        bad.output.strip().count("\n") == 0
+        and "--currency '€' is not a currency code" in bad.output
+    )
+    assert not (tmp_path / "bad").exists()

@@ -181,6 +181,15 @@ def run(
             "equivalent.",
         ),
     ] = "kmeans",
+    currency: Annotated[
+        str | None,
+        typer.Option(
+            "--currency",
+            help="Currency of the money amounts (ISO 4217: EUR, GBP, USD…), shown on every money "
+            "figure and table and saved in model.json. Default: the currency of the country "
+            "holding most of the revenue, when the data has countries; otherwise none.",
+        ),
+    ] = None,
     compare: Annotated[
         str | None,
         typer.Option(
@@ -247,6 +256,7 @@ def run(
                 customer_rules=CustomerRules(outliers=outliers),
                 roles=declared,
                 **({"split": split} if split is not None else {}),
+                currency=currency or "",
                 algorithm=algorithm,
                 compare=[a.strip() for a in (compare or "").split(",") if a.strip()],
             )

@@ -7,6 +7,7 @@ DuckDB) → :class:`~custseg.model.CustomerSegmenter` → segments, profiles and
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -82,6 +83,9 @@ class SegmentationResult:
     rules: SegmentRules | None = None
     #: algorithms fitted side by side (``compare=``), written to compare.json and compare.csv
     comparison: Comparison | None = None
+    #: ISO 4217 code of the money amounts, given with ``currency=`` (``--currency``); saved in
+    #: ``model.json`` when given (the report otherwise reads it from the data's countries)
+    currency: str = ""
 
     def _repr_html_(self) -> str:
         """The report's summary, shown by Jupyter when a cell ends with a result."""
@@ -113,6 +117,7 @@ class SegmentationResult:
             "verdict": self.verdict,
             "model": persistence.to_dict(self.model, segments=self.segment_slugs, rfm=self.rfm),
             **({"rules": self.rules.to_dict()} if self.rules is not None else {}),
+            **({"currency": self.currency} if self.currency else {}),
         }
 
 
@@ -226,6 +231,8 @@ def segment(
     split : ``"lifecycle"``: customers who bought once and repeat customers are segmented
         apart (transactions only), each group with its own features, k, names and verdict,
         combined in one result with a ``lifecycle`` column (:class:`SplitResult`).
+    currency : ISO 4217 code of the money amounts (``"EUR"``), shown by the report and saved
+        in ``model.json``; default none given (the report reads the majority country's).
     algorithm : clustering algorithm (:data:`custseg.model.algorithms.ALGORITHMS`: ``kmeans``,
         ``gmm``, ``ward``, ``dbscan``, ``hdbscan``); density methods find their own number of
         segments and put the customers they leave as noise in an "atypical customers" segment.
@@ -248,6 +255,7 @@ def segment(
             "and --compare, or run without --split"
         )
     as_of = check_as_of(as_of)
+    currency = check_currency(currency)
     if kind not in {"auto", "transactions", "customers"}:
         raise CustsegError(f"kind {kind!r} unknown; use transactions, customers or auto")
     step = on_step or (lambda name, info: None)
@@ -280,11 +288,15 @@ def segment(
                 f"{src.label}: --split {split} needs transaction lines (a customer, a date and "
                 "a value per line); this file was read as a customer table"
             )
+        result: SegmentationResult
         if colmap is None:
-            return _segment_customers(con, src, options, step)
-        if split is not None:
-            return _segment_lifecycle(con, src, colmap, options, step)
-        return _segment_transactions(con, src, colmap, options, step)
+            result = _segment_customers(con, src, options, step)
+        elif split is not None:
+            result = _segment_lifecycle(con, src, colmap, options, step)
+        else:
+            result = _segment_transactions(con, src, colmap, options, step)
+        result.currency = options.currency
+        return result
     except EngineError as exc:  # raised while scanning a file whose header read fine
         raise engine_error(src.label if src else str(source), exc, src) from exc
     finally:
@@ -292,6 +304,26 @@ def segment(
             src.close()
         if own:
             con.close()
+
+
+def check_currency(code: str | None) -> str:
+    """The currency given to :func:`segment`, as an upper-case ISO 4217 code ("" for none).
+
+    Examples
+    --------
+    >>> check_currency(" eur "), check_currency(None)
+    ('EUR', '')
+    >>> check_currency("euros")
+    Traceback (most recent call last):
+    custseg.errors.CustsegError: --currency 'euros' is not a currency code; give its three letters (ISO 4217), such as EUR, GBP or USD
+    """
+    text = (code or "").strip()
+    if text and not re.fullmatch(r"[A-Za-z]{3}", text):
+        raise CustsegError(
+            f"--currency {code!r} is not a currency code; give its three letters (ISO 4217), "
+            "such as EUR, GBP or USD"
+        )
+    return text.upper()
 
 
 def check_as_of(as_of: date | str | None) -> date | None:
@@ -451,6 +483,7 @@ class SplitResult(SegmentationResult):
             "segment_names": {str(s): name for s, name in self.segment_names.items()},
             "personas": {str(s): p for s, p in self.personas.items()},
             "verdict": self.verdict,
+            **({"currency": self.currency} if self.currency else {}),
             "split": {
                 "by": "lifecycle",
                 "feature": lifecycle.SPLIT_FEATURE,

@@ -473,6 +473,7 @@ RUN: dict[str, Any] = _object(
         "features": {"type": "object", "additionalProperties": _TEXT},
         "preparation": PREPARATION,
         "lang": {"enum": ["en", "fr"]},
+        "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
         "segment_names": _by_segment(_TEXT),
         "personas": {"type": "object"},
         "external_validity": {"type": ["object", "null"]},
@@ -583,7 +584,10 @@ _GROUP = _object(
 #: group's model (segment = ``first_segment`` + label); see :func:`check_split`.
 SPLIT_RUN: dict[str, Any] = _object(
     {
-        **{key: RUN["properties"][key] for key in ("input", "columns", "features", "lang")},
+        **{
+            key: RUN["properties"][key]
+            for key in ("input", "columns", "features", "lang", "currency")
+        },
         "format": {"const": SPLIT_RUN_FORMAT},
         "kind": {"const": "transactions"},
         "as_of": _DATE,
