@@ -466,3 +466,25 @@ def test_currency_is_saved_and_shown(tmp_path: Path) -> None:
         and "--currency '€' is not a currency code" in bad.output
     )
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_algorithms_table_fits_80_columns(lang: str) -> None:
+    """The --compare table keeps whole headers and every line within 80 columns."""
+    import io
+
+    from rich.console import Console
+
+    import custseg
+    from custseg.report.terminal import _comparison_table
+
+    lines, _ = make_transactions(300, seed=3)
+    result = custseg.segment(lines, seed=0, k=3, compare=["kmeans", "ward"], lang=lang)
+    console = Console(width=80, record=True, file=io.StringIO())
+    _comparison_table(result, console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    header = next(line for line in text.splitlines() if "Sil." in line)
+    for word in ("Sil.", "DB", "CH", "ARI", "Atyp."):
+        assert f" {word} " in header
+    assert "…" not in text

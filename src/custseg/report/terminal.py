@@ -54,7 +54,15 @@ def _comparison_table(result: SegmentationResult, console: Console) -> None:
     n = i18n.number
     found = result.comparison
     assert found is not None
-    table = Table(title=i18n.t(lang, "algos_title"))
+    # below 160 columns the headers are abbreviated (explained in the caption), the sizes
+    # wrap and the seconds are left out, so that the table keeps whole headers in 80 columns
+    narrow = console.width < 160
+    table = Table(
+        title=i18n.t(lang, "algos_title"),
+        caption=i18n.t(lang, "compare_short_note") if narrow else None,
+    )
+    short = {"compare_k": "k", "silhouette": "Sil.", "davies_bouldin": "DB"}
+    short |= {"calinski_harabasz": "CH", "compare_stability": "ARI", "compare_atypical": "Atyp."}
     for key, justify in (
         ("compare_algorithm", "left"),
         ("compare_k", "right"),
@@ -65,18 +73,23 @@ def _comparison_table(result: SegmentationResult, console: Console) -> None:
         ("calinski_harabasz", "right"),
         ("compare_stability", "right"),
     ):
+        header = short.get(key, i18n.t(lang, key)) if narrow else i18n.t(lang, key)
         table.add_column(
-            i18n.t(lang, key),
+            header,
             justify=justify,  # type: ignore[arg-type]
-            no_wrap=key in {"compare_algorithm", "compare_sizes"},
+            no_wrap=key != "compare_sizes" or not narrow,
+            min_width=max(len(w) for w in header.split()),
+            ratio=1 if key == "compare_sizes" else None,
         )
-    table.add_column("s", justify="right")
+    if not narrow:
+        table.add_column("s", justify="right", no_wrap=True)
     for r in found.rows:
         mark = " ✓" if r["algorithm"] == found.recommended else ""
         name = f"{r['algorithm']}{mark}"
         seconds = n(found.seconds.get(r["algorithm"], 0.0), lang, 1)
         if r["error"]:
-            table.add_row(name, "", i18n.t(lang, "compare_failed", error=r["error"]), *[""] * 5)
+            failed = i18n.t(lang, "compare_failed", error=r["error"])
+            table.add_row(name, "", failed, *[""] * (5 if narrow else 6))
             continue
 
         def num(v: float | None, d: int) -> str:
@@ -92,7 +105,7 @@ def _comparison_table(result: SegmentationResult, console: Console) -> None:
             num(r["davies_bouldin"], 3),
             num(r["calinski_harabasz"], 0),
             num(r["stability"], 3),
-            seconds,
+            *([] if narrow else [seconds]),
         )
     console.print(table)
     console.print(recommendation_sentence(found.to_dict(), lang))
