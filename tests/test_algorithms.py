@@ -144,7 +144,10 @@ def test_damaged_scoring_part_is_refused(fitted: dict) -> None:
 
 def test_ward_on_many_customers_is_fitted_on_a_sample_then_nearest_centroid() -> None:
     frame, truth = blobs(n=WARD_SAMPLE + 1_000)
-    model = CustomerSegmenter(algorithm="ward", k=3, k_max=4, random_state=0).fit(frame)
+    # a small sweep (the k is given): the final fit is the part under test
+    model = CustomerSegmenter(
+        algorithm="ward", k=3, k_max=4, random_state=0, sweep_sample=1_000
+    ).fit(frame)
     params = model.method_["parameters"]
     assert params["sample"] == WARD_SAMPLE == params["max_sample"]
     Xt = model.transform(frame)
