@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from custseg.config import Settings
+from custseg.errors import EngineError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -80,6 +81,11 @@ class Engine(ABC):
         before the header, and ``parallel=False`` asks for one reader, for files whose quoted
         fields span lines.
         """
+
+    def source(self, name: str, *, table: str | None = None, query: str | None = None) -> None:
+        """Expose a table of the engine's database, or the rows of a query in the engine's own
+        dialect, as the relation ``name`` (a server engine; never written to)."""
+        raise EngineError(f"the {self.dialect} engine reads files and frames, not tables")
 
     # ---- relations -----------------------------------------------------------------------
     @abstractmethod
