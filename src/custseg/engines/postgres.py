@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -61,8 +62,6 @@ _TYPES: dict[str, str] = {
 _FUNCTIONS = r"""
 CREATE FUNCTION {s}.isfinite(x double precision) RETURNS boolean LANGUAGE sql IMMUTABLE
   AS $$ SELECT x NOT IN ('Infinity'::float8, '-Infinity'::float8, 'NaN'::float8) $$;
-CREATE FUNCTION {s}.round(x double precision, n integer) RETURNS double precision
-  LANGUAGE sql IMMUTABLE AS $$ SELECT round(x::numeric, n)::double precision $$;
 CREATE FUNCTION {s}.is_inf(x double precision) RETURNS boolean LANGUAGE sql IMMUTABLE
   AS $$ SELECT x IN ('Infinity'::float8, '-Infinity'::float8) $$;
 CREATE FUNCTION {s}.isinf(x double precision) RETURNS boolean LANGUAGE sql IMMUTABLE
@@ -81,12 +80,6 @@ CREATE FUNCTION {s}.regexp_extract(x text, p text, g integer) RETURNS text LANGU
   IMMUTABLE AS $$ SELECT COALESCE((regexp_match(x, p))[g], '') $$;
 CREATE FUNCTION {s}.cs_trim(x text) RETURNS text LANGUAGE sql IMMUTABLE
   AS $$ SELECT regexp_replace(x, '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$', '', 'g') $$;
-CREATE FUNCTION {s}.try_decimal(x double precision) RETURNS numeric LANGUAGE sql IMMUTABLE
-  AS $$ SELECT CASE WHEN x IS NULL OR x <> x OR abs(x) >= 1e12 THEN NULL
-                    ELSE round(x::numeric, 6) END $$;
-CREATE FUNCTION {s}.try_decimal(x numeric) RETURNS numeric LANGUAGE sql IMMUTABLE
-  AS $$ SELECT CASE WHEN x IS NULL OR x = 'NaN' OR abs(x) >= 1e12 THEN NULL
-                    ELSE round(x, 6) END $$;
 CREATE FUNCTION {s}.try_double(x text) RETURNS double precision LANGUAGE plpgsql IMMUTABLE
   AS $$ BEGIN RETURN x::double precision; EXCEPTION WHEN others THEN RETURN NULL; END $$;
 CREATE FUNCTION {s}.try_double(x double precision) RETURNS double precision LANGUAGE sql
@@ -123,8 +116,10 @@ _TRY: dict[str, str] = {
     "DOUBLE": "try_double",
     "TIMESTAMP": "try_timestamp",
     "INT": "try_integer",
-    "DECIMAL": "try_decimal",
 }
+
+#: the memory of a sort or a hash of the engine's session
+_WORK_MEM = "256MB"
 
 #: what a ``?`` parameter is written as while the statement is transpiled
 _PARAM = "__custseg_param__"
@@ -152,27 +147,41 @@ def to_postgres(sql: str, bound: bool = False) -> str:
     def rewrite(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Placeholder):
             return exp.column(_PARAM)
+        if isinstance(node, exp.TryCast) and node.to.is_type(exp.DataType.Type.DECIMAL):
+            # inline, not a function: PostgreSQL calls an SQL function whose argument is
+            # used twice once per row (12 s on Online Retail, against 0.3 s inline)
+            value = node.this.transform(rewrite)  # a replaced node's children are not visited
+            limit = exp.LT(this=exp.Abs(this=value.copy()), expression=exp.Literal.number("1e12"))
+            cast = exp.Cast(this=value, to=node.to)
+            return exp.Case(ifs=[exp.If(this=limit, true=cast)])
+        if isinstance(node, exp.Round) and node.args.get("decimals") is not None:
+            # PostgreSQL rounds to decimal places only a numeric
+            numeric = exp.Cast(this=node.this.transform(rewrite), to=exp.DataType.build("numeric"))
+            rounded = exp.Round(this=numeric, decimals=node.args["decimals"])
+            return exp.Cast(this=rounded, to=exp.DataType.build("double"))
         if isinstance(node, exp.TryCast):
             kind = node.to.this.name.upper() if node.to.this else ""
             name = next((f for t, f in _TRY.items() if kind.startswith(t)), None)
             if name is None:
                 raise EngineError(f"no PostgreSQL equivalent of TRY_CAST(… AS {node.to.sql()})")
-            return exp.Anonymous(this=name, expressions=[node.this])
+            return exp.Anonymous(this=name, expressions=[node.this.transform(rewrite)])
         if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
-            row = exp.Anonymous(this="ROW", expressions=list(node.expressions))
+            row = exp.Anonymous(
+                this="ROW", expressions=[e.transform(rewrite) for e in node.expressions]
+            )
             text = exp.Cast(this=row, to=exp.DataType.build("text"))
             return exp.Anonymous(this="hashtextextended", expressions=[text, exp.Literal.number(0)])
         full = getattr(exp, "RegexpFullMatch", None)
         if full is not None and isinstance(node, full):
             anchored = exp.Literal.string(f"^(?:{node.expression.name})$")
-            return exp.RegexpLike(this=node.this, expression=anchored)
+            return exp.RegexpLike(this=node.this.transform(rewrite), expression=anchored)
         if isinstance(node, exp.RegexpLike) and isinstance(node.expression, exp.Literal):
             pattern = node.expression.name
             if "(?i:" in pattern:  # PostgreSQL has no inline case-insensitive group
                 node.set("expression", exp.Literal.string(portable_pattern(pattern)))
             return node
         if isinstance(node, exp.Trim) and not node.args.get("expression"):
-            return exp.Anonymous(this="cs_trim", expressions=[node.this])
+            return exp.Anonymous(this="cs_trim", expressions=[node.this.transform(rewrite)])
         return node
 
     tree = sqlglot.parse_one(sql, read="duckdb").transform(rewrite)
@@ -185,19 +194,24 @@ def to_postgres(sql: str, bound: bool = False) -> str:
 
 
 def hide_password(url: str) -> str:
-    """The URL with its password replaced by ``***``.
+    """The URL with its password (in the user part or as a ``password=`` parameter) shown as
+    ``***``.
 
     Examples
     --------
     >>> hide_password("postgresql://ann:secret@db:5432/shop")
     'postgresql://ann:***@db:5432/shop'
+    >>> hide_password("postgresql://db/shop?user=ann&password=secret")
+    'postgresql://db/shop?user=ann&password=***'
     """
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -235,7 +249,7 @@ class PostgresEngine(Engine):
         self.label = hide_password(url)
         try:
             self._con = psycopg.connect(url, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:
+        except (psycopg.Error, ValueError) as exc:  # ValueError: a malformed URL
             raise InputError(
                 f"{self.label}: cannot connect ({_first_line(exc)}); check the host, port, "
                 "database, user and password of the URL and that the server is running"
@@ -243,6 +257,9 @@ class PostgresEngine(Engine):
         self.schema = f"custseg_{os.getpid()}_{secrets.token_hex(4)}"
         try:
             path = self._con.execute("SHOW search_path").fetchone()
+            # sorts and hashes of a few hundred thousand lines in memory, not in temporary
+            # files (PostgreSQL's default is 4 MB): this session only
+            self._con.execute("SELECT set_config('work_mem', %s, false)", [_WORK_MEM])
             self._con.execute(f"CREATE SCHEMA {ident(self.schema)}")
             self._con.execute(_FUNCTIONS.format(s=ident(self.schema)))
             self._con.execute(
@@ -346,6 +363,8 @@ class PostgresEngine(Engine):
                 f"CREATE {kind} {self._q(name)} AS {body}",
                 list(params) if params is not None else None,  # type: ignore[arg-type]
             )
+            if not view:  # statistics, for the plans of the statements that read it
+                self._con.execute(f"ANALYZE {self._q(name)}")
         except psycopg.Error as exc:
             raise EngineError(_first_line(exc)) from exc
 
