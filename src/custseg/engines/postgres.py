@@ -184,7 +184,10 @@ def to_postgres(sql: str, bound: bool = False) -> str:
             return exp.Anonymous(this="cs_trim", expressions=[node.this.transform(rewrite)])
         return node
 
-    tree = sqlglot.parse_one(sql, read="duckdb").transform(rewrite)
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb").transform(rewrite)
+    except sqlglot.errors.SqlglotError as exc:
+        raise EngineError(f"cannot be read as SQL: {_first_line(exc)}") from exc
     out = tree.sql(dialect="postgres")
     if bound:
         out = out.replace("%", "%%").replace(_PARAM, "%s")
@@ -320,7 +323,8 @@ class PostgresEngine(Engine):
             if pd.api.types.is_bool_dtype(series):
                 return "BOOLEAN"
             if pd.api.types.is_integer_dtype(series):
-                return "BIGINT"
+                size = series.dtype.itemsize
+                return {1: "SMALLINT", 2: "SMALLINT", 4: "INTEGER"}.get(size, "BIGINT")
             if pd.api.types.is_float_dtype(series):
                 return "DOUBLE PRECISION"
             if pd.api.types.is_datetime64_any_dtype(series):
@@ -401,6 +405,8 @@ class PostgresEngine(Engine):
         return self._kind(name) is not None
 
     def describe(self, name: str) -> dict[str, str]:
+        if self._kind(name) is None:
+            raise EngineError(f"no relation {name!r}")
         rows = self._con.execute(
             "SELECT a.attname, format_type(a.atttypid, NULL), a.atttypmod FROM pg_attribute a "
             "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped "
