@@ -52,7 +52,13 @@ def connect(
     if engine == "postgres":
         if url is None:
             raise EngineError("the postgres engine needs a database URL: postgresql://user@host/db")
-        from custseg.engines.postgres import PostgresEngine
+        try:
+            from custseg.engines.postgres import PostgresEngine
+        except ImportError as exc:  # psycopg is the postgres extra
+            raise EngineError(
+                f"reading a PostgreSQL database needs psycopg ({exc}); install it with "
+                "pip install 'custseg[postgres]'"
+            ) from None
 
         return PostgresEngine(url, settings, threads=threads, memory_limit=memory_limit)
     raise EngineError(f"engine {engine!r} unknown; use one of {', '.join(ENGINES)}")

@@ -41,7 +41,7 @@ Params = Sequence[Any] | None
 
 
 class Engine(ABC):
-    """A SQL engine the stages run on (DuckDB by default; Spark and PostgreSQL can follow).
+    """A SQL engine the stages run on (DuckDB by default, PostgreSQL; Spark can follow).
 
     Relations created through an engine are temporary: they live as long as the engine.
     """
