@@ -73,6 +73,19 @@ def as_text(lines: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def as_european_text(lines: pd.DataFrame) -> pd.DataFrame:
+    """Text columns again, with ISO dates, decimal commas, currency signs and thousands dots."""
+    out = as_text(lines)
+    out["InvoiceDate"] = [None if pd.isna(t) else str(t) for t in lines["InvoiceDate"]]
+    out["UnitPrice"] = [
+        None
+        if pd.isna(v)
+        else f"{v:,.2f}".replace(",", "_").replace(".", ",").replace("_", ".") + " €"
+        for v in lines["UnitPrice"]
+    ]
+    return out
+
+
 def same_answer(duck: custseg.SegmentationResult, pg: custseg.SegmentationResult) -> None:
     a, b = duck.ledger.to_dict(), pg.ledger.to_dict()
     a.pop("source"), b.pop("source")
@@ -92,15 +105,16 @@ def same_answer(duck: custseg.SegmentationResult, pg: custseg.SegmentationResult
 def loaded(postgres):
     retail = pd.read_parquet(ROOT / "data" / "online_retail.parquet")
     noisy = noisy_lines()
-    text = as_text(noisy)
+    text, eu = as_text(noisy), as_european_text(noisy)
     with postgres.connect() as conn:
         load_frame(conn, "retail", retail)
         load_frame(conn, "noisy", noisy)
         load_frame(conn, "noisy_text", text)
-    return {"retail": retail, "noisy": noisy, "noisy_text": text}
+        load_frame(conn, "noisy_eu", eu)
+    return {"retail": retail, "noisy": noisy, "noisy_text": text, "noisy_eu": eu}
 
 
-@pytest.mark.parametrize("name", ["noisy", "noisy_text"])
+@pytest.mark.parametrize("name", ["noisy", "noisy_text", "noisy_eu"])
 def test_synthetic_noise_same_answer(postgres, loaded, name: str) -> None:
     frame = loaded[name]
     duck = custseg.segment(frame, seed=0)
@@ -156,7 +170,7 @@ def test_working_schema_is_dropped_and_user_tables_untouched(postgres, loaded) -
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
         ).fetchall()
     assert schemas == []
-    assert sorted(t for (t,) in tables) == ["noisy", "noisy_text", "retail"]
+    assert sorted(t for (t,) in tables) == ["noisy", "noisy_eu", "noisy_text", "retail"]
 
 
 def test_cli_run_inside_postgres(postgres, loaded, tmp_path: Path) -> None:
