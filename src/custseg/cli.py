@@ -89,7 +89,9 @@ def _read_roles(path: Path) -> dict[str, Any]:
 INPUT_HELP = (
     "Transactions or customer file: CSV/TSV (also compressed: .csv.gz, .csv.zst, .csv.bz2, "
     ".csv.xz), Parquet or Excel; a quoted glob or a folder of CSV or Parquet parts with the "
-    "same columns (Hive folders such as year=2011/ become columns); or - for standard input."
+    "same columns (Hive folders such as year=2011/ become columns); or - for standard input; "
+    "or a PostgreSQL database, postgresql://user@host:port/db, with --table or --query "
+    "(the cleaning and the features then run inside the server)."
 )
 
 
@@ -129,11 +131,23 @@ def main() -> None:
 
 @app.command()
 def run(
-    input: Annotated[Path, typer.Argument(help=INPUT_HELP)],
+    input: Annotated[str, typer.Argument(help=INPUT_HELP)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs.")],
     seed: Annotated[
         int, typer.Option(help="Random seed (≥ 0); same input and seed, same output.")
     ] = 0,
+    table: Annotated[
+        str | None,
+        typer.Option(
+            "--table", help="With a postgresql:// input: the table of lines (schema.name)."
+        ),
+    ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            "--query", help='With a postgresql:// input: a query giving the lines ("SELECT …").'
+        ),
+    ] = None,
     k: Annotated[
         int | None, typer.Option("--k", help="Number of segments (default: chosen).")
     ] = None,
@@ -207,6 +221,9 @@ def run(
 
     Example (first-time and repeat customers apart): custseg run orders.csv --out runs/lc
     --split lifecycle
+
+    Example (inside PostgreSQL): custseg run postgresql://ann@db:5432/shop --table sales.lines
+    --out runs/shop
     """
     from rich.console import Console
 
@@ -241,9 +258,13 @@ def run(
             def on_step(name: str, info: dict[str, Any]) -> None:
                 status.update(i18n.t(lang, f"step_{name}", **info))
 
+            database = input.startswith(("postgresql://", "postgres://"))
+            if not database and (table is not None or query is not None):
+                _fail(f"--table and --query read a database; {input} is not a postgresql:// URL")
             result = run_pipeline(
-                input,
+                input if database else Path(input),
                 out,
+                **({"table": table, "query": query} if database else {}),
                 seed=seed,
                 k=k,
                 k_min=k_min,

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from custseg import i18n
-from custseg.engines import Engine, connect
+from custseg.engines import Engine, connect, is_database_url
 from custseg.errors import CustsegError, EmptyDataError, EngineError, InputError, SchemaError
 from custseg.explain import lifecycle, naming
 from custseg.explain.methods import ATYPICAL, run_verdict
@@ -35,7 +35,7 @@ from custseg.model.algorithms import get_algorithm
 from custseg.model.compare import Comparison, compare
 from custseg.model.rfm import has_rfm
 from custseg.sources import ColumnMap, Source, open_source, resolve_columns
-from custseg.sources.readers import read_error
+from custseg.sources.readers import open_table, read_error
 from custseg.sources.schema import transaction_roles
 from custseg.stages import features as feature_stage
 from custseg.stages import quality
@@ -205,6 +205,8 @@ def segment(
     split: str | None = None,
     algorithm: str = "kmeans",
     compare: Sequence[str] = (),
+    table: str | None = None,
+    query: str | None = None,
 ) -> SegmentationResult:
     """Segment the customers of a transactions or customer-table file or DataFrame.
 
@@ -238,6 +240,10 @@ def segment(
         segments and put the customers they leave as noise in an "atypical customers" segment.
     compare : algorithms also fitted on the same customers and compared side by side
         (:mod:`custseg.model.compare`; the result's ``comparison``).
+    table, query : with a PostgreSQL URL as ``source`` (``postgresql://user@host:port/db``),
+        the table (``schema.name``) or the query (PostgreSQL's SQL) giving the lines: the
+        audit and the features run inside the server (the PostgreSQL engine), only the
+        customer table comes back.
     """
     i18n.catalog(lang)
     if k is not None and not get_algorithm(algorithm).uses_k:
@@ -259,13 +265,24 @@ def segment(
     if kind not in {"auto", "transactions", "customers"}:
         raise CustsegError(f"kind {kind!r} unknown; use transactions, customers or auto")
     step = on_step or (lambda name, info: None)
+    database = is_database_url(source)
+    if not database and (table is not None or query is not None):
+        raise CustsegError(
+            f"table and query read a database; {source if isinstance(source, str) else 'a DataFrame'} "
+            "is not a postgresql:// URL"
+        )
     own = con is None
-    con = con or connect()
+    con = con or (connect("postgres", url=str(source)) if database else connect())
     src = None
     try:
         label = source if not isinstance(source, pd.DataFrame) else "<DataFrame>"
+        if database:
+            label = getattr(con, "label", "<database>")
         step("read", {"source": str(label)})
-        src = open_source(con, source)
+        if database:
+            src = open_table(con, str(label), table=table, query=query)
+        else:
+            src = open_source(con, source)
         colmap = _transactions_colmap(src, mapping, kind)
         options = SegmentOptions(
             seed=seed,

@@ -28,8 +28,8 @@ from custseg.stages import relations as rel
 from custseg.stages.audit import CONDITIONAL_REASONS, RULE_ORDER, audit
 from custseg.stages.features import TRANSACTION_FEATURES, customer_features
 
-#: engines the suite runs on
-ENGINES = ["duckdb"]
+#: engines the suite runs on (PostgreSQL on the throwaway server of tests/postgres.py)
+ENGINES = ["duckdb", "postgres"]
 
 
 @pytest.fixture(params=ENGINES)
@@ -37,8 +37,19 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A fresh engine of each kind, one thread, its temporary files in ``tmp_path``."""
     scratch = tmp_path / "engine-tmp"
     scratch.mkdir()
-    with connect(request.param, settings=Settings(threads=1, temp_dir=str(scratch))) as e:
+    url = None
+    if request.param == "postgres":
+        server = request.getfixturevalue("postgres")
+        url = f"postgresql://postgres@127.0.0.1:{server.port}/postgres"
+    settings = Settings(threads=1, temp_dir=str(scratch))
+    with connect(request.param, settings=settings, url=url) as e:
         yield e
+
+
+def reads_files(engine: Engine) -> None:
+    """Skip a case about files for a server engine: it reads its database's tables."""
+    if engine.dialect == "postgres":
+        pytest.skip("the PostgreSQL engine reads tables of its database, not files")
 
 
 PEOPLE = pd.DataFrame(
@@ -91,6 +102,7 @@ def test_register_again_replaces(engine: Engine) -> None:
 
 
 def test_scan_files_in_place(engine: Engine, tmp_path: Path) -> None:
+    reads_files(engine)
     parquet = tmp_path / "p.parquet"
     PEOPLE.to_parquet(parquet, index=False)
     engine.scan("p", parquet, format="parquet")
@@ -187,12 +199,19 @@ def test_query_log_keeps_what_runs(engine: Engine) -> None:
     engine.rows("SELECT x * ? AS y FROM u", [3])
     assert len(log) == 2
     assert "SELECT x FROM t" in log[0] and log[0].count("u") >= 1
-    assert log[1].startswith("-- parameters: [3]") and log[1].endswith("SELECT x * ? AS y FROM u")
+    mark = "%s" if engine.dialect == "postgres" else "?"  # psycopg's placeholder
+    assert log[1].startswith("-- parameters: [3]") and log[1].endswith(
+        f"SELECT x * {mark} AS y FROM u"
+    )
     for statement in log:  # SQL of the engine's dialect, parameters as comments
         sqlglot.parse_one(statement, read=engine.dialect)
 
 
 def test_forbid_external_access(engine: Engine, tmp_path: Path) -> None:
+    if engine.dialect == "postgres":  # a server session cannot lock itself: said, not pretended
+        with pytest.raises(EngineError, match="cannot lock its session"):
+            engine.forbid_external_access()
+        return
     allowed = tmp_path / "people.csv"
     PEOPLE.to_csv(allowed, index=False)
     other = tmp_path / "other.csv"
@@ -218,7 +237,8 @@ def test_forbid_external_access(engine: Engine, tmp_path: Path) -> None:
 
 
 def test_closed_engine_refuses_work(engine: Engine) -> None:
-    with connect(engine.dialect, settings=engine.settings) as other:
+    url = getattr(engine, "url", None)
+    with connect(engine.dialect, settings=engine.settings, url=url) as other:
         other.create("t", "SELECT 1 AS x")
     with pytest.raises(EngineError):
         other.rows("SELECT 1")

@@ -1,6 +1,7 @@
 """SQL engines the stages run on, behind one contract (:class:`~custseg.engines.base.Engine`).
 
-DuckDB (embedded, no server) is the default and, for now, the only implementation.
+DuckDB (embedded, no server) is the default; PostgreSQL (:mod:`custseg.engines.postgres`,
+psycopg 3 from the ``postgres`` extra) runs the same stages inside a database server.
 """
 
 from __future__ import annotations
@@ -10,7 +11,18 @@ from custseg.engines.base import Engine
 from custseg.errors import EngineError
 
 #: engine names :func:`connect` knows
-ENGINES: tuple[str, ...] = ("duckdb",)
+ENGINES: tuple[str, ...] = ("duckdb", "postgres")
+
+
+def is_database_url(source: object) -> bool:
+    """Whether ``source`` names a PostgreSQL database (``postgresql://…`` or ``postgres://…``).
+
+    Examples
+    --------
+    >>> is_database_url("postgresql://ann@db:5432/shop"), is_database_url("sales.csv")
+    (True, False)
+    """
+    return isinstance(source, str) and source.startswith(("postgresql://", "postgres://"))
 
 
 def connect(
@@ -19,8 +31,11 @@ def connect(
     settings: Settings | None = None,
     threads: int | None = None,
     memory_limit: str | None = None,
+    url: str | None = None,
 ) -> Engine:
     """A new engine of the given name, within ``settings`` (default: from the environment).
+
+    ``url`` is the database of a server engine (``postgres``: ``postgresql://user@host/db``).
 
     ``threads`` and ``memory_limit`` override the settings' values.
 
@@ -34,7 +49,19 @@ def connect(
         from custseg.engines.duckdb import DuckDBEngine
 
         return DuckDBEngine(settings, threads=threads, memory_limit=memory_limit)
+    if engine == "postgres":
+        if url is None:
+            raise EngineError("the postgres engine needs a database URL: postgresql://user@host/db")
+        try:
+            from custseg.engines.postgres import PostgresEngine
+        except ImportError as exc:  # psycopg is the postgres extra
+            raise EngineError(
+                f"reading a PostgreSQL database needs psycopg ({exc}); install it with "
+                "pip install 'custseg[postgres]'"
+            ) from None
+
+        return PostgresEngine(url, settings, threads=threads, memory_limit=memory_limit)
     raise EngineError(f"engine {engine!r} unknown; use one of {', '.join(ENGINES)}")
 
 
-__all__ = ["ENGINES", "Engine", "EngineError", "connect"]
+__all__ = ["ENGINES", "Engine", "EngineError", "connect", "is_database_url"]

@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from custseg.config import Settings
+from custseg.errors import EngineError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,7 +43,7 @@ Params = Sequence[Any] | None
 
 
 class Engine(ABC):
-    """A SQL engine the stages run on (DuckDB by default; Spark and PostgreSQL can follow).
+    """A SQL engine the stages run on (DuckDB by default, PostgreSQL; Spark can follow).
 
     Relations created through an engine are temporary: they live as long as the engine.
     """
@@ -85,6 +86,11 @@ class Engine(ABC):
         before the header, and ``parallel=False`` asks for one reader, for files whose quoted
         fields span lines.
         """
+
+    def source(self, name: str, *, table: str | None = None, query: str | None = None) -> None:
+        """Expose a table of the engine's database, or the rows of a query in the engine's own
+        dialect, as the relation ``name`` (a server engine; never written to)."""
+        raise EngineError(f"the {self.dialect} engine reads files and frames, not tables")
 
     # ---- relations -----------------------------------------------------------------------
     @abstractmethod

@@ -7,6 +7,10 @@ patterns inside generated expressions).
 
 from __future__ import annotations
 
+import re
+
+from custseg.errors import ModelError
+
 
 def ident(name: str) -> str:
     """A quoted SQL identifier: ``Customer ID`` → ``"Customer ID"``, inner quotes doubled.
@@ -28,3 +32,33 @@ def literal(value: str) -> str:
     'O''Brien'
     """
     return "'" + value.replace("'", "''") + "'"
+
+
+def portable_pattern(pattern: str) -> str:
+    """A regular expression of the cleaning rules in the syntax every engine reads.
+
+    Inline case-insensitive groups ``(?i:…)`` (Python and DuckDB syntax) become letter classes:
+    PostgreSQL, Spark and the others do not read them. Used by the engines that transpile the
+    stages' SQL and by the exported scoring SQL.
+
+    Examples
+    --------
+    >>> portable_pattern("^(?i:gift_)")
+    '^([gG][iI][fF][tT]_)'
+    """
+
+    def fold(match: re.Match[str]) -> str:
+        body = match.group(1)
+        if re.search(r"[\\\[\](){}]", body):
+            raise ModelError(
+                f"cleaning pattern {pattern!r}: a case-insensitive group holding "
+                "classes or escapes cannot be written portably; simplify it"
+            )
+        return "(" + "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in body) + ")"
+
+    out = re.sub(r"\(\?i:([^)]*)\)", fold, pattern)
+    if "(?" in out:
+        raise ModelError(
+            f"cleaning pattern {pattern!r} uses a (?…) group other engines do not read"
+        )
+    return out

@@ -46,13 +46,12 @@ True
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from custseg.engines.sql import ident, literal
+from custseg.engines.sql import ident, literal, portable_pattern
 from custseg.errors import ModelError, SchemaError
 from custseg.model.algorithms import get_algorithm
 from custseg.model.run import RunModel
@@ -90,34 +89,6 @@ def table_name(name: str) -> str:
     if not name or any(not p for p in parts):
         raise SchemaError(f"--table {name!r} is not a table name; write e.g. sales.lines")
     return ".".join(ident(p) for p in parts)
-
-
-def portable_pattern(pattern: str) -> str:
-    """A regular expression of the cleaning rules in the syntax every engine reads.
-
-    Inline case-insensitive groups ``(?i:…)`` (Python and DuckDB syntax) become letter classes.
-
-    Examples
-    --------
-    >>> portable_pattern("^(?i:gift_)")
-    '^([gG][iI][fF][tT]_)'
-    """
-
-    def fold(match: re.Match[str]) -> str:
-        body = match.group(1)
-        if re.search(r"[\\\[\](){}]", body):
-            raise ModelError(
-                f"cleaning pattern {pattern!r}: a case-insensitive group holding "
-                "classes or escapes cannot be written portably; simplify it"
-            )
-        return "(" + "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in body) + ")"
-
-    out = re.sub(r"\(\?i:([^)]*)\)", fold, pattern)
-    if "(?" in out:
-        raise ModelError(
-            f"cleaning pattern {pattern!r} uses a (?…) group other engines do not read"
-        )
-    return out
 
 
 def _num(x: float) -> str:

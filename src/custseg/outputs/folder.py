@@ -35,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from custseg.engines import is_database_url
 from custseg.errors import InputError
 from custseg.outputs.files import write_csv, write_json, write_parquet, write_text
 from custseg.pipeline import SegmentationResult, Step, segment
@@ -416,7 +417,8 @@ def run(
 ) -> SegmentationResult:
     """:func:`segment`, then write every output into ``out`` (checked before any work)."""
     on_step: Step | None = kwargs.get("on_step")
-    inputs = () if isinstance(source, pd.DataFrame) else (source,)
+    database = isinstance(source, str) and is_database_url(source)
+    inputs = () if isinstance(source, pd.DataFrame) or database else (source,)
     staging = prepare_out(out, inputs)
     try:
         result = segment(source, **kwargs)

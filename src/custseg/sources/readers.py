@@ -561,6 +561,31 @@ def open_source(
     return src
 
 
+def open_table(
+    con: Engine,
+    label: str,
+    *,
+    table: str | None = None,
+    query: str | None = None,
+    view: str = SOURCE_VIEW,
+) -> Source:
+    """Expose a table of the engine's database (``table``) or the rows of ``query`` as the
+    view ``view``; ``label`` names the database (its password hidden)."""
+    if (table is None) == (query is None):
+        raise InputError(
+            f'{label}: name the lines to read with --table NAME or --query "SELECT …" '
+            "(one of the two)"
+        )
+    con.source(view, table=table, query=query)
+    what = f"{label} table {table}" if table is not None else f"{label} query"
+    # the name as the command line takes it back (the report's "reproduce" line)
+    name = f"{label} --table {table}" if table is not None else f'{label} --query "{query}"'
+    fingerprint: dict[str, Any] = {"name": name, "database": label, "table": table, "query": query}
+    src = _describe(con, view, what, "database", fingerprint)
+    fingerprint["rows"] = int(con.scalar(f"SELECT count(*) FROM {ident(view)}") or 0)
+    return src
+
+
 def _open_files(
     con: Engine,
     view: str,

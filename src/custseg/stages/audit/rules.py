@@ -298,6 +298,11 @@ def mark_duplicates(con: Engine) -> None:
     compared through the 64-bit hash). The first copy (in input order) is kept; later
     copies are dropped unless an earlier rule (date, customer id) already dropped them
     (copies share their date, so all or none of them are ``implausible_date``).
+
+    The products are compared through ``COALESCE(product, '')`` (a cleaned product is never
+    empty, so this is ``IS NOT DISTINCT FROM``): PostgreSQL cannot hash a join on ``IS NOT
+    DISTINCT FROM`` and compared every line of a customer with every pair of theirs (11 s on
+    Online Retail, against 0.3 s).
     """
     con.update(
         rel.LINES,
@@ -311,7 +316,8 @@ def mark_duplicates(con: Engine) -> None:
                            ORDER BY l.line_no) AS copy_no
                 FROM {rel.LINES} AS l
                 JOIN {rel.PAIRS} AS c
-                  ON l.customer_id = c.customer_id AND l.product IS NOT DISTINCT FROM c.product
+                  ON l.customer_id = c.customer_id
+                 AND COALESCE(l.product, '') = COALESCE(c.product, '')
                 WHERE c.n > 1 AND l.ts IS NOT NULL AND l.customer_id IS NOT NULL
                   AND l.reason IS DISTINCT FROM 'implausible_date'
             ) AS copies WHERE copy_no > 1
