@@ -212,6 +212,15 @@ def run(
             "compare them side by side; written to compare.json and compare.csv.",
         ),
     ] = None,
+    previous: Annotated[
+        Path | None,
+        typer.Option(
+            "--previous",
+            help="An earlier run's --out folder: what changed since it (customers new and gone, "
+            "who kept their segment, each segment's share then and now) is written to "
+            "changes.json and shown in the report's summary.",
+        ),
+    ] = None,
 ) -> None:
     """Segment the customers of a transactions file and write the outputs to --out.
 
@@ -224,6 +233,9 @@ def run(
 
     Example (inside PostgreSQL): custseg run postgresql://ann@db:5432/shop --table sales.lines
     --out runs/shop
+
+    Example (what changed since June): custseg run data/december.parquet --out runs/december
+    --previous runs/june
     """
     from rich.console import Console
 
@@ -280,6 +292,7 @@ def run(
                 currency=currency or "",
                 algorithm=algorithm,
                 compare=[a.strip() for a in (compare or "").split(",") if a.strip()],
+                previous=previous,
             )
     except CustsegError as exc:
         _fail(str(exc))

@@ -86,6 +86,9 @@ class SegmentationResult:
     #: ISO 4217 code of the money amounts, given with ``currency=`` (``--currency``); saved in
     #: ``model.json`` when given (the report otherwise reads it from the data's countries)
     currency: str = ""
+    #: what changed since an earlier run (``previous=``, ``--previous``): the content of
+    #: ``changes.json`` (:func:`custseg.lifecycle.compare.run_changes`), set when the run is saved
+    changes: dict[str, Any] | None = None
 
     def _repr_html_(self) -> str:
         """The report's summary, shown by Jupyter when a cell ends with a result."""

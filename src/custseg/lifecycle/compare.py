@@ -323,3 +323,75 @@ def compare_runs(a: Side, b: Side, lang: str = "en") -> Comparison:
         disappeared=i18n.number(len(moved.disappeared), lang),
     )
     return Comparison(a.label, b.label, lang, moved, sentence)
+
+
+#: the format of ``changes.json``: what changed since an earlier run (``--previous``)
+CHANGES_FORMAT = "custseg.changes/1"
+
+
+def run_changes(a: Side, b: Side, previous_run: str = "") -> dict[str, Any]:
+    """What changed from run ``a`` (an earlier run) to run ``b``: the content of
+    ``changes.json``.
+
+    Customers then and now, in both, new and gone; the share of the customers in both who
+    stayed in the matched segment; per segment of ``b`` its share of the customers then (of
+    the segment of ``a`` matched to it) and now; per segment of ``a`` its share then and the
+    segment of ``b`` matched to it (the one its customers stay in when they keep their segment). Segments are matched as by
+    :func:`match_runs` (by number and name, else by nearest centroid, said in ``matching``).
+    ``previous_run`` is ``a``'s run id (its manifest's). No clock, no path: same runs, same
+    content (``tests/test_changes.py`` checks it against the two runs' tables).
+    """
+    matching = match_runs(a, b)
+    names_a, names_b = a.names(), b.names()
+    moved = migration(a.labels(), b.labels(), names_a, names_b, matching)
+    labels_a, labels_b = a.labels(), b.labels()
+    n_a, n_b = len(labels_a), len(labels_b)
+    counts_a = labels_a.value_counts().to_dict()
+    counts_b = labels_b.value_counts().to_dict()
+    slugs_a = a.slugs()
+    segments = []
+    for s in sorted(names_b):
+        before = matching.after_to_before.get(s, s)
+        segments.append(
+            {
+                "segment": int(s),
+                "name": names_b[s],
+                "matched": int(before),
+                "name_before": names_a.get(before, str(before)),
+                "slug_before": slugs_a.get(before, ""),
+                "share_before": round(counts_a.get(before, 0) / n_a, 6) if n_a else 0.0,
+                "share_after": round(counts_b.get(s, 0) / n_b, 6) if n_b else 0.0,
+            }
+        )
+    doc = a.model_doc
+    source: dict[str, Any] = doc["input"] if isinstance(doc.get("input"), dict) else {}
+    return {
+        "format": CHANGES_FORMAT,
+        "previous": {
+            "run": previous_run,
+            "input": str(source.get("name", "")),
+            "as_of": str(doc.get("as_of") or ""),
+            "lang": str(doc.get("lang", "en")),
+            "k": len(names_a),
+        },
+        "customers_before": n_a,
+        "customers_after": n_b,
+        "common": moved.common,
+        "new": len(moved.appeared),
+        "gone": len(moved.disappeared),
+        "stayed": moved.stayed(),
+        "stayed_share": round(moved.stayed() / moved.common, 6) if moved.common else 0.0,
+        "matching": matching.method,
+        "k_before": len(names_a),
+        "k_after": len(names_b),
+        "segments": segments,
+        "segments_before": [
+            {
+                "segment": int(s),
+                "name": names_a[s],
+                "matched": int(matching.before_to_after.get(s, s)),
+                "share": round(counts_a.get(s, 0) / n_a, 6) if n_a else 0.0,
+            }
+            for s in sorted(names_a)
+        ],
+    }

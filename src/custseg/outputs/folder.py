@@ -37,11 +37,14 @@ import pandas as pd
 
 from custseg.engines import is_database_url
 from custseg.errors import InputError
+from custseg.lifecycle.compare import Side, run_changes
+from custseg.model.schema import SPLIT_RUN_FORMAT
 from custseg.outputs.files import write_csv, write_json, write_parquet, write_text
-from custseg.pipeline import SegmentationResult, Step, segment
+from custseg.pipeline import SegmentationResult, SplitResult, Step, segment
 from custseg.report import render_html, render_run
 from custseg.report.data import RunData
 from custseg.report.manifest import (
+    CHANGES,
     FIGURES,
     KNOWN_FILES,
     MANIFEST,
@@ -380,6 +383,8 @@ def _write_run(result: SegmentationResult, out: Path) -> list[str]:
         if result.comparison is not None:
             write_json(out / "compare.json", result.comparison.to_dict())
             write_csv(out / "compare.csv", result.comparison.to_frame())
+        if result.changes is not None:
+            write_json(out / CHANGES, result.changes)
         write_text(out / "report.html", render_html(result))
         for done in tables:
             done.result()
@@ -401,27 +406,113 @@ def _commit_run(result: SegmentationResult, staging: Staging) -> dict[str, Path]
     return {name: Path(staging.shown) / name for name in names}
 
 
-def save(result: SegmentationResult, out: str | os.PathLike[str]) -> dict[str, Path]:
+@dataclass
+class Previous:
+    """An earlier run (``previous=``, ``--previous``), checked and read before any work."""
+
+    shown: str
+    """the folder as given, for messages"""
+    side: Side
+    """its segments and model, as one side of a comparison"""
+    run: str
+    """its run id (its manifest's)"""
+
+    @property
+    def kind(self) -> str:
+        """``transactions`` or ``customers``."""
+        return str(self.side.model_doc.get("kind", "transactions"))
+
+    def check(self, kind: str | None = None, split: bool = False) -> None:
+        """Refuse a new run this earlier run cannot be compared with (one-line error)."""
+        if split:
+            raise InputError(
+                f"--previous {self.shown}: a run split by lifecycle (--split) cannot be "
+                "compared with an earlier run; run without --split or without --previous"
+            )
+        if kind in ("transactions", "customers") and kind != self.kind:
+            raise InputError(
+                f"--previous {self.shown} is a run on a {_KIND_WORDS[self.kind]}, this run on "
+                f"a {_KIND_WORDS[kind]}; give an earlier run of the same kind"
+            )
+
+    def changes(self, result: SegmentationResult) -> dict[str, Any]:
+        """What changed from this run to ``result``: the content of ``changes.json``."""
+        self.check(result.kind, isinstance(result, SplitResult))
+        data = RunData.from_result(result)
+        new = Side("the new run", data.segments, data.model_doc)
+        try:
+            return run_changes(self.side, new, self.run)
+        except InputError as exc:
+            raise InputError(f"--previous {self.shown}: {exc}") from None
+
+
+_KIND_WORDS = {"transactions": "transactions file", "customers": "customer table"}
+
+
+def read_previous(previous: str | os.PathLike[str]) -> Previous:
+    """The earlier run in the folder ``previous``, checked whole against its manifest.
+
+    Raises :class:`~custseg.errors.InputError` (one line, naming the folder) when it is not
+    one whole run, or is a run split by lifecycle (its segments are those of two models).
+    """
+    shown = os.fspath(previous)
+    if not Path(previous).is_dir():
+        raise InputError(
+            f"--previous {shown} is not a folder; give the --out folder of an earlier custseg run"
+        )
+    try:
+        doc, _ = open_run(previous, (), shown)
+        data = RunData.from_dir(Path(previous), shown)
+    except InputError as exc:
+        raise InputError(f"--previous {exc}") from None
+    if data.model_doc.get("format") == SPLIT_RUN_FORMAT:
+        raise InputError(
+            f"--previous {shown} is a run split by lifecycle (--split), whose segments cannot "
+            "be matched with one segmentation's; give a run made without --split"
+        )
+    return Previous(shown, Side(f"--previous {shown}", data.segments, data.model_doc), doc["run"])
+
+
+def save(
+    result: SegmentationResult,
+    out: str | os.PathLike[str],
+    previous: str | os.PathLike[str] | None = None,
+) -> dict[str, Path]:
     """Write every output file into the folder ``out``, replacing its previous run whole.
 
-    Returns the path of each file written. ``out`` is checked first (see :func:`prepare_out`);
-    a reader never sees a folder mixing two runs, even if this process is killed meanwhile.
+    With ``previous`` (an earlier run's folder), what changed since that run is saved in
+    ``changes.json`` and shown in the report's summary. Returns the path of each file
+    written. ``out`` is checked first (see :func:`prepare_out`); a reader never sees a folder
+    mixing two runs, even if this process is killed meanwhile.
     """
+    if previous is not None:
+        result.changes = read_previous(previous).changes(result)
     return _commit_run(result, prepare_out(out))
 
 
 def run(
     source: str | os.PathLike[str] | pd.DataFrame,
     out: str | os.PathLike[str],
+    previous: str | os.PathLike[str] | None = None,
     **kwargs: Any,
 ) -> SegmentationResult:
-    """:func:`segment`, then write every output into ``out`` (checked before any work)."""
+    """:func:`segment`, then write every output into ``out`` (checked before any work).
+
+    With ``previous`` (an earlier run's folder, checked before any work too), the new
+    segmentation is compared with it (:func:`custseg.lifecycle.compare.run_changes`): the
+    result is saved in ``changes.json`` and the report's summary says what changed.
+    """
     on_step: Step | None = kwargs.get("on_step")
     database = isinstance(source, str) and is_database_url(source)
     inputs = () if isinstance(source, pd.DataFrame) or database else (source,)
+    earlier = read_previous(previous) if previous is not None else None
+    if earlier is not None:
+        earlier.check(kwargs.get("kind"), kwargs.get("split") is not None)
     staging = prepare_out(out, inputs)
     try:
         result = segment(source, **kwargs)
+        if earlier is not None:
+            result.changes = earlier.changes(result)
         if on_step:
             on_step("write", {"out": str(out)})
     except BaseException:

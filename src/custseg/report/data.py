@@ -40,6 +40,8 @@ class RunData:
     exploration: dict[str, Any] | None
     #: algorithms compared (``compare.json``), when the run compared any
     comparison: dict[str, Any] | None = None
+    #: what changed since an earlier run (``changes.json``), when the run was given one
+    changes: dict[str, Any] | None = None
 
     @classmethod
     def from_result(cls, result: SegmentationResult) -> RunData:
@@ -47,6 +49,7 @@ class RunData:
         csv = result.profiles.to_csv(index=False, lineterminator="\n")
         exploration = getattr(result, "exploration", None)
         compared = getattr(result, "comparison", None)
+        changes = getattr(result, "changes", None)
         return cls(
             segments=result.segments,
             profiles=pd.read_csv(io.StringIO(csv)),
@@ -54,6 +57,7 @@ class RunData:
             audit=_roundtrip(result.ledger.to_dict()),
             exploration=_roundtrip(exploration) if exploration is not None else None,
             comparison=_roundtrip(compared.to_dict()) if compared is not None else None,
+            changes=_roundtrip(changes) if changes is not None else None,
         )
 
     @classmethod
@@ -67,7 +71,9 @@ class RunData:
         """
         label = shown if shown is not None else folder
         _, data = manifest.open_run(
-            folder, (*manifest.NEEDED, "exploration.json", "compare.json"), label
+            folder,
+            (*manifest.NEEDED, "exploration.json", "compare.json", manifest.CHANGES),
+            label,
         )
         try:
             segments = pd.read_parquet(io.BytesIO(data["segments.parquet"]))
@@ -90,7 +96,15 @@ class RunData:
             if compared is not None
             else None
         )
-        return cls(segments, profiles, model_doc, audit, exploration_doc, comparison)
+        changed = data.get(manifest.CHANGES)
+        changes = (
+            schema.parse_json(changed, str(folder_path / manifest.CHANGES), InputError)
+            if changed is not None
+            else None
+        )
+        if changes is not None and changes.get("format") != "custseg.changes/1":
+            raise InputError(f"{folder_path / manifest.CHANGES}: not a custseg.changes/1 document")
+        return cls(segments, profiles, model_doc, audit, exploration_doc, comparison, changes)
 
 
 def read_run_document(path: Path) -> dict[str, Any]:

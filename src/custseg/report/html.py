@@ -390,7 +390,7 @@ def render_run(run: RunData, lang: str | None = None) -> str:
             colours={s: colour(s) for s in p["segments"]},
             figures_json=to_json(figures),
             verdict=verdict,
-            summary=summary(p, currency),
+            summary=summary(p, currency, run.changes),
             cards=ordered_cards(p),
             nav=[
                 (sid, i18n.t(lang, "cq_title" if tpl == "quality_customers.html" else key))

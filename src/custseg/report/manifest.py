@@ -39,8 +39,10 @@ RUN_FILES = (
 )
 #: files a run writes only when asked (``--compare``)
 COMPARE_FILES = ("compare.json", "compare.csv")
+#: what changed since an earlier run, written only when asked (``--previous``)
+CHANGES = "changes.json"
 #: every file a run folder may hold besides its manifest and figures
-KNOWN_FILES = (*RUN_FILES, *COMPARE_FILES)
+KNOWN_FILES = (*RUN_FILES, *COMPARE_FILES, CHANGES)
 #: the files a report is rebuilt from
 NEEDED = ("segments.parquet", "profiles.csv", "model.json", "audit.json")
 #: the folder of ``custseg report --png``
