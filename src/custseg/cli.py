@@ -297,6 +297,11 @@ def run(
     except CustsegError as exc:
         _fail(str(exc))
     print_summary(result, console)
+    if result.changes is not None:
+        from custseg.report.summary import changed
+
+        block = changed(result.changes, lang)
+        console.print(f"{block['heading']}: {block['sentence']}", soft_wrap=True)
     console.print(i18n.t(lang, "written", out=out))
 
 

@@ -61,7 +61,7 @@ def summary_html(result: SegmentationResult) -> str:
         .get_template("notebook.html")
         .render(
             **_context(result.lang, currency),
-            summary=summary(p, currency),
+            summary=summary(p, currency, result.changes),
             verdict=result.verdict,
         )
     )
