@@ -139,9 +139,11 @@ def test_compare_cli_and_errors(runs: dict[str, Path], tmp_path: Path) -> None:
     assert (
         bad.exit_code == 1 and "is not a folder; give the --out folder of custseg run" in bad.output
     )
-    with pytest.raises(InputError, match=r"--out .*dec holds the input dec; choose another"):
+    with pytest.raises(
+        InputError, match=r"--out .*dec holds the input dec; writing there would overwrite it"
+    ):
         custseg.compare(runs["sept"], runs["dec"], runs["dec"])
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("x")
-    with pytest.raises(InputError, match=r"holds files this command did not write \(notes.txt\)"):
+    with pytest.raises(InputError, match=r"holds files custseg did not write \(notes.txt\)"):
         custseg.compare(runs["sept"], runs["dec"], tmp_path / "mine")

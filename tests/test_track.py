@@ -136,7 +136,7 @@ def test_track_writes_its_folder_and_replaces_it(drifted, tmp_path: Path) -> Non
     assert sorted(p.name for p in out.iterdir()) == sorted([*written, "manifest.json"])
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     (out / "mine.txt").write_text("x")
-    with pytest.raises(InputError, match=r"holds files this command did not write \(mine.txt\)"):
+    with pytest.raises(InputError, match=r"holds files custseg did not write \(mine.txt\)"):
         save_track(drifted, out)
 
 

@@ -308,7 +308,7 @@ def prepare_out(
         src = Path(os.path.abspath(source))
         if target.exists() and _is_within(src.resolve(), target.resolve()):
             raise InputError(
-                f"--out {shown} holds the input {src.name}; the run would overwrite it, "
+                f"--out {shown} holds the input {src.name}; writing there would overwrite it, "
                 "choose another folder"
             )
     exists = target.is_dir()

@@ -2,21 +2,15 @@
 
 :func:`track` and :func:`compare` compute (:mod:`custseg.lifecycle`), render the page
 (:mod:`custseg.report.track`, :mod:`custseg.report.compare`) and write the folder ``out``:
-its files are written into a hidden staging folder beside it, sealed by ``manifest.json``
-(each file's size and SHA-256, written last) and put in place of ``out`` in one rename (an
-older folder of the same command is set aside first, then removed). ``out`` is checked before
-any work: it must be new, empty, or hold only the files of the same command.
+its files are written as a run folder is (:func:`custseg.outputs.folder.prepare_out`): into
+a hidden staging folder beside it, sealed by ``manifest.json`` (each file's size and SHA-256,
+written last) and put in place of ``out`` whole. ``out`` is checked before any work: it must be
+new, empty, or hold only the files of the same command.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import os
-import secrets
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,91 +22,51 @@ from custseg.lifecycle.compare import Comparison, Side, compare_runs
 from custseg.lifecycle.track import TrackResult
 from custseg.lifecycle.track import track as track_stability
 from custseg.outputs.files import write_csv, write_json, write_text
-from custseg.outputs.folder import OLD, TMP
+from custseg.outputs.folder import Staging, prepare_out
 from custseg.report.data import RunData
 
 #: the files of a track folder, and of a compare folder
 TRACK_FILES = ("track.csv", "track.json", "migrations.csv", "track.html")
 COMPARE_FILES = ("transitions.csv", "compare.json", "compare.html")
-MANIFEST = "manifest.json"
-
-
-def check_out(
-    out: str | os.PathLike[str], names: tuple[str, ...], inputs: tuple[Any, ...] = ()
-) -> Path:
-    """``out`` as an absolute path, once checked: a folder (or a path that can become one)
-    holding nothing but ``names`` and a manifest, and none of ``inputs``."""
-    shown = os.fspath(out)
-    target = Path(os.path.abspath(out))
-    if target.exists() and not target.is_dir():
-        raise InputError(f"--out {shown} is a file; give a folder")
-    for source in inputs:
-        if isinstance(source, str | os.PathLike):
-            src = Path(os.path.abspath(source)).resolve()
-            if target.exists() and (src == target.resolve() or target.resolve() in src.parents):
-                raise InputError(f"--out {shown} holds the input {src.name}; choose another folder")
-    if target.is_dir():
-        foreign = sorted(e for e in os.listdir(target) if e not in names and e != MANIFEST)
-        if foreign:
-            listed = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
-            raise InputError(
-                f"--out {shown} holds files this command did not write ({listed}); choose a "
-                "new or empty folder"
-            )
-    return target
 
 
 def write_folder(
     out: str | os.PathLike[str],
     writers: Mapping[str, Callable[[Path], object]],
     names: tuple[str, ...],
+    inputs: tuple[Any, ...] = (),
 ) -> dict[str, Path]:
-    """Write the files of ``writers`` (name → ``write(path)``) as the folder ``out``.
-
-    The folder is built aside, sealed by ``manifest.json`` and renamed into place; a reader
-    sees the old folder or the new one, never a mix. Returns each file's path.
-    """
-    shown = os.fspath(out)
-    target = check_out(out, names)
+    """Write the files of ``writers`` (name → ``write(path)``) as the folder ``out``, as a run
+    folder is written (:func:`custseg.outputs.folder.prepare_out`: staged beside ``out``,
+    sealed by ``manifest.json``, put in place whole). Returns each file's path."""
+    staging = open_out(out, names, inputs)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{TMP}", dir=target.parent))
-    except OSError as exc:
-        raise InputError(
-            f"--out {shown}: cannot write there ({exc.strerror or exc}); choose another folder"
-        ) from None
-    try:
-        files: dict[str, dict[str, Any]] = {}
-        for name, write in writers.items():
-            write(staging / name)
-            data = (staging / name).read_bytes()
-            files[name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        write_text(staging / MANIFEST, json.dumps({"files": files}, indent=2) + "\n")
-        mode = 0o777 & ~_umask()
-        os.chmod(staging, mode)
-        if target.exists():
-            aside = target.parent / f".{target.name}{OLD}{secrets.token_hex(4)}"
-            os.rename(target, aside)
-            os.rename(staging, target)
-            shutil.rmtree(aside, ignore_errors=True)
-        else:
-            os.rename(staging, target)
-    except OSError as exc:
-        raise InputError(
-            f"--out {shown}: the files could not be written ({exc.strerror or exc}); free "
-            "some space or choose another folder"
-        ) from None
+        write_into(staging, writers)
     finally:
-        with contextlib.suppress(OSError):
-            if staging.exists():
-                shutil.rmtree(staging)
-    return {name: Path(shown) / name for name in writers}
+        staging.close()
+    return {name: Path(os.fspath(out)) / name for name in writers}
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def open_out(
+    out: str | os.PathLike[str], names: tuple[str, ...], inputs: tuple[Any, ...] = ()
+) -> Staging:
+    """``out`` checked before any work (new, empty, or holding only ``names``, and none of
+    ``inputs``) and its staging folder opened."""
+    sources = tuple(s for s in inputs if isinstance(s, str | os.PathLike))
+    return prepare_out(out, sources, files=names)
+
+
+def write_into(staging: Staging, writers: Mapping[str, Callable[[Path], object]]) -> None:
+    """Write the files into the staging folder, then seal it and put it in place."""
+    try:
+        for name, write in writers.items():
+            write(staging.folder / name)
+    except OSError as exc:
+        raise InputError(
+            f"--out {staging.shown}: the files could not be written ({exc.strerror or exc}); "
+            "free some space or choose another folder"
+        ) from None
+    staging.commit()
 
 
 def migrations_table(result: TrackResult) -> pd.DataFrame:
@@ -129,19 +83,19 @@ def migrations_table(result: TrackResult) -> pd.DataFrame:
 
 def save_track(result: TrackResult, out: str | os.PathLike[str]) -> dict[str, Path]:
     """Write ``track.csv``, ``track.json``, ``migrations.csv`` and ``track.html`` into ``out``."""
+    return write_folder(out, _track_writers(result), TRACK_FILES)
+
+
+def _track_writers(result: TrackResult) -> dict[str, Callable[[Path], object]]:
     from custseg.report.track import render_track
 
     html = render_track(result)
-    return write_folder(
-        out,
-        {
-            "track.csv": lambda p: write_csv(p, result.table()),
-            "track.json": lambda p: write_json(p, result.to_dict()),
-            "migrations.csv": lambda p: write_csv(p, migrations_table(result)),
-            "track.html": lambda p: write_text(p, html),
-        },
-        TRACK_FILES,
-    )
+    return {
+        "track.csv": lambda p: write_csv(p, result.table()),
+        "track.json": lambda p: write_json(p, result.to_dict()),
+        "migrations.csv": lambda p: write_csv(p, migrations_table(result)),
+        "track.html": lambda p: write_text(p, html),
+    }
 
 
 def track(
@@ -154,11 +108,14 @@ def track(
     ``out`` is checked before any work. See :func:`custseg.lifecycle.track.track` for the
     parameters (``start``, ``every``, ``k``, ``threshold``, ``seed``, ``lang``…).
     """
-    if out is not None:
-        check_out(out, TRACK_FILES, () if isinstance(source, pd.DataFrame) else (source,))
-    result = track_stability(source, **kwargs)
-    if out is not None:
-        save_track(result, out)
+    if out is None:
+        return track_stability(source, **kwargs)
+    staging = open_out(out, TRACK_FILES, () if isinstance(source, pd.DataFrame) else (source,))
+    try:
+        result = track_stability(source, **kwargs)
+        write_into(staging, _track_writers(result))
+    finally:
+        staging.close()
     return result
 
 
@@ -183,21 +140,23 @@ def compare(
 
     ``lang`` defaults to run ``b``'s language.
     """
-    if out is not None:
-        check_out(out, COMPARE_FILES, (run_a, run_b))
-    a, b = read_side(run_a), read_side(run_b)
-    comparison = compare_runs(a, b, lang or str(b.model_doc.get("lang", "en")))
-    if out is not None:
-        from custseg.report.compare import render_compare
+    staging = open_out(out, COMPARE_FILES, (run_a, run_b)) if out is not None else None
+    try:
+        a, b = read_side(run_a), read_side(run_b)
+        comparison = compare_runs(a, b, lang or str(b.model_doc.get("lang", "en")))
+        if staging is not None:
+            from custseg.report.compare import render_compare
 
-        html = render_compare(comparison)
-        write_folder(
-            out,
-            {
-                "transitions.csv": lambda p: write_csv(p, comparison.migration.table()),
-                "compare.json": lambda p: write_json(p, comparison.to_dict()),
-                "compare.html": lambda p: write_text(p, html),
-            },
-            COMPARE_FILES,
-        )
+            html = render_compare(comparison)
+            write_into(
+                staging,
+                {
+                    "transitions.csv": lambda p: write_csv(p, comparison.migration.table()),
+                    "compare.json": lambda p: write_json(p, comparison.to_dict()),
+                    "compare.html": lambda p: write_text(p, html),
+                },
+            )
+    finally:
+        if staging is not None:
+            staging.close()
     return comparison
