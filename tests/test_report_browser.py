@@ -13,15 +13,9 @@ import pytest
 
 import custseg
 from custseg.report.html import SECTIONS
+from tests.browser import browser_module
 
-pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.is_file(), reason="Debian's chromium is missing; `make test` installs it"
-    ),
-]
+pytestmark = browser_module()
 
 
 @pytest.fixture(scope="module")

@@ -24,17 +24,11 @@ import pytest
 
 import custseg
 from custseg.report.html import render_dir
+from tests.browser import browser_module
 from tests.conftest import SHARED_DATA
 
-pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
-CHROMIUM = Path("/usr/bin/chromium")
 MARKETING = SHARED_DATA / "customer_personality" / "marketing_campaign.csv"
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.is_file(), reason="Debian's chromium is missing; `make test` installs it"
-    ),
-]
+pytestmark = browser_module()
 #: widths the figures are measured at: a laptop screen, and A4 minus 12 mm margins (96 dpi)
 WIDTHS = (1280, 703)
 PAGES = [("retail", "en"), ("retail", "fr"), ("customers", "en"), ("customers", "fr")]

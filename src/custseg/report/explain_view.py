@@ -12,7 +12,7 @@ from typing import Any
 from custseg import i18n
 from custseg.explain.rules import SegmentRules
 from custseg.model.selection import STABLE
-from custseg.report.figures import ACCENT, NEUTRAL, Figure, translator
+from custseg.report.figures import ACCENT, NEUTRAL, Figure, chosen_star, translator
 
 
 def stability_figures(sel: dict[str, Any] | None, lang: str) -> dict[str, Figure]:
@@ -35,16 +35,7 @@ def stability_figures(sel: dict[str, Any] | None, lang: str) -> dict[str, Figure
         }
     ]
     if chosen in ks and ys[ks.index(chosen)] is not None:
-        data.append(
-            {
-                "type": "scatter",
-                "mode": "markers",
-                "x": [chosen],
-                "y": [ys[ks.index(chosen)]],
-                "name": t("chosen_k"),
-                "marker": {"color": ACCENT, "size": 14, "symbol": "star"},
-            }
-        )
+        data.append(chosen_star(chosen, ys[ks.index(chosen)], t("chosen_k")))
     return {
         "fig-k-stability": {
             "data": data,

@@ -256,6 +256,18 @@ def quality_figures(
     return figs
 
 
+def chosen_star(k: int, y: Any, name: str) -> dict[str, Any]:
+    """The star that marks the chosen k on a curve against k."""
+    return {
+        "type": "scatter",
+        "mode": "markers",
+        "x": [k],
+        "y": [y],
+        "name": name,
+        "marker": {"color": ACCENT, "size": 14, "symbol": "star"},
+    }
+
+
 def k_figures(sel: dict[str, Any] | None, lang: str) -> dict[str, Figure]:
     """Inertia (knee marked) and the three quality indices against k, chosen k highlighted."""
     if sel is None:
@@ -281,16 +293,7 @@ def k_figures(sel: dict[str, Any] | None, lang: str) -> dict[str, Figure]:
             }
         ]
         if chosen in ks:
-            data.append(
-                {
-                    "type": "scatter",
-                    "mode": "markers",
-                    "x": [chosen],
-                    "y": [ys[ks.index(chosen)]],
-                    "name": t("chosen_k"),
-                    "marker": {"color": ACCENT, "size": 14, "symbol": "star"},
-                }
-            )
+            data.append(chosen_star(chosen, ys[ks.index(chosen)], t("chosen_k")))
         annotations = []
         if key == "inertia" and knee is not None and knee in ks:
             annotations.append(
