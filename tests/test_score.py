@@ -241,7 +241,10 @@ def test_split_run_scores_each_customer_with_its_groups_model(split_run, tmp_pat
     assert far["customers"] == sum(g["customers"] for g in far["groups"])
     assert far["customers"] == int(scored.table["far"].sum())
     assert all(r["psi"] == 0.0 for r in drift["psi"].values())
-    assert (tmp_path / "s" / "drift.html").is_file()
+    html = (tmp_path / "s" / "drift.html").read_text()
+    first = far["groups"][0]
+    # the page gives each group's distances, never a dash for the whole run
+    assert f"repeat customers {first['threshold']:.2f}" in html and "(—)" not in html
 
 
 def test_split_run_scores_customers_who_changed_group(split_run) -> None:

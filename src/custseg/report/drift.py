@@ -128,6 +128,18 @@ def summary_sentence(doc: dict[str, Any], lang: str) -> str:
     return text
 
 
+def _per_group(far: dict[str, Any], key: str, lang: str) -> str:
+    """A distance of the ``far`` summary; a split run has one per lifecycle group."""
+    groups = far.get("groups")
+    if not groups:
+        return _number(far[key], lang, 2)
+    from custseg.explain.lifecycle import group_label
+
+    return (" ; " if lang == "fr" else "; ").join(
+        f"{group_label(g['group'], lang).lower()} {_number(g[key], lang, 2)}" for g in groups
+    )
+
+
 def render_drift(doc: dict[str, Any], lang: str = "en") -> str:
     """The drift page of a score folder, in ``lang``."""
     figures = drift_figures(doc, lang)
@@ -140,6 +152,8 @@ def render_drift(doc: dict[str, Any], lang: str = "en") -> str:
             dt=lambda key, **kw: d(lang, key, **kw),
             num=lambda v, decimals=0: _number(v, lang, decimals),
             doc=doc,
+            typical=_per_group(doc["far"], "training_median_distance", lang),
+            threshold=_per_group(doc["far"], "threshold", lang),
             summary=summary_sentence(doc, lang),
             figures_json=to_json(figures),
         )
