@@ -104,3 +104,17 @@ def postgres():
     server = pg.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark() -> str:
+    """The master of a local Spark of two cores (one JVM for the whole session, started by the
+    first engine); skipped with the reason where pyspark or Java cannot be had."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("pyspark") is None:
+        pytest.skip("pyspark is not installed: pip install 'custseg[spark]'")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("Spark needs Java 17: apt-get install openjdk-17-jre-headless")
+    return "local[2]"

@@ -29,7 +29,7 @@ from custseg.stages.audit import CONDITIONAL_REASONS, RULE_ORDER, audit
 from custseg.stages.features import TRANSACTION_FEATURES, customer_features
 
 #: engines the suite runs on (PostgreSQL on the throwaway server of tests/postgres.py)
-ENGINES = ["duckdb", "postgres"]
+ENGINES = ["duckdb", "postgres", "spark"]
 
 
 @pytest.fixture(params=ENGINES)
@@ -37,12 +37,14 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A fresh engine of each kind, one thread, its temporary files in ``tmp_path``."""
     scratch = tmp_path / "engine-tmp"
     scratch.mkdir()
-    url = None
+    url = master = None
+    if request.param == "spark":
+        master = request.getfixturevalue("spark")
     if request.param == "postgres":
         server = request.getfixturevalue("postgres")
         url = f"postgresql://postgres@127.0.0.1:{server.port}/postgres"
     settings = Settings(threads=1, temp_dir=str(scratch))
-    with connect(request.param, settings=settings, url=url) as e:
+    with connect(request.param, settings=settings, url=url, master=master) as e:
         yield e
 
 
@@ -208,7 +210,7 @@ def test_query_log_keeps_what_runs(engine: Engine) -> None:
 
 
 def test_forbid_external_access(engine: Engine, tmp_path: Path) -> None:
-    if engine.dialect == "postgres":  # a server session cannot lock itself: said, not pretended
+    if engine.dialect in ("postgres", "spark"):  # they cannot lock themselves: said, not pretended
         with pytest.raises(EngineError, match="cannot lock its session"):
             engine.forbid_external_access()
         return

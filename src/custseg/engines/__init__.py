@@ -1,7 +1,8 @@
 """SQL engines the stages run on, behind one contract (:class:`~custseg.engines.base.Engine`).
 
 DuckDB (embedded, no server) is the default; PostgreSQL (:mod:`custseg.engines.postgres`,
-psycopg 3 from the ``postgres`` extra) runs the same stages inside a database server.
+psycopg 3 from the ``postgres`` extra) runs the same stages inside a database server, Spark
+(:mod:`custseg.engines.spark`, pyspark from the ``spark`` extra) where a lake's files lie.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from custseg.engines.base import Engine
 from custseg.errors import EngineError
 
 #: engine names :func:`connect` knows
-ENGINES: tuple[str, ...] = ("duckdb", "postgres")
+ENGINES: tuple[str, ...] = ("duckdb", "postgres", "spark")
 
 
 def is_database_url(source: object) -> bool:
@@ -32,10 +33,13 @@ def connect(
     threads: int | None = None,
     memory_limit: str | None = None,
     url: str | None = None,
+    master: str | None = None,
 ) -> Engine:
     """A new engine of the given name, within ``settings`` (default: from the environment).
 
-    ``url`` is the database of a server engine (``postgres``: ``postgresql://user@host/db``).
+    ``url`` is the database of a server engine (``postgres``: ``postgresql://user@host/db``);
+    ``master`` the Spark master of the ``spark`` engine (``local[*]`` by default, a cluster URL
+    or ``sc://host:port`` for Spark Connect).
 
     ``threads`` and ``memory_limit`` override the settings' values.
 
@@ -61,6 +65,13 @@ def connect(
             ) from None
 
         return PostgresEngine(url, settings, threads=threads, memory_limit=memory_limit)
+    if engine == "spark":
+        try:
+            from custseg.engines.spark import SparkEngine
+        except ImportError as exc:  # pragma: no cover - the module imports pyspark lazily
+            raise EngineError(f"the Spark engine cannot be loaded ({exc})") from None
+
+        return SparkEngine(settings, threads=threads, memory_limit=memory_limit, master=master)
     raise EngineError(f"engine {engine!r} unknown; use one of {', '.join(ENGINES)}")
 
 

@@ -1,0 +1,693 @@
+"""The Spark engine: the audit and the features run in Spark (local mode, a cluster or Spark
+Connect), where the lines lie; only the customer table comes back.
+
+The only module of custseg that imports :mod:`pyspark`. The stages write their SQL once, in
+DuckDB's dialect; every statement is transpiled here by sqlglot (:func:`to_spark`, cached per
+text), with rewrites where DuckDB's functions have no Spark equivalent that sqlglot knows
+(``isfinite``, ``hash``, ``try_strptime``, ``regexp_full_match``, Unicode ``TRIM``…), as the
+PostgreSQL engine does for its dialect.
+
+Relations are temporary views of a session of the engine's own (:meth:`SparkSession.newSession`:
+its views and settings are not seen by another engine of the same process). A *table* is a view
+over a local checkpoint of its rows (kept by Spark's block manager, in memory and spilled to
+``spark.local.dir``): a snapshot, as the contract asks. A *view* is stored as SQL text and read
+again at every use. Spark has no ``UPDATE`` of a view: :meth:`SparkEngine.update` rebuilds the
+table. Spark's session runs in ANSI mode (a failed ``CAST`` is an error, as in DuckDB and PostgreSQL;
+the stages write ``TRY_CAST`` where a value may not convert), with timestamps without time zone,
+in UTC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from functools import lru_cache
+from itertools import count
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from custseg.config import Settings, settings
+from custseg.engines.base import Engine, Params
+from custseg.engines.sql import ident
+from custseg.errors import EngineError, InputError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
+
+#: Spark type names (``simpleString``) → the DuckDB names the stages read
+_TYPES: dict[str, str] = {
+    "string": "VARCHAR",
+    "bigint": "BIGINT",
+    "int": "INTEGER",
+    "smallint": "SMALLINT",
+    "tinyint": "TINYINT",
+    "double": "DOUBLE",
+    "float": "FLOAT",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp_ntz": "TIMESTAMP",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+    "binary": "BLOB",
+    "void": "NULL",
+}
+
+#: characters DuckDB's ``TRIM(x)`` removes at both ends (Unicode spaces), as a Java class
+_SPACES = "[\\s\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+
+#: strftime fields → Java's (single letters read one or two digits, as DuckDB's do)
+_FORMAT = {
+    "%Y": "yyyy",
+    "%y": "yy",
+    "%m": "M",
+    "%d": "d",
+    "%H": "H",
+    "%I": "h",
+    "%M": "m",
+    "%S": "s",
+    "%f": "SSSSSS",
+    "%p": "a",
+    "%b": "MMM",
+    "%B": "MMMM",
+    "%%": "%",
+}
+
+#: the master used when none is given (all the machine's cores, in this process's JVM)
+DEFAULT_MASTER = "local[*]"
+
+#: what a ``?`` parameter is written as while the statement is transpiled
+_PARAM = "__custseg_param__"
+
+#: the time spent transpiling, for measurement: [statements, seconds]
+TRANSPILE_COST: list[float] = [0, 0.0]
+
+#: the Spark session of the process (one JVM per process), made on first use
+_SESSION: dict[str, Any] = {}
+_SESSION_LOCK = threading.Lock()
+_names = count()
+
+
+def java_format(fmt: str) -> str:
+    """A strftime format (DuckDB's ``strptime``) as a Java ``DateTimeFormatter`` pattern.
+
+    Letters other than the fields are quoted, so that they are read as they are.
+
+    Examples
+    --------
+    >>> java_format("%d/%m/%Y %H:%M")
+    'd/M/yyyy H:m'
+    >>> java_format("%Y-%m-%dT%H:%M:%S")
+    "yyyy-M-d'T'H:m:s"
+    """
+    out = []
+    i = 0
+    while i < len(fmt):
+        field = fmt[i : i + 2]
+        if field in _FORMAT:
+            out.append(_FORMAT[field])
+            i += 2
+            continue
+        if field.startswith("%"):
+            raise EngineError(f"no Spark equivalent of the date field {field!r} in {fmt!r}")
+        char = fmt[i]
+        out.append(f"'{char}'" if char.isalpha() else ("''" if char == "'" else char))
+        i += 1
+    return "".join(out)
+
+
+@lru_cache(maxsize=4096)
+def to_spark(sql: str) -> str:
+    """A statement of DuckDB's dialect in Spark's (cached: the stages repeat theirs).
+
+    sqlglot transpiles; before it writes, DuckDB's functions Spark lacks are rewritten:
+    ``isfinite``/``isinf`` as comparisons, ``hash(a, b…)`` as ``xxhash64`` (64 bits, as
+    DuckDB's), ``try_strptime`` as ``try_to_timestamp`` with a Java pattern,
+    ``regexp_full_match`` as an anchored ``RLIKE``, ``TRIM(x)`` as one that also removes the
+    Unicode spaces DuckDB's does, ``strlen``/``suffix`` as ``octet_length``/``endswith``,
+    ``to_seconds`` as a day-time interval and ``row_number() OVER ()`` (input order) as
+    ``monotonically_increasing_id()`` (increasing in input order; the stages use it to order
+    lines, never as a count).
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    start = time.perf_counter()
+
+    def fn(name: str, *args: exp.Expression) -> exp.Expression:
+        return exp.Anonymous(this=name, expressions=list(args))
+
+    def inf(sign: str) -> exp.Expression:
+        return exp.Cast(
+            this=exp.Literal.string(f"{sign}Infinity"), to=exp.DataType.build("double")
+        )
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Placeholder):
+            return exp.column(_PARAM)
+        name = node.name.lower() if isinstance(node, exp.Anonymous) else ""
+        args = [e.transform(rewrite) for e in node.expressions] if name else []
+        if name in {"isfinite", "isinf", "is_inf"} or isinstance(node, exp.IsInf):
+            value = args[0] if args else node.this.transform(rewrite)
+            infinite = exp.In(this=value.copy(), expressions=[inf(""), inf("-")])
+            if name == "isfinite":
+                return exp.Not(this=exp.paren(exp.or_(fn("isnan", value), infinite)))
+            return exp.paren(infinite)
+        if name == "hash":
+            return fn("xxhash64", *args)
+        if name == "strlen":
+            return fn("octet_length", *args)
+        if name == "suffix":
+            return fn("endswith", *args)
+        if name == "to_seconds":
+            zero = exp.Literal.number(0)
+            return fn("make_dt_interval", zero, zero, zero, args[0])
+        if name == "regexp_extract" and len(args) == 3:
+            # DuckDB gives '' where the pattern does not match, as Spark's does
+            return fn("regexp_extract", *args)
+        if name == "try_strptime" or isinstance(node, exp.StrToTime):
+            value = args[0] if name else node.this.transform(rewrite)
+            fmt = args[1] if name else node.args["format"]
+            if not isinstance(fmt, exp.Literal):
+                raise EngineError("try_strptime with a format that is not a literal")
+            pattern = exp.Literal.string(java_format(fmt.name))
+            return fn("try_to_timestamp", value, pattern)
+        if isinstance(node, exp.Window) and not node.args.get("partition_by"):
+            inner = node.this
+            if (
+                isinstance(inner, exp.RowNumber)
+                and not node.args.get("order")
+                and not node.args.get("spec")
+            ):
+                return exp.Add(
+                    this=fn("monotonically_increasing_id"), expression=exp.Literal.number(1)
+                )
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries):
+            series = node.this  # DuckDB's range(a, b) table: Spark's range, end excluded
+            end = series.args["end"].transform(rewrite)
+            if not series.args.get("is_end_exclusive"):
+                end = exp.Add(this=end, expression=exp.Literal.number(1))
+            call = fn("range", series.args["start"].transform(rewrite), end)
+            return exp.Table(this=call, alias=node.args.get("alias"))
+        full = getattr(exp, "RegexpFullMatch", None)
+        if full is not None and isinstance(node, full):
+            anchored = exp.Literal.string(f"^(?:{node.expression.name})$")
+            return exp.RegexpLike(this=node.this.transform(rewrite), expression=anchored)
+        if isinstance(node, exp.Trim) and not node.args.get("expression"):
+            pattern = exp.Literal.string(f"^{_SPACES}+|{_SPACES}+$")
+            return fn(
+                "regexp_replace", node.this.transform(rewrite), pattern, exp.Literal.string("")
+            )
+        return node
+
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb").transform(rewrite)
+    except sqlglot.errors.SqlglotError as exc:
+        raise EngineError(f"cannot be read as SQL: {_first_line(exc)}") from exc
+    out = tree.sql(dialect="spark").replace(f"`{_PARAM}`", "?").replace(_PARAM, "?")
+    TRANSPILE_COST[0] += 1
+    TRANSPILE_COST[1] += time.perf_counter() - start
+    return out
+
+
+def _first_line(exc: BaseException) -> str:
+    text = getattr(exc, "getMessage", lambda: str(exc))()
+    text = next((ln.strip() for ln in str(text).splitlines() if ln.strip()), type(exc).__name__)
+    # Spark's messages open with their error class and close with the plan: keep the sentence
+    return re.sub(r"\s*SQLSTATE: \w+.*$", "", text).rstrip(";. ")
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Spark's failures (analysis, parsing, execution, the JVM's) as one-line EngineErrors."""
+    from py4j.protocol import Py4JError
+    from pyspark.errors import PySparkException
+
+    try:
+        yield
+    except (PySparkException, Py4JError) as exc:
+        raise EngineError(_first_line(exc)) from exc
+
+
+def master_of(master: str | None) -> str:
+    """The Spark master to use: the one given, else ``CUSTSEG_SPARK_MASTER``, else
+    :data:`DEFAULT_MASTER`."""
+    return master or os.environ.get("CUSTSEG_SPARK_MASTER") or DEFAULT_MASTER
+
+
+def spark_session(master: str | None, settings_: Settings) -> SparkSession:
+    """The process's Spark session, started on first use (the JVM's start-up, seconds).
+
+    ``master``: ``local[N]``/``local[*]`` (this process), a cluster URL (``spark://…``,
+    ``yarn``…), or ``sc://host:port`` for Spark Connect. A session already started is reused,
+    whatever master is asked (a JVM has one).
+    """
+    wanted = master_of(master)
+    with _SESSION_LOCK:
+        found = _SESSION.get("session")
+        if found is not None and not _stopped(found):
+            return found  # type: ignore[no-any-return]
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError as exc:  # pyspark is the spark extra
+            raise EngineError(
+                f"running on Spark needs pyspark ({exc}); install it with "
+                "pip install 'custseg[spark]'"
+            ) from None
+        if wanted.startswith("sc://"):
+            builder = SparkSession.builder.remote(wanted)
+        else:
+            if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+                raise EngineError(
+                    "Spark needs Java 17 or later: install it (apt-get install "
+                    "openjdk-17-jre-headless) or set JAVA_HOME"
+                )
+            local = Path(settings_.temp_dir) / "custseg-spark"
+            local.mkdir(parents=True, exist_ok=True)
+            builder = (
+                SparkSession.builder.master(wanted)
+                .appName("custseg")
+                .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
+                .config("spark.local.dir", str(local))
+                .config("spark.sql.warehouse.dir", str(local / "warehouse"))
+                .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={local}")
+            )
+            if settings_.memory_limit:
+                builder = builder.config("spark.driver.memory", _java_memory(settings_))
+        with _errors():
+            session = builder.getOrCreate()
+        with contextlib.suppress(Exception):
+            # a failed query is the caller's one-line error, not a logged stack
+            session.sparkContext.setLogLevel("OFF")
+        _SESSION["session"] = session
+        return session
+
+
+def _stopped(session: Any) -> bool:
+    try:
+        return bool(session.sparkContext._jsc is None)
+    except Exception:  # Spark Connect has no SparkContext
+        return False
+
+
+def _java_memory(settings_: Settings) -> str:
+    """The settings' memory limit ("4GB", "512MiB"…) in the JVM's spelling ("4g", "512m")."""
+    text = str(settings_.memory_limit).strip().lower().replace("ib", "b")
+    match = re.fullmatch(r"([0-9.]+)\s*([kmgt]?)b?", text)
+    if not match:
+        return "2g"
+    number, unit = float(match.group(1)), match.group(2) or "b"
+    megabytes = number * {"b": 1 / 2**20, "k": 1 / 1024, "m": 1, "g": 1024, "t": 2**20}[unit]
+    return f"{max(int(megabytes), 512)}m"
+
+
+def sniff_delimiter(path: Path) -> str:
+    """The field separator of a CSV file, read from its first lines (``,`` by default).
+
+    Spark's reader is told the separator; DuckDB's finds it (its sniffer), so the Spark engine
+    finds it here, among ``,``, ``;``, tab and ``|``, with Python's :class:`csv.Sniffer`.
+    """
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+        sample = fh.read(1 << 16)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        counts = {d: sample.split("\n", 1)[0].count(d) for d in ",;\t|"}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+
+class SparkEngine(Engine):
+    """A Spark session of custseg's own; its relations are temporary views.
+
+    Examples
+    --------
+    ``SparkEngine(master="local[2]")``: the stages' SQL runs in a local Spark of two cores;
+    ``SparkEngine(master="sc://spark:15002")`` sends it to a Spark Connect server.
+    """
+
+    dialect = "spark"
+
+    def __init__(
+        self,
+        settings_: Settings | None = None,
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        master: str | None = None,
+    ) -> None:
+        base = settings_ or settings()
+        # parts are for memory on this machine: Spark holds the lines, so one part
+        self.settings = replace(
+            base,
+            threads=threads or base.threads,
+            memory_limit=memory_limit or base.memory_limit,
+            partition_lines=1 << 62,
+        )
+        self.master = master_of(master)
+        if self.master == DEFAULT_MASTER and self.settings.threads:
+            self.master = f"local[{int(self.settings.threads)}]"
+        self.label = f"spark ({self.master})"
+        shared = spark_session(self.master, self.settings)
+        with _errors():
+            self._spark = shared if self.master.startswith("sc://") else shared.newSession()
+            for key, value in {
+                "spark.sql.ansi.enabled": "true",
+                "spark.sql.session.timeZone": "UTC",
+                "spark.sql.timestampType": "TIMESTAMP_NTZ",
+                "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+                "spark.sql.shuffle.partitions": str(max(2, 2 * (self.settings.threads or 2))),
+                "spark.sql.caseSensitive": "false",
+                "spark.sql.execution.arrow.pyspark.enabled": "true",
+            }.items():
+                self._spark.conf.set(key, value)
+        #: relation name → "table" | "view" | "frame"
+        self._relations: dict[str, str] = {}
+        self._tables: dict[str, DataFrame] = {}
+        self._scratch: str | None = None
+        self._closed = False
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EngineError("the Spark engine is closed")
+
+    def _sql(self, sql: str, params: Params) -> DataFrame:
+        self._check_open()
+        text = to_spark(sql)
+        self._log(text, params)
+        with _errors():
+            if params is not None:
+                return self._spark.sql(text, args=list(params))
+            return self._spark.sql(text)
+
+    def _materialise(self, name: str, query: str, params: Params) -> None:
+        """The rows of ``query`` kept as the table ``name`` (logged as ``CACHE TABLE``, the
+        Spark statement that does the same)."""
+        self._check_open()
+        text = to_spark(query)
+        self._log(f"CACHE TABLE `{name}` AS {text}", params)
+        with _errors():
+            if params is not None:
+                frame = self._spark.sql(text, args=list(params))
+            else:
+                frame = self._spark.sql(text)
+        self._keep(name, frame, "table")
+
+    def _keep(self, name: str, frame: DataFrame, kind: str) -> None:
+        """Materialise ``frame`` (a local checkpoint) as the relation ``name``."""
+        with _errors():
+            if kind == "table":
+                frame = frame.localCheckpoint(eager=True)
+            self._drop_view(name)
+            frame.createOrReplaceTempView(name)
+        self._relations[name] = kind
+        self._tables[name] = frame
+
+    def _drop_view(self, name: str) -> None:
+        with _errors():
+            self._spark.catalog.dropTempView(name)
+        old = self._tables.pop(name, None)
+        if old is not None:
+            with contextlib.suppress(Exception):
+                old.unpersist()
+
+    def _scratch_file(self, name: str) -> Path:
+        if self._scratch is None:
+            self._scratch = tempfile.mkdtemp(prefix="custseg-spark-", dir=self.settings.temp_dir)
+        return Path(self._scratch) / f"{next(_names)}-{name}"
+
+    # ---- sources -------------------------------------------------------------------------
+    def source(self, name: str, *, table: str | None = None, query: str | None = None) -> None:
+        """Expose a table of Spark's catalog (``db.name``) or the rows of a query in Spark's
+        own SQL as the view ``name``; never written to."""
+        if (table is None) == (query is None):
+            raise ValueError("give a table or a query")
+        self._check_open()
+        try:
+            if table is not None:
+                frame = self._spark.table(table)
+            else:
+                frame = self._spark.sql(str(query).strip().rstrip(";"))
+            frame.schema  # noqa: B018 (resolves the names now, for a one-line error)
+        except Exception as exc:  # AnalysisException, ParseException
+            what = f"no table {table!r}" if table is not None else "the query cannot be run"
+            raise InputError(
+                f"{self.label}: {what} ({_first_line(exc)}); check it in spark-sql"
+                + (', or pass --query "SELECT …"' if table is not None else "")
+            ) from None
+        self._keep(name, frame, "view")
+
+    def register(self, name: str, frame: pd.DataFrame | pa.Table) -> None:
+        import pyarrow as pa
+
+        self._check_open()
+        table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame)
+        table = table.replace_schema_metadata(None)
+        # large strings and nanosecond times read as Spark's strings and microseconds
+        fields = []
+        for field in table.schema:
+            kind = field.type
+            if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+                kind = pa.string()
+            elif pa.types.is_timestamp(kind):
+                kind = pa.timestamp("us")
+            elif pa.types.is_dictionary(kind):
+                kind = kind.value_type
+            fields.append(pa.field(field.name, kind))
+        table = table.cast(pa.schema(fields))
+        self.drop(name)
+        with _errors():
+            df = self._spark.createDataFrame(table)
+        self._keep(name, df, "frame")
+
+    def scan(
+        self,
+        name: str,
+        path: str | PathLike[str] | Sequence[str | PathLike[str]],
+        *,
+        format: Literal["parquet", "csv"],
+        parallel: bool = True,
+        delimiter: str | None = None,
+        skip: int = 0,
+    ) -> None:
+        self._check_open()
+        paths = [Path(path)] if isinstance(path, str | PathLike) else [Path(p) for p in path]
+        if format == "parquet":
+            base = _hive_base(paths)
+            with _errors():
+                reader = self._spark.read
+                if base is not None:
+                    reader = reader.option("basePath", str(base))
+                df = reader.parquet(*[str(p) for p in paths])
+        elif format == "csv":
+            ready = [self._readable_csv(p, skip) for p in paths]
+            sep = delimiter if delimiter is not None else sniff_delimiter(ready[0])
+            with _errors():
+                df = self._spark.read.csv(
+                    [str(p) for p in ready],
+                    header=True,
+                    sep=sep,
+                    quote='"',
+                    escape='"',
+                    inferSchema=False,
+                    mode="PERMISSIVE",
+                    multiLine=not parallel,
+                    encoding="UTF-8",
+                    enforceSchema=False,
+                )
+        else:
+            raise ValueError(f"format {format!r} unknown; use parquet or csv")
+        self._keep(name, df, "view")
+
+    def _readable_csv(self, path: Path, skip: int) -> Path:
+        """``path``, or a plain copy of it in the scratch folder where Spark cannot read it as
+        it is: lines to skip before the header (Spark has no option for them), or a
+        compression Spark reads only with Hadoop's native library (``.zst``)."""
+        if not skip and path.suffix != ".zst":
+            return path
+        target = self._scratch_file(path.stem if path.suffix == ".zst" else path.name)
+        if path.suffix == ".zst":
+            import zstandard
+
+            opener: Any = lambda: zstandard.open(path, "rb")  # noqa: E731
+        elif path.suffix == ".gz":
+            opener = lambda: gzip.open(path, "rb")  # noqa: E731
+        else:
+            opener = lambda: path.open("rb")  # noqa: E731
+        with opener() as fh, target.open("wb") as out:
+            for _ in range(skip):
+                fh.readline()
+            shutil.copyfileobj(fh, out, 4 << 20)
+        return target
+
+    # ---- relations -----------------------------------------------------------------------
+    def create(self, name: str, query: str, params: Params = None, *, view: bool = False) -> None:
+        if view and params is None:
+            text = to_spark(query)
+            self._log(f"CREATE OR REPLACE TEMP VIEW `{name}` AS {text}", None)
+            self._check_open()
+            self._drop_view(name)
+            with _errors():
+                self._spark.sql(f"CREATE OR REPLACE TEMP VIEW `{name}` AS {text}")
+            self._relations[name] = "view"
+            return
+        self._materialise(name, query, params)
+
+    def append(self, name: str, query: str, params: Params = None) -> None:
+        old = self._table(name)
+        new = self._sql(query, params)
+        with _errors():
+            both = old.union(new.toDF(*old.columns))
+        self._keep(name, both, "table")
+
+    def _table(self, name: str) -> DataFrame:
+        self._check_open()
+        with _errors():
+            return self._spark.table(f"`{name}`")
+
+    def update(
+        self, name: str, assignments: Mapping[str, str], where: str, params: Params = None
+    ) -> None:
+        """The table rebuilt: the rows satisfying ``where`` with their new values, then the
+        others (Spark updates no view in place)."""
+        columns = list(self.describe(name))
+        changed = ", ".join(
+            f"{assignments[c]} AS {ident(c)}" if c in assignments else ident(c) for c in columns
+        )
+        kept = ", ".join(ident(c) for c in columns)
+        sql = (
+            f"SELECT {changed} FROM {ident(name)} WHERE {where} "
+            f"UNION ALL SELECT {kept} FROM {ident(name)} WHERE NOT COALESCE(({where}), FALSE)"
+        )
+        doubled = None if params is None else [*params, *params]
+        self._materialise(name, sql, doubled)
+
+    def split(self, name: str, query: str, key: str, parts: int) -> list[str]:
+        names = [f"{name}_{i}" for i in range(parts)]
+        whole = self._sql(f"SELECT *, {key} AS _cs_part FROM ({query}) AS q", None)
+        with _errors():
+            whole = whole.localCheckpoint(eager=True)
+        for i, part in enumerate(names):
+            with _errors():
+                self._keep(part, whole.filter(f"_cs_part = {i}").drop("_cs_part"), "table")
+        return names
+
+    def drop(self, name: str) -> None:
+        self._check_open()
+        if name in self._relations or self._exists(name):
+            self._drop_view(name)
+        self._relations.pop(name, None)
+
+    def _exists(self, name: str) -> bool:
+        with _errors():
+            return bool(self._spark.catalog.tableExists(name))
+
+    def exists(self, name: str) -> bool:
+        self._check_open()
+        return name in self._relations or self._exists(name)
+
+    def describe(self, name: str) -> dict[str, str]:
+        if not self.exists(name):
+            raise EngineError(f"no relation {name!r}")
+        with _errors():
+            schema = self._table(name).schema
+        return {f.name: _duck_type(f.dataType.simpleString()) for f in schema.fields}
+
+    # ---- statements and results ------------------------------------------------------------
+    def execute(self, sql: str, params: Params = None) -> None:
+        frame = self._sql(sql, params)
+        with _errors():
+            frame.collect()
+
+    def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
+        frame = self._sql(sql, params)
+        with _errors():
+            return [tuple(_plain(v) for v in r) for r in frame.collect()]
+
+    def row(self, sql: str, params: Params = None) -> tuple[Any, ...] | None:
+        found = self.rows(sql, params)
+        return found[0] if found else None
+
+    def arrow(self, sql: str, params: Params = None) -> pa.Table:
+        frame = self._sql(sql, params)
+        with _errors():
+            return frame.toArrow()
+
+    def frame(self, sql: str, params: Params = None) -> pd.DataFrame:
+        import pyarrow as pa
+
+        table = self.arrow(sql, params)
+        # decimals as floats, as DuckDB gives them
+        fields = [
+            pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type) else f
+            for f in table.schema
+        ]
+        return table.cast(pa.schema(fields)).to_pandas()
+
+    def numpy(self, sql: str, params: Params = None) -> dict[str, np.ndarray]:
+        import numpy as np
+
+        frame = self.frame(sql, params)
+        return {str(c): np.asarray(frame[c].to_numpy()) for c in frame.columns}
+
+    # ---- resources -----------------------------------------------------------------------
+    def forbid_external_access(self, allowed: Sequence[str | PathLike[str]] = ()) -> None:
+        """Refused: a Spark session cannot lock itself against reading or writing files, so
+        read-only SQL over the user's data (``custseg sql``) runs on DuckDB."""
+        raise EngineError(
+            "the Spark engine cannot lock its session against writes; custseg sql runs on "
+            "DuckDB (give it the files)"
+        )
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        for name in list(self._relations):
+            with contextlib.suppress(Exception):
+                self._drop_view(name)
+        self._relations.clear()
+        self._tables.clear()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+        self._closed = True
+
+
+def _duck_type(name: str) -> str:
+    if name.startswith("decimal"):
+        return name.upper().replace(",", ",")
+    return _TYPES.get(name, name.upper())
+
+
+def _plain(value: Any) -> Any:
+    """A value as DuckDB's Python client gives it (Spark's ``Row`` values are alike but for
+    decimals, which stay :class:`~decimal.Decimal` in both)."""
+    return value
+
+
+def _hive_base(paths: list[Path]) -> Path | None:
+    """The folder above the first ``key=value`` folder of the paths, when they lie in such
+    folders (Spark then reads the keys as columns, as DuckDB does)."""
+    for part in paths[0].parents:
+        if "=" not in part.name:
+            below = [q for q in paths[0].parents if q.parent == part]
+            if below and "=" in below[0].name:
+                return part
+    return None
+
+
+__all__ = ["DEFAULT_MASTER", "SparkEngine", "java_format", "sniff_delimiter", "to_spark"]
