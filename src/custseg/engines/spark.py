@@ -164,6 +164,16 @@ def to_spark(sql: str) -> str:
             if name == "isfinite":
                 return exp.Not(this=exp.paren(exp.or_(fn("isnan", value), infinite)))
             return exp.paren(infinite)
+        if isinstance(node, exp.Div) and not node.args.get("typed"):
+            # DuckDB's `/` gives a DOUBLE, whatever its operands; Spark's keeps a DECIMAL
+            # (rounded to 6 places past the scale it can hold)
+            left = exp.Cast(this=node.this.transform(rewrite), to=exp.DataType.build("double"))
+            return exp.Div(this=left, expression=node.expression.transform(rewrite))
+        if isinstance(node, exp.Avg):
+            value = exp.Avg(this=node.this.transform(rewrite))
+            return exp.Cast(this=value, to=exp.DataType.build("double"))
+        if isinstance(node, exp.RegexpReplace):
+            return _regexp_replace(node, rewrite)
         if name == "hash":
             return fn("xxhash64", *args)
         if name == "strlen":
@@ -219,6 +229,30 @@ def to_spark(sql: str) -> str:
     TRANSPILE_COST[0] += 1
     TRANSPILE_COST[1] += time.perf_counter() - start
     return out
+
+
+def _regexp_replace(node: Any, rewrite: Any) -> Any:
+    """DuckDB's ``regexp_replace(x, p, r[, 'g'])`` as Spark's: groups in the replacement are
+    written ``$1`` (Java) rather than ``\\1``, and Spark always replaces every match, so a
+    call without ``'g'`` (first match only) is accepted only where one match is possible (an
+    anchored pattern)."""
+    from sqlglot import exp
+
+    pattern, replacement = node.expression, node.args.get("replacement")
+    modifiers = node.args.get("modifiers")
+    every = modifiers is not None and "g" in modifiers.name
+    if not isinstance(pattern, exp.Literal) or not isinstance(replacement, exp.Literal):
+        raise EngineError("regexp_replace with a pattern or replacement that is not a literal")
+    if not every and not (pattern.name.startswith("^") or pattern.name.endswith("$")):
+        raise EngineError(
+            f"regexp_replace of the first match of {pattern.name!r}: Spark replaces every match"
+        )
+    text = re.sub(r"\\(\d)", r"$\1", replacement.name.replace("$", "\\$"))
+    return exp.RegexpReplace(
+        this=node.this.transform(rewrite),
+        expression=pattern.copy(),
+        replacement=exp.Literal.string(text),
+    )
 
 
 def _first_line(exc: BaseException) -> str:
