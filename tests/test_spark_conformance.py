@@ -93,3 +93,40 @@ def test_partitioned_folder_and_as_of(engine: Engine, files: dict[str, Path]) ->
     spark = custseg.segment(folder, seed=1, as_of="2024-10-01", con=engine)
     same_answer(duck, spark)
     assert spark.ledger.dropped["after_as_of"] > 0
+
+
+def test_lifecycle_split_and_customer_table(engine: Engine, tmp_path: Path) -> None:
+    """The other two paths of a run read the engine too: the same segments (small inputs)."""
+    from custseg.datasets import make_transactions
+
+    lines, _ = make_transactions(150, seed=2)
+    path = tmp_path / "small.parquet"
+    lines.to_parquet(path, index=False)
+    duck = custseg.segment(str(path), seed=0, split="lifecycle", k=3)
+    spark = custseg.segment(str(path), seed=0, split="lifecycle", k=3, con=engine)
+    assert list(duck.segments["segment"]) == list(spark.segments["segment"])
+    crm = tmp_path / "crm.csv"
+    duck.segments[["customer_id", "recency_days", "frequency", "monetary"]].to_csv(
+        crm, index=False
+    )
+    duck = custseg.segment(str(crm), seed=0, kind="customers", k=3)
+    spark = custseg.segment(str(crm), seed=0, kind="customers", k=3, con=engine)
+    assert list(duck.segments["segment"]) == list(spark.segments["segment"])
+
+
+def test_spark_table_of_the_catalog(engine: Engine, files: dict[str, Path]) -> None:
+    """A table of Spark's catalog (a Parquet table, as a lake's tables are) is read in place."""
+    from custseg.engines.spark import spark_session
+    from custseg.sources.readers import open_table
+
+    session = spark_session(None, engine.settings)
+    session.sql("CREATE DATABASE IF NOT EXISTS sales")
+    session.sql("DROP TABLE IF EXISTS sales.lines")
+    session.sql(f"CREATE TABLE sales.lines USING parquet LOCATION '{files['noisy']}'")
+    try:
+        src = open_table(engine, "spark", table="sales.lines")
+        assert engine.scalar(f"SELECT count(*) FROM {src.view}") == len(noisy_lines())
+        with pytest.raises(custseg.CustsegError, match="no table 'sales.nothing'"):
+            open_table(engine, "spark", table="sales.nothing")
+    finally:
+        session.sql("DROP TABLE IF EXISTS sales.lines")

@@ -28,6 +28,7 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import lru_cache
@@ -92,6 +93,11 @@ _PARAM = "__custseg_param__"
 
 #: the time spent transpiling, for measurement: [statements, seconds]
 TRANSPILE_COST: list[float] = [0, 0.0]
+
+# pyspark's note on pandas 3 at each conversion: of no use to a user of custseg
+warnings.filterwarnings(
+    "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+)
 
 #: the Spark session of the process (one JVM per process), made on first use
 _SESSION: dict[str, Any] = {}
@@ -309,6 +315,7 @@ def spark_session(master: str | None, settings_: Settings) -> SparkSession:
                 )
             local = Path(settings_.temp_dir) / "custseg-spark"
             local.mkdir(parents=True, exist_ok=True)
+
             builder = (
                 SparkSession.builder.master(wanted)
                 .appName("custseg")
@@ -320,13 +327,43 @@ def spark_session(master: str | None, settings_: Settings) -> SparkSession:
             )
             if settings_.memory_limit:
                 builder = builder.config("spark.driver.memory", _java_memory(settings_))
-        with _errors():
+        quiet_python_logs()
+        with _errors(), _jvm_output(Path(settings_.temp_dir) / "custseg-spark" / "jvm.log"):
             session = builder.getOrCreate()
         with contextlib.suppress(Exception):
             # a failed query is the caller's one-line error, not a logged stack
             session.sparkContext.setLogLevel("OFF")
         _SESSION["session"] = session
         return session
+
+
+def quiet_python_logs() -> None:
+    """pyspark logs every failed query with its stack on stderr: the failure reaches the
+    user as the one-line error of the statement instead."""
+    import logging
+
+    from pyspark.logger import PySparkLogger
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
+@contextlib.contextmanager
+def _jvm_output(log: Path) -> Iterator[None]:
+    """The JVM started meanwhile writes its output (start-up banner, warnings) to ``log``
+    rather than to the terminal: it inherits the file descriptors of this process."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with log.open("ab") as sink:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
 
 
 def _stopped(session: Any) -> bool:
@@ -555,7 +592,13 @@ class SparkEngine(Engine):
             return path
         target = self._scratch_file(path.stem if path.suffix == ".zst" else path.name)
         if path.suffix == ".zst":
-            import zstandard
+            try:
+                import zstandard  # type: ignore[import-not-found, unused-ignore]
+            except ImportError:
+                raise InputError(
+                    f"{path}: Spark reads .zst files only through Python's zstandard; "
+                    "pip install zstandard, or decompress the file first"
+                ) from None
 
             opener: Any = lambda: zstandard.open(path, "rb")  # noqa: E731
         elif path.suffix == ".gz":
@@ -596,19 +639,22 @@ class SparkEngine(Engine):
     def update(
         self, name: str, assignments: Mapping[str, str], where: str, params: Params = None
     ) -> None:
-        """The table rebuilt: the rows satisfying ``where`` with their new values, then the
-        others (Spark updates no view in place)."""
+        """The table rebuilt in one pass: the rows satisfying ``where`` get their new values
+        (Spark updates no view in place); ``where`` is evaluated once per row, subqueries
+        and all."""
         columns = list(self.describe(name))
+        hit = "_cs_hit"
         changed = ", ".join(
-            f"{assignments[c]} AS {ident(c)}" if c in assignments else ident(c) for c in columns
+            f"CASE WHEN {hit} THEN {assignments[c]} ELSE {ident(c)} END AS {ident(c)}"
+            if c in assignments
+            else ident(c)
+            for c in columns
         )
-        kept = ", ".join(ident(c) for c in columns)
         sql = (
-            f"SELECT {changed} FROM {ident(name)} WHERE {where} "
-            f"UNION ALL SELECT {kept} FROM {ident(name)} WHERE NOT COALESCE(({where}), FALSE)"
+            f"SELECT {changed} FROM (SELECT *, COALESCE(({where}), FALSE) AS {hit} "
+            f"FROM {ident(name)}) AS u"
         )
-        doubled = None if params is None else [*params, *params]
-        self._materialise(name, sql, doubled)
+        self._materialise(name, sql, params)
 
     def split(self, name: str, query: str, key: str, parts: int) -> list[str]:
         names = [f"{name}_{i}" for i in range(parts)]
