@@ -2,16 +2,24 @@
 
 DuckDB (embedded, no server) is the default; PostgreSQL (:mod:`custseg.engines.postgres`,
 psycopg 3 from the ``postgres`` extra) runs the same stages inside a database server.
+:func:`choose` picks the engine of an input (``--engine``), :func:`connect` opens it.
 """
 
 from __future__ import annotations
 
+from os import PathLike
+
 from custseg.config import Settings
 from custseg.engines.base import Engine
-from custseg.errors import EngineError
+from custseg.engines.sql import hide_password
+from custseg.errors import EngineError, InputError
 
 #: engine names :func:`connect` knows
 ENGINES: tuple[str, ...] = ("duckdb", "postgres")
+#: engines whose input is a database named by its URL (``postgresql://…``), the lines read
+#: from one of its tables or the rows of a query (``--table``/``--query``); the others read
+#: files, globs, folders and DataFrames
+URL_ENGINES: frozenset[str] = frozenset({"postgres"})
 
 
 def is_database_url(source: object) -> bool:
@@ -23,6 +31,44 @@ def is_database_url(source: object) -> bool:
     (True, False)
     """
     return isinstance(source, str) and source.startswith(("postgresql://", "postgres://"))
+
+
+def choose(engine: str | None, source: object) -> str:
+    """The engine that reads ``source``: ``engine`` (``--engine``) checked against the kind
+    of source, or when ``None`` the default: ``postgres`` for a database URL, ``duckdb``
+    otherwise.
+
+    An unknown name, a database URL given to an engine of files, or a file (or DataFrame)
+    given to an engine of databases raises a one-line error saying what to do.
+
+    Examples
+    --------
+    >>> choose(None, "sales.csv"), choose(None, "postgresql://ann@db/shop")
+    ('duckdb', 'postgres')
+    >>> choose("duckdb", "postgresql://ann:secret@db/shop")
+    Traceback (most recent call last):
+    custseg.errors.InputError: postgresql://ann:***@db/shop is a PostgreSQL database, which the duckdb engine does not read; leave out --engine duckdb (a postgresql:// INPUT runs on --engine postgres)
+    """
+    url = is_database_url(source)
+    if engine is None:
+        return "postgres" if url else "duckdb"
+    name = engine.strip().lower()
+    if name not in ENGINES:
+        raise EngineError(f"--engine {engine!r} is not known; use one of {', '.join(ENGINES)}")
+    if url and name not in URL_ENGINES:
+        raise InputError(
+            f"{hide_password(str(source))} is a PostgreSQL database, which the {name} engine "
+            f"does not read; leave out --engine {name} (a postgresql:// INPUT runs on "
+            "--engine postgres)"
+        )
+    if not url and name in URL_ENGINES:
+        shown = source if isinstance(source, str | PathLike) else "a DataFrame"
+        raise InputError(
+            f"--engine {name} reads a database, and {shown} is not a postgresql:// URL; give "
+            "the database as INPUT, postgresql://user@host:port/db, with --table NAME or --query "
+            f'"SELECT …", or leave out --engine {name} to read the file with duckdb'
+        )
+    return name
 
 
 def connect(
@@ -64,4 +110,12 @@ def connect(
     raise EngineError(f"engine {engine!r} unknown; use one of {', '.join(ENGINES)}")
 
 
-__all__ = ["ENGINES", "Engine", "EngineError", "connect", "is_database_url"]
+__all__ = [
+    "ENGINES",
+    "URL_ENGINES",
+    "Engine",
+    "EngineError",
+    "choose",
+    "connect",
+    "is_database_url",
+]
