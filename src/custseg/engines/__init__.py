@@ -20,6 +20,9 @@ ENGINES: tuple[str, ...] = ("duckdb", "postgres")
 #: from one of its tables or the rows of a query (``--table``/``--query``); the others read
 #: files, globs, folders and DataFrames
 URL_ENGINES: frozenset[str] = frozenset({"postgres"})
+#: engines that read files, globs, folders and DataFrames only, no table of their own
+#: (``--table``/``--query`` need a database URL there)
+FILE_ENGINES: frozenset[str] = frozenset({"duckdb"})
 
 
 def is_database_url(source: object) -> bool:
@@ -33,13 +36,21 @@ def is_database_url(source: object) -> bool:
     return isinstance(source, str) and source.startswith(("postgresql://", "postgres://"))
 
 
-def choose(engine: str | None, source: object) -> str:
+def choose(
+    engine: str | None,
+    source: object,
+    *,
+    table: str | None = None,
+    query: str | None = None,
+) -> str:
     """The engine that reads ``source``: ``engine`` (``--engine``) checked against the kind
     of source, or when ``None`` the default: ``postgres`` for a database URL, ``duckdb``
     otherwise.
 
     An unknown name, a database URL given to an engine of files, or a file (or DataFrame)
-    given to an engine of databases raises a one-line error saying what to do.
+    given to an engine of databases raises a one-line error saying what to do; so does a
+    ``table`` or a ``query`` given without a database URL to an engine that reads only files
+    (:data:`FILE_ENGINES`).
 
     Examples
     --------
@@ -50,9 +61,16 @@ def choose(engine: str | None, source: object) -> str:
     custseg.errors.InputError: postgresql://ann:***@db/shop is a PostgreSQL database, which the duckdb engine does not read; leave out --engine duckdb (a postgresql:// INPUT runs on --engine postgres)
     """
     url = is_database_url(source)
+    name = ("postgres" if url else "duckdb") if engine is None else engine.strip().lower()
+    shown = source if isinstance(source, str | PathLike) else "a DataFrame"
+    if not url and name in FILE_ENGINES and (table is not None or query is not None):
+        raise InputError(
+            f"--table and --query read a database; {shown} is not a postgresql:// URL: give "
+            "the database as INPUT (postgresql://user@host:port/db), or leave out --table "
+            "and --query to read the file"
+        )
     if engine is None:
-        return "postgres" if url else "duckdb"
-    name = engine.strip().lower()
+        return name
     if name not in ENGINES:
         raise EngineError(f"--engine {engine!r} is not known; use one of {', '.join(ENGINES)}")
     if url and name not in URL_ENGINES:
@@ -62,7 +80,6 @@ def choose(engine: str | None, source: object) -> str:
             "--engine postgres)"
         )
     if not url and name in URL_ENGINES:
-        shown = source if isinstance(source, str | PathLike) else "a DataFrame"
         raise InputError(
             f"--engine {name} reads a database, and {shown} is not a postgresql:// URL; give "
             "the database as INPUT, postgresql://user@host:port/db, with --table NAME or --query "
@@ -112,6 +129,7 @@ def connect(
 
 __all__ = [
     "ENGINES",
+    "FILE_ENGINES",
     "URL_ENGINES",
     "Engine",
     "EngineError",

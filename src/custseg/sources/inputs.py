@@ -75,22 +75,11 @@ class Input:
 
         A file, glob, folder or DataFrame is scanned or registered
         (:func:`~custseg.sources.readers.open_source`); a table or a query is read where it
-        lies (:func:`~custseg.sources.readers.open_table`), by an engine that reads tables of
-        its own (one that implements :meth:`Engine.source <custseg.engines.base.Engine.source>`).
+        lies (:func:`~custseg.sources.readers.open_table`) by an engine that reads tables
+        (:meth:`Engine.source <custseg.engines.base.Engine.source>`).
         """
         if self.table is None and self.query is None:
             return open_source(con, self.source, view)
-        if not self.database and type(con).source is Engine.source:
-            shown = (
-                os.fspath(self.source)
-                if isinstance(self.source, str | os.PathLike)
-                else "a DataFrame"
-            )
-            raise InputError(
-                f"--table and --query read a database; {shown} is not a postgresql:// URL: give "
-                "the database as INPUT (postgresql://user@host:port/db), or leave out --table "
-                "and --query to read the file"
-            )
         label = getattr(con, "label", None) or (
             hide_password(self.source) if self.database else str(self.source)
         )
@@ -110,9 +99,10 @@ def choose_input(
     ``engine`` ``None`` is the default: ``postgres`` for a ``postgresql://`` URL, ``duckdb``
     otherwise. A database URL needs ``table`` or ``query`` (one of the two); an unknown
     engine, an engine that cannot read ``source``, or ``table``/``query`` given with a file
-    to DuckDB raise a one-line :class:`~custseg.errors.CustsegError` saying what to do.
+    to DuckDB raise a one-line :class:`~custseg.errors.CustsegError` saying what to do,
+    before any connection.
     """
-    name = choose(engine, source)
+    name = choose(engine, source, table=table, query=query)
     found = Input(source, name, table, query)
     if found.database and (table is None) == (query is None):
         raise InputError(
