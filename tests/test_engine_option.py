@@ -252,3 +252,21 @@ def test_choice_of_engine() -> None:
     assert (found.engine, found.paths) == ("postgres", ())
     assert found.label == 'postgresql://ann:***@db/shop --query "SELECT 1"'
     assert choose_input("sales.csv").paths == ("sales.csv",)
+
+
+def test_score_a_customer_table_on_postgres(postgres, shop, tmp_path: Path) -> None:
+    """A customer-table run scores rows of a database table as it scores the same rows."""
+    from custseg.datasets import make_transactions
+
+    lines, _ = make_transactions(150, seed=2)
+    table = custseg.segment(lines, seed=0, k=3).segments
+    table = table[["customer_id", "recency_days", "frequency", "monetary"]]
+    run = tmp_path / "crm"
+    custseg.run(table, run, seed=0, k=3, kind="customers")
+    with postgres.connect() as conn:
+        conn.execute(f"SET search_path TO {SCHEMA}")
+        load_frame(conn, "crm", table)
+    pg = custseg.score(run, shop["url"], table=f"{SCHEMA}.crm")
+    file = custseg.score(run, table)
+    pd.testing.assert_frame_equal(pg.table, file.table, check_exact=True)
+    assert pg.ledger["kept_rows"] == len(table)
