@@ -63,6 +63,36 @@ MapOption = Annotated[
 ]
 
 
+#: ``--engine``, ``--table`` and ``--query``, shared by the commands that read transaction lines
+EngineOption = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="Engine that reads INPUT and runs the cleaning and the features: duckdb (default; "
+        "embedded, no server) or postgres (inside the PostgreSQL server of a postgresql:// "
+        "INPUT, which implies it).",
+        show_default=False,
+    ),
+]
+TableOption = Annotated[
+    str | None,
+    typer.Option("--table", help="With a postgresql:// INPUT: the table of lines (schema.name)."),
+]
+QueryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--query", help='With a postgresql:// INPUT: a query giving the lines ("SELECT …").'
+    ),
+]
+
+
+def _source(text: str) -> str | Path:
+    """INPUT as the library takes it: a database URL as text, anything else as a path."""
+    from custseg.engines import is_database_url
+
+    return text if is_database_url(text) else Path(text)
+
+
 def _fail(message: str) -> None:
     from rich.markup import escape
 
@@ -136,18 +166,9 @@ def run(
     seed: Annotated[
         int, typer.Option(help="Random seed (≥ 0); same input and seed, same output.")
     ] = 0,
-    table: Annotated[
-        str | None,
-        typer.Option(
-            "--table", help="With a postgresql:// input: the table of lines (schema.name)."
-        ),
-    ] = None,
-    query: Annotated[
-        str | None,
-        typer.Option(
-            "--query", help='With a postgresql:// input: a query giving the lines ("SELECT …").'
-        ),
-    ] = None,
+    table: TableOption = None,
+    query: QueryOption = None,
+    engine: EngineOption = None,
     k: Annotated[
         int | None, typer.Option("--k", help="Number of segments (default: chosen).")
     ] = None,
@@ -270,13 +291,12 @@ def run(
             def on_step(name: str, info: dict[str, Any]) -> None:
                 status.update(i18n.t(lang, f"step_{name}", **info))
 
-            database = input.startswith(("postgresql://", "postgres://"))
-            if not database and (table is not None or query is not None):
-                _fail(f"--table and --query read a database; {input} is not a postgresql:// URL")
             result = run_pipeline(
-                input if database else Path(input),
+                _source(input),
                 out,
-                **({"table": table, "query": query} if database else {}),
+                engine=engine,
+                table=table,
+                query=query,
                 seed=seed,
                 k=k,
                 k_min=k_min,
@@ -341,9 +361,13 @@ def report(
         _fail(str(exc))
 
 
+#: how the heading of ``explore --sql`` names an engine's SQL dialect (sqlglot's name)
+DIALECT_NAMES = {"duckdb": "DuckDB", "postgres": "PostgreSQL", "spark": "Spark SQL"}
+
+
 @app.command()
 def explore(
-    input: Annotated[Path, typer.Argument(help=INPUT_HELP)],
+    input: Annotated[str, typer.Argument(help=INPUT_HELP)],
     html: Annotated[
         Path | None, typer.Option("--html", help="Also write the data-quality page here.")
     ] = None,
@@ -353,14 +377,20 @@ def explore(
         bool,
         typer.Option(
             "--sql",
-            help="Also print the SQL statements the exploration ran (DuckDB's dialect), to "
-            "start queries of your own from.",
+            help="Also print the SQL statements the exploration ran (in the engine's dialect), "
+            "to start queries of your own from.",
         ),
     ] = False,
+    engine: EngineOption = None,
+    table: TableOption = None,
+    query: QueryOption = None,
 ) -> None:
     """Audit a transactions file and print its data quality, without segmenting.
 
     Example: custseg explore data/online_retail.parquet --html quality.html --lang fr
+
+    Example (inside PostgreSQL): custseg explore postgresql://ann@db:5432/shop --table
+    sales.lines --sql
     """
     from rich.console import Console
 
@@ -373,11 +403,19 @@ def explore(
     try:
         if lang not in i18n.LANGUAGES:
             _fail(f"--lang {lang!r} is not available; use one of {', '.join(i18n.LANGUAGES)}")
-        result = explore_source(input, mapping=parse_mapping(map_ or []), log_sql=show_sql)
+        result = explore_source(
+            _source(input),
+            mapping=parse_mapping(map_ or []),
+            log_sql=show_sql,
+            engine=engine,
+            table=table,
+            query=query,
+        )
         print_exploration(result, lang, console)
         if show_sql:
             typer.echo()
-            typer.echo(i18n.t(lang, "sql_queries"))
+            dialect = DIALECT_NAMES.get(result.dialect, result.dialect)
+            typer.echo(i18n.t(lang, "sql_queries", dialect=dialect))
             for statement in result.queries:
                 typer.echo(f"\n{statement};")
         if html is not None:
@@ -497,7 +535,7 @@ def _cell(value: Any) -> str:
 @app.command()
 def score(
     model: Annotated[Path, typer.Argument(help="A run's --out folder, or its model.json.")],
-    input: Annotated[Path, typer.Argument(help=INPUT_HELP)],
+    input: Annotated[str, typer.Argument(help=INPUT_HELP)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the scores.")],
     as_of: Annotated[
         str | None,
@@ -511,13 +549,20 @@ def score(
     lang: Annotated[
         str | None, typer.Option("--lang", help="Language: en or fr (default: the run's).")
     ] = None,
+    engine: EngineOption = None,
+    table: TableOption = None,
+    query: QueryOption = None,
 ) -> None:
     """Score new customers with a run's model; write the scores and their drift to --out.
 
     Writes scores.parquet, scores.csv (segment, distance, far), audit.json (the ledger of
-    INPUT), drift.json and drift.html.
+    INPUT), drift.json and drift.html. With a postgresql:// INPUT the run's cleaning and
+    features run inside the server; the scoring reads model.json, as for a file.
 
     Example: custseg score runs/retail new_lines.csv --out runs/retail-scores
+
+    Example (inside PostgreSQL): custseg score runs/retail postgresql://ann@db:5432/shop
+    --query "SELECT * FROM sales.lines WHERE day >= '2012-01-01'" --out runs/retail-scores
     """
     from rich.console import Console
 
@@ -530,7 +575,15 @@ def score(
         if lang is not None and lang not in i18n.LANGUAGES:
             _fail(f"--lang {lang!r} is not available; use one of {', '.join(i18n.LANGUAGES)}")
         result = score_input(
-            model, input, out, as_of=as_of, mapping=parse_mapping(map_ or []), lang=lang
+            model,
+            _source(input),
+            out,
+            as_of=as_of,
+            mapping=parse_mapping(map_ or []),
+            lang=lang,
+            engine=engine,
+            table=table,
+            query=query,
         )
         shown = lang or "en"
         print_drift(result.drift, shown, console)
@@ -612,7 +665,7 @@ def export_sql(
 
 @app.command()
 def track(
-    input: Annotated[Path, typer.Argument(help=INPUT_HELP)],
+    input: Annotated[str, typer.Argument(help=INPUT_HELP)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs.")],
     start: Annotated[
         str | None,
@@ -630,12 +683,19 @@ def track(
     seed: Annotated[int, typer.Option(help="Seed of the reference; fresh fits use the next.")] = 0,
     map_: MapOption = None,
     lang: Annotated[str, typer.Option("--lang", help="Language: en or fr.")] = "en",
+    engine: EngineOption = None,
+    table: TableOption = None,
+    query: QueryOption = None,
 ) -> None:
     """Track how long a segmentation stays as good as a fresh fit: the retraining cadence.
 
-    Writes track.csv, track.json, migrations.csv and track.html to --out.
+    Writes track.csv, track.json, migrations.csv and track.html to --out. With a
+    postgresql:// INPUT each date's features are computed inside the server.
 
     Example: custseg track data/online_retail.parquet --out runs/track --every 1M --k 4
+
+    Example (inside PostgreSQL): custseg track postgresql://ann@db:5432/shop --table
+    sales.lines --out runs/track --k 4
     """
     from rich.console import Console
     from rich.table import Table
@@ -655,8 +715,11 @@ def track(
                 status.update(" ".join(f"{v}" for v in (name, *info.values())))
 
             result = track_run(
-                input,
+                _source(input),
                 out,
+                engine=engine,
+                table=table,
+                query=query,
                 start=start,
                 every=every,
                 k=k,
@@ -668,11 +731,11 @@ def track(
             )
     except CustsegError as exc:
         _fail(str(exc))
-    table = Table(show_edge=False, pad_edge=False)
+    grid = Table(show_edge=False, pad_edge=False)
     for col in ("as_of", "Δ", "customers", "ARI", "floor", "held"):
-        table.add_column(col, justify="left" if col in ("as_of", "Δ") else "right")
+        grid.add_column(col, justify="left" if col in ("as_of", "Δ") else "right")
     for row in result.steps.itertuples():
-        table.add_row(
+        grid.add_row(
             str(row.as_of),
             str(row.delta),
             i18n.number(row.customers, lang),
@@ -680,7 +743,7 @@ def track(
             i18n.number(row.noise_floor, lang, 3),
             "✓" if row.held else "✗",
         )
-    console.print(table)
+    console.print(grid)
     console.print(result.sentence, soft_wrap=True)
     console.print(i18n.t(lang, "written", out=out))
 

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from custseg import i18n
-from custseg.engines import Engine, connect, is_database_url
+from custseg.engines import Engine
 from custseg.errors import CustsegError, EmptyDataError, EngineError, InputError, SchemaError
 from custseg.explain import lifecycle, naming
 from custseg.explain.methods import ATYPICAL, run_verdict
@@ -34,8 +34,9 @@ from custseg.model import (
 from custseg.model.algorithms import get_algorithm
 from custseg.model.compare import Comparison, compare
 from custseg.model.rfm import has_rfm
-from custseg.sources import ColumnMap, Source, open_source, resolve_columns
-from custseg.sources.readers import open_table, read_error
+from custseg.sources import ColumnMap, Source, resolve_columns
+from custseg.sources.inputs import choose_input
+from custseg.sources.readers import read_error
 from custseg.sources.schema import transaction_roles
 from custseg.stages import features as feature_stage
 from custseg.stages import quality
@@ -210,6 +211,7 @@ def segment(
     compare: Sequence[str] = (),
     table: str | None = None,
     query: str | None = None,
+    engine: str | None = None,
 ) -> SegmentationResult:
     """Segment the customers of a transactions or customer-table file or DataFrame.
 
@@ -247,6 +249,9 @@ def segment(
         the table (``schema.name``) or the query (PostgreSQL's SQL) giving the lines: the
         audit and the features run inside the server (the PostgreSQL engine), only the
         customer table comes back.
+    engine : the engine that reads ``source`` and runs the audit and the features, a name of
+        :data:`custseg.engines.ENGINES` (``--engine``); default ``duckdb``, or ``postgres``
+        for a ``postgresql://`` URL (see :func:`custseg.sources.inputs.choose_input`).
     """
     i18n.catalog(lang)
     if k is not None and not get_algorithm(algorithm).uses_k:
@@ -268,24 +273,13 @@ def segment(
     if kind not in {"auto", "transactions", "customers"}:
         raise CustsegError(f"kind {kind!r} unknown; use transactions, customers or auto")
     step = on_step or (lambda name, info: None)
-    database = is_database_url(source)
-    if not database and (table is not None or query is not None):
-        raise CustsegError(
-            f"table and query read a database; {source if isinstance(source, str) else 'a DataFrame'} "
-            "is not a postgresql:// URL"
-        )
+    found = choose_input(source, engine=engine, table=table, query=query)
     own = con is None
-    con = con or (connect("postgres", url=str(source)) if database else connect())
+    con = con or found.connect()
     src = None
     try:
-        label = source if not isinstance(source, pd.DataFrame) else "<DataFrame>"
-        if database:
-            label = getattr(con, "label", "<database>")
-        step("read", {"source": str(label)})
-        if database:
-            src = open_table(con, str(label), table=table, query=query)
-        else:
-            src = open_source(con, source)
+        step("read", {"source": found.label})
+        src = found.open(con)
         colmap = _transactions_colmap(src, mapping, kind)
         options = SegmentOptions(
             seed=seed,
@@ -318,7 +312,7 @@ def segment(
         result.currency = options.currency
         return result
     except EngineError as exc:  # raised while scanning a file whose header read fine
-        raise engine_error(src.label if src else str(source), exc, src) from exc
+        raise engine_error(src.label if src else found.label, exc, src) from exc
     finally:
         if src is not None:
             src.close()
@@ -750,6 +744,8 @@ class Exploration:
     fingerprint: dict[str, Any]
     #: the SQL statements the engine ran, in order (with ``explore(..., log_sql=True)``)
     queries: list[str] = field(default_factory=list)
+    #: the SQL dialect of the engine that ran them (sqlglot's name: ``duckdb``, ``postgres``…)
+    dialect: str = "duckdb"
 
 
 def explore(
@@ -759,12 +755,17 @@ def explore(
     as_of: date | str | None = None,
     rules: CleaningRules | None = None,
     log_sql: bool = False,
+    engine: str | None = None,
+    table: str | None = None,
+    query: str | None = None,
 ) -> Exploration:
     """Audit a transactions source and summarise its quality, without segmenting.
 
     transaction lines → ledger + data-quality aggregates (see :func:`custseg.stages.quality.summarize`).
     With ``log_sql``, the result's ``queries`` holds every SQL statement the engine ran, in
-    DuckDB's dialect (:meth:`~custseg.engines.base.Engine.log_queries`).
+    the engine's dialect (:meth:`~custseg.engines.base.Engine.log_queries`; the result's
+    ``dialect`` names it). ``engine``, ``table`` and ``query`` are those of :func:`segment`:
+    with a ``postgresql://`` URL, the audit and the aggregates run inside the server.
 
     Examples
     --------
@@ -775,11 +776,12 @@ def explore(
     (True, ['order_value', 'price', 'quantity'])
     """
     as_of = check_as_of(as_of)
-    con = connect()
+    found = choose_input(source, engine=engine, table=table, query=query)
+    con = found.connect()
     queries = con.log_queries() if log_sql else []
     src = None
     try:
-        src = open_source(con, source)
+        src = found.open(con)
         colmap = resolve_columns(src.columns, mapping, source=src.label)
         ledger = audit(
             con,
@@ -791,10 +793,14 @@ def explore(
         )
         summary = quality.summarize(con)
         return Exploration(
-            ledger=ledger, summary=summary, fingerprint=src.fingerprint, queries=list(queries)
+            ledger=ledger,
+            summary=summary,
+            fingerprint=src.fingerprint,
+            queries=list(queries),
+            dialect=con.dialect,
         )
     except EngineError as exc:
-        raise engine_error(src.label if src else str(source), exc, src) from exc
+        raise engine_error(src.label if src else found.label, exc, src) from exc
     finally:
         if src is not None:
             src.close()

@@ -3,16 +3,27 @@
 DuckDB (embedded, no server) is the default; PostgreSQL (:mod:`custseg.engines.postgres`,
 psycopg 3 from the ``postgres`` extra) runs the same stages inside a database server, Spark
 (:mod:`custseg.engines.spark`, pyspark from the ``spark`` extra) where a lake's files lie.
+:func:`choose` picks the engine of an input (``--engine``), :func:`connect` opens it.
 """
 
 from __future__ import annotations
 
+from os import PathLike
+
 from custseg.config import Settings
 from custseg.engines.base import Engine
-from custseg.errors import EngineError
+from custseg.engines.sql import hide_password
+from custseg.errors import EngineError, InputError
 
 #: engine names :func:`connect` knows
 ENGINES: tuple[str, ...] = ("duckdb", "postgres", "spark")
+#: engines whose input is a database named by its URL (``postgresql://…``), the lines read
+#: from one of its tables or the rows of a query (``--table``/``--query``); the others read
+#: files, globs, folders and DataFrames
+URL_ENGINES: frozenset[str] = frozenset({"postgres"})
+#: engines that read files, globs, folders and DataFrames only, no table of their own
+#: (``--table``/``--query`` need a database URL there)
+FILE_ENGINES: frozenset[str] = frozenset({"duckdb"})
 
 
 def is_database_url(source: object) -> bool:
@@ -24,6 +35,58 @@ def is_database_url(source: object) -> bool:
     (True, False)
     """
     return isinstance(source, str) and source.startswith(("postgresql://", "postgres://"))
+
+
+def choose(
+    engine: str | None,
+    source: object,
+    *,
+    table: str | None = None,
+    query: str | None = None,
+) -> str:
+    """The engine that reads ``source``: ``engine`` (``--engine``) checked against the kind
+    of source, or when ``None`` the default: ``postgres`` for a database URL, ``duckdb``
+    otherwise.
+
+    An unknown name, a database URL given to an engine of files, or a file (or DataFrame)
+    given to an engine of databases raises a one-line error saying what to do; so does a
+    ``table`` or a ``query`` given without a database URL to an engine that reads only files
+    (:data:`FILE_ENGINES`).
+
+    Examples
+    --------
+    >>> choose(None, "sales.csv"), choose(None, "postgresql://ann@db/shop")
+    ('duckdb', 'postgres')
+    >>> choose("duckdb", "postgresql://ann:secret@db/shop")
+    Traceback (most recent call last):
+    custseg.errors.InputError: postgresql://ann:***@db/shop is a PostgreSQL database, which the duckdb engine does not read; leave out --engine duckdb (a postgresql:// INPUT runs on --engine postgres)
+    """
+    url = is_database_url(source)
+    name = ("postgres" if url else "duckdb") if engine is None else engine.strip().lower()
+    shown = source if isinstance(source, str | PathLike) else "a DataFrame"
+    if not url and name in FILE_ENGINES and (table is not None or query is not None):
+        raise InputError(
+            f"--table and --query read a database; {shown} is not a postgresql:// URL: give "
+            "the database as INPUT (postgresql://user@host:port/db), or leave out --table "
+            "and --query to read the file"
+        )
+    if engine is None:
+        return name
+    if name not in ENGINES:
+        raise EngineError(f"--engine {engine!r} is not known; use one of {', '.join(ENGINES)}")
+    if url and name not in URL_ENGINES:
+        raise InputError(
+            f"{hide_password(str(source))} is a PostgreSQL database, which the {name} engine "
+            f"does not read; leave out --engine {name} (a postgresql:// INPUT runs on "
+            "--engine postgres)"
+        )
+    if not url and name in URL_ENGINES:
+        raise InputError(
+            f"--engine {name} reads a database, and {shown} is not a postgresql:// URL; give "
+            "the database as INPUT, postgresql://user@host:port/db, with --table NAME or --query "
+            f'"SELECT …", or leave out --engine {name} to read the file with duckdb'
+        )
+    return name
 
 
 def connect(
@@ -75,4 +138,13 @@ def connect(
     raise EngineError(f"engine {engine!r} unknown; use one of {', '.join(ENGINES)}")
 
 
-__all__ = ["ENGINES", "Engine", "EngineError", "connect", "is_database_url"]
+__all__ = [
+    "ENGINES",
+    "FILE_ENGINES",
+    "URL_ENGINES",
+    "Engine",
+    "EngineError",
+    "choose",
+    "connect",
+    "is_database_url",
+]

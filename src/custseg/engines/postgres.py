@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -23,13 +22,12 @@ from dataclasses import replace
 from functools import lru_cache
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 from custseg.config import Settings, settings
 from custseg.engines.base import Engine, Params
-from custseg.engines.sql import ident, literal, portable_pattern
+from custseg.engines.sql import hide_password, ident, literal, portable_pattern
 from custseg.errors import EngineError, InputError
 
 if TYPE_CHECKING:
@@ -196,27 +194,6 @@ def to_postgres(sql: str, bound: bool = False) -> str:
     return out
 
 
-def hide_password(url: str) -> str:
-    """The URL with its password (in the user part or as a ``password=`` parameter) shown as
-    ``***``.
-
-    Examples
-    --------
-    >>> hide_password("postgresql://ann:secret@db:5432/shop")
-    'postgresql://ann:***@db:5432/shop'
-    >>> hide_password("postgresql://db/shop?user=ann&password=secret")
-    'postgresql://db/shop?user=ann&password=***'
-    """
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
-    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query)
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
 def _first_line(exc: BaseException) -> str:
     return next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
 
@@ -307,8 +284,10 @@ class PostgresEngine(Engine):
         else:
             body = str(query).strip().rstrip(";")
         self.drop(name)
+        statement = f"CREATE VIEW {self._q(name)} AS {body}"
+        self._log(statement, None)
         try:
-            self._con.execute(f"CREATE VIEW {self._q(name)} AS {body}")
+            self._con.execute(statement)
         except psycopg.Error as exc:
             raise InputError(
                 f"{self.label}: the query cannot be run ({_first_line(exc)}); check it in psql"

@@ -8,6 +8,7 @@ patterns inside generated expressions).
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit, urlunsplit
 
 from custseg.errors import ModelError
 
@@ -62,3 +63,24 @@ def portable_pattern(pattern: str) -> str:
             f"cleaning pattern {pattern!r} uses a (?…) group other engines do not read"
         )
     return out
+
+
+def hide_password(url: str) -> str:
+    """The URL with its password (in the user part or as a ``password=`` parameter) shown as
+    ``***``.
+
+    Examples
+    --------
+    >>> hide_password("postgresql://ann:secret@db:5432/shop")
+    'postgresql://ann:***@db:5432/shop'
+    >>> hide_password("postgresql://db/shop?user=ann&password=secret")
+    'postgresql://db/shop?user=ann&password=***'
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

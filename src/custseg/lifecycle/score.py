@@ -40,10 +40,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from custseg.engines import connect
 from custseg.errors import EmptyDataError, SchemaError
 from custseg.model.run import RunModel, SplitGroup
-from custseg.sources import open_source, resolve_columns
+from custseg.sources import resolve_columns
+from custseg.sources.inputs import Input, choose_input
 from custseg.sources.schema import normalize_name
 from custseg.stages import features
 from custseg.stages.audit import audit
@@ -89,12 +89,12 @@ class Scores:
 
 def _transaction_features(
     model: RunModel,
-    source: str | os.PathLike[str] | pd.DataFrame,
+    source: Input,
     as_of: date | None,
     mapping: Mapping[str, str] | None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    with connect() as engine:
-        src = open_source(engine, source)
+    with source.connect() as engine:
+        src = source.open(engine)
         try:
             present = {normalize_name(c) for c in src.columns}
             chosen = {**model.columns, **dict(mapping or {})}
@@ -121,7 +121,7 @@ def _transaction_features(
 
 def _customer_features(
     model: RunModel,
-    source: str | os.PathLike[str] | pd.DataFrame,
+    source: Input,
     as_of: date | None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     prep = model.preparation
@@ -129,8 +129,8 @@ def _customer_features(
     if as_of is not None:
         prep = copy.copy(prep)
         prep.as_of_ = as_of
-    with connect() as engine:
-        src = open_source(engine, source, view="customer_rows")
+    with source.connect() as engine:
+        src = source.open(engine, view="customer_rows")
         try:
             table = prep.transform(src, con=engine)  # names a missing column, one line
             rows = read_table(engine, src, prep.reading_)
@@ -188,6 +188,9 @@ def new_features(
     *,
     as_of: date | None = None,
     mapping: Mapping[str, str] | None = None,
+    engine: str | None = None,
+    table: str | None = None,
+    query: str | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Raw rows → (one row per customer with the model's features, the ledger of the rows).
 
@@ -196,10 +199,15 @@ def new_features(
     overrides the run's column names. A customer table goes through the run's fitted
     preparation. A column the model needs and the rows lack raises a one-line
     :class:`~custseg.errors.SchemaError` naming it.
+
+    The rows are read, cleaned and aggregated by ``engine`` (as :func:`custseg.segment`:
+    default ``duckdb``; a ``postgresql://`` URL as ``source``, with ``table`` or ``query``,
+    runs the cleaning and the features inside PostgreSQL); only the customers come back.
     """
+    found = choose_input(source, engine=engine, table=table, query=query)
     if model.kind == "customers":
-        return _customer_features(model, source, as_of)
-    return _transaction_features(model, source, as_of, mapping)
+        return _customer_features(model, found, as_of)
+    return _transaction_features(model, found, as_of, mapping)
 
 
 def _columns(model: RunModel) -> list[str]:
@@ -409,21 +417,26 @@ def score(
     *,
     as_of: date | None = None,
     mapping: Mapping[str, str] | None = None,
+    engine: str | None = None,
+    table: str | None = None,
+    query: str | None = None,
 ) -> Scores:
     """Score the customers of ``source`` with ``model``; compare them with ``training``.
 
     ``training`` is the run's customer table (``segments.parquet``: features and segment).
-    See :func:`new_features` for ``as_of`` and ``mapping``.
+    See :func:`new_features` for ``as_of``, ``mapping``, ``engine``, ``table`` and ``query``.
     """
-    table, ledger = new_features(model, source, as_of=as_of, mapping=mapping)
-    if table.empty:
+    customers, ledger = new_features(
+        model, source, as_of=as_of, mapping=mapping, engine=engine, table=table, query=query
+    )
+    if customers.empty:
         raise EmptyDataError(f"{ledger['source']}: no customer left to score after cleaning")
     if model.groups:
-        out, drift = _score_split(model, training, table)
+        out, drift = _score_split(model, training, customers)
     else:
-        labels, distance, xt = assign(model, table)
-        drift = drift_summary(model, training, table, labels, xt)
-        out = table.copy()
+        labels, distance, xt = assign(model, customers)
+        drift = drift_summary(model, training, customers, labels, xt)
+        out = customers.copy()
         out["segment"] = labels
         out["segment_name"] = [model.segment_names.get(int(s), str(s)) for s in labels]
         out["distance"] = distance

@@ -38,6 +38,7 @@ from custseg.lifecycle.compare import Migration, migration
 from custseg.model import CustomerSegmenter
 from custseg.model.run import RunModel
 from custseg.pipeline import check_as_of, explore, segment
+from custseg.sources.inputs import choose_input
 from custseg.stages.audit import CleaningRules
 
 _EVERY = re.compile(r"^\s*(\d{1,3})\s*([DWMdwm])\s*$")
@@ -198,6 +199,9 @@ def track(
     rules: CleaningRules | None = None,
     lang: str = "en",
     on_step: Callable[[str, dict[str, Any]], None] | None = None,
+    engine: str | None = None,
+    table: str | None = None,
+    query: str | None = None,
 ) -> TrackResult:
     """Track how long a segmentation fitted as of ``start`` stays as good as a fresh fit.
 
@@ -214,6 +218,9 @@ def track(
     mapping, rules : as for :func:`custseg.segment`.
     lang : ``"en"`` or ``"fr"``.
     on_step : called as ``on_step(name, info)`` before each date (for progress).
+    engine, table, query : the engine that reads ``source`` and computes the features of
+        every date, as for :func:`custseg.segment` (a ``postgresql://`` URL with the
+        ``table`` or the ``query`` of the lines: inside PostgreSQL); the fits run in Python.
 
     Returns
     -------
@@ -223,7 +230,8 @@ def track(
     if not 0.0 < float(threshold) <= 1.0:
         raise CustsegError(f"--threshold {threshold} must be above 0 and at most 1 (e.g. 0.8)")
     step_every = every if isinstance(every, Every) else Every.parse(every)
-    label = str(source) if not isinstance(source, pd.DataFrame) else "<DataFrame>"
+    found = choose_input(source, engine=engine, table=table, query=query)
+    label = found.label
     report = on_step or (lambda name, info: None)
     report("read", {"source": label})
     try:
@@ -233,7 +241,9 @@ def track(
             f"--start {start!r} is not a date; write it as YYYY-MM-DD (e.g. 2011-06-01)"
         ) from None
     try:
-        span = explore(source, mapping=mapping, rules=rules).ledger
+        span = explore(
+            source, mapping=mapping, rules=rules, engine=found.engine, table=table, query=query
+        ).ledger
     except SchemaError as exc:
         raise SchemaError(
             f"{exc} (track follows transaction lines over time: it needs their dates, so a "
@@ -263,7 +273,8 @@ def track(
         k_min = k_max = k  # nothing to choose: no sweep over other k
     ref = segment(
         source, seed=seed, k=k, k_min=k_min, k_max=k_max, mapping=mapping, as_of=t0,
-        rules=rules, lang=lang, kind="transactions",
+        rules=rules, lang=lang, kind="transactions", engine=found.engine, table=table,
+        query=query,
     )  # fmt: skip
     frozen = RunModel.from_document(ref.model_document())
     k_ref = int(ref.model.k_)
@@ -272,19 +283,21 @@ def track(
     labels: list[pd.Series] = []
     for i, when in enumerate(dates):
         report("date", {"as_of": when.isoformat(), "step": i, "steps": len(dates) - 1})
-        table = dataclasses.replace(frozen, as_of=when).features(source)
-        if len(table) <= k_ref:
+        customers = dataclasses.replace(frozen, as_of=when).features(
+            source, engine=found.engine, table=table, query=query
+        )
+        if len(customers) <= k_ref:
             raise InputError(
-                f"{label}: only {len(table)} customers as of {when.isoformat()}, too few "
+                f"{label}: only {len(customers)} customers as of {when.isoformat()}, too few "
                 f"for {k_ref} segments; choose a later --start"
             )
         rows.append(
-            _measure(frozen.segmenter, table, k_ref, seed, names, when, i, step_every, lang)
+            _measure(frozen.segmenter, customers, k_ref, seed, names, when, i, step_every, lang)
         )
         labels.append(
             pd.Series(
-                frozen.segmenter.predict(table) + 1,
-                index=pd.Index(table["customer_id"].astype(str)),
+                frozen.segmenter.predict(customers) + 1,
+                index=pd.Index(customers["customer_id"].astype(str)),
             )
         )
         if i:

@@ -31,11 +31,11 @@ from typing import Any
 
 import pandas as pd
 
-from custseg.engines import connect
 from custseg.errors import ModelError
 from custseg.model import persistence, schema
 from custseg.model.segmenter import CustomerSegmenter
-from custseg.sources import open_source, resolve_columns
+from custseg.sources import resolve_columns
+from custseg.sources.inputs import choose_input
 from custseg.stages import features
 from custseg.stages.audit import CleaningRules, audit
 from custseg.stages.customers import CustomerPreparation
@@ -182,43 +182,65 @@ class RunModel:
                 message if message.startswith(f"{path}:") else f"{path}: {message}"
             ) from exc
 
-    def features(self, source: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFrame:
+    def features(
+        self,
+        source: str | os.PathLike[str] | pd.DataFrame,
+        *,
+        engine: str | None = None,
+        table: str | None = None,
+        query: str | None = None,
+    ) -> pd.DataFrame:
         """Raw rows (a file or a DataFrame) → one row per customer with the model's features.
 
         Transactions are audited with the run's cleaning rules and as-of date (lines on or
         after it are outside the observation period), then aggregated by the feature stage; a
-        customer table goes through the saved preparation.
+        customer table goes through the saved preparation. ``engine``, ``table`` and
+        ``query`` choose the engine that reads the rows, as for :func:`custseg.segment`
+        (a ``postgresql://`` URL with a table or a query: inside PostgreSQL).
         """
-        if self.preparation is not None:
-            return self.preparation.transform(source)
-        if self.rules is None or self.as_of is None:
+        found = choose_input(source, engine=engine, table=table, query=query)
+        if self.preparation is None and (self.rules is None or self.as_of is None):
             raise ModelError("a transactions model needs its cleaning rules and as-of date")
-        with connect() as engine:
-            src = open_source(engine, source)
+        with found.connect() as con:
+            if self.preparation is not None:
+                rows = found.open(con, view="customer_rows")
+                try:
+                    return self.preparation.transform(rows, con=con)
+                finally:
+                    rows.close()
+            src = found.open(con)
             try:
+                assert self.rules is not None and self.as_of is not None
                 colmap = resolve_columns(src.columns, self.columns, source=src.label)
                 audit(
-                    engine,
+                    con,
                     src,
                     colmap,
                     self.rules,
                     as_of=self.as_of,
                     collectors=(features.collect,),
                 )
-                return features.customer_features(engine, self.as_of)
+                return features.customer_features(con, self.as_of)
             finally:
                 src.close()
 
-    def predict(self, source: str | os.PathLike[str] | pd.DataFrame) -> pd.Series:
+    def predict(
+        self,
+        source: str | os.PathLike[str] | pd.DataFrame,
+        *,
+        engine: str | None = None,
+        table: str | None = None,
+        query: str | None = None,
+    ) -> pd.Series:
         """The segment number (1..k, as in ``segments.csv``) of every customer of ``source``,
-        indexed by ``customer_id``."""
-        table = self.features(source)
-        index = pd.Index(table["customer_id"], name="customer_id")
-        if table.empty:  # every row dropped by the cleaning: no customer to score
+        indexed by ``customer_id`` (``engine``, ``table``, ``query``: see :meth:`features`)."""
+        customers = self.features(source, engine=engine, table=table, query=query)
+        index = pd.Index(customers["customer_id"], name="customer_id")
+        if customers.empty:  # every row dropped by the cleaning: no customer to score
             return pd.Series([], index=index, name="segment", dtype="int64")
         if self.groups:
-            return self._predict_split(table).set_axis(index)
-        return pd.Series(self.segmenter.predict(table) + 1, index=index, name="segment")
+            return self._predict_split(customers).set_axis(index)
+        return pd.Series(self.segmenter.predict(customers) + 1, index=index, name="segment")
 
     def _predict_split(self, table: pd.DataFrame) -> pd.Series:
         """Each customer scored by the model of its group (see :class:`SplitGroup`)."""

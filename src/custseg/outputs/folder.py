@@ -35,7 +35,6 @@ from typing import Any
 
 import pandas as pd
 
-from custseg.engines import is_database_url
 from custseg.errors import InputError
 from custseg.lifecycle.compare import Side, run_changes
 from custseg.model.schema import SPLIT_RUN_FORMAT
@@ -53,6 +52,7 @@ from custseg.report.manifest import (
     seal,
     sync_dir,
 )
+from custseg.sources.inputs import choose_input
 
 try:
     import fcntl
@@ -503,8 +503,11 @@ def run(
     result is saved in ``changes.json`` and the report's summary says what changed.
     """
     on_step: Step | None = kwargs.get("on_step")
-    database = isinstance(source, str) and is_database_url(source)
-    inputs = () if isinstance(source, pd.DataFrame) or database else (source,)
+    # the engine and the input checked before any work (a wrong --engine is one line)
+    found = choose_input(
+        source, engine=kwargs.get("engine"), table=kwargs.get("table"), query=kwargs.get("query")
+    )
+    inputs = found.paths
     earlier = read_previous(previous) if previous is not None else None
     if earlier is not None:
         earlier.check(kwargs.get("kind"), kwargs.get("split") is not None)

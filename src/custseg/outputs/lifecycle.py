@@ -24,6 +24,7 @@ from custseg.lifecycle.track import track as track_stability
 from custseg.outputs.files import write_csv, write_json, write_text
 from custseg.outputs.folder import Staging, prepare_out
 from custseg.report.data import RunData
+from custseg.sources.inputs import choose_input
 
 #: the files of a track folder, and of a compare folder
 TRACK_FILES = ("track.csv", "track.json", "migrations.csv", "track.html")
@@ -106,11 +107,16 @@ def track(
     """:func:`custseg.lifecycle.track.track`, then (with ``out``) its files written there.
 
     ``out`` is checked before any work. See :func:`custseg.lifecycle.track.track` for the
-    parameters (``start``, ``every``, ``k``, ``threshold``, ``seed``, ``lang``…).
+    parameters (``start``, ``every``, ``k``, ``threshold``, ``seed``, ``lang``, ``engine``,
+    ``table``, ``query``…).
     """
+    # the engine and the input checked before any work (a wrong --engine is one line)
+    found = choose_input(
+        source, engine=kwargs.get("engine"), table=kwargs.get("table"), query=kwargs.get("query")
+    )
     if out is None:
         return track_stability(source, **kwargs)
-    staging = open_out(out, TRACK_FILES, () if isinstance(source, pd.DataFrame) else (source,))
+    staging = open_out(out, TRACK_FILES, found.paths)
     try:
         result = track_stability(source, **kwargs)
         write_into(staging, _track_writers(result))

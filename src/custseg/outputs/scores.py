@@ -26,6 +26,7 @@ from custseg.outputs.folder import prepare_out
 from custseg.pipeline import check_as_of
 from custseg.report.drift import render_drift
 from custseg.report.manifest import open_run
+from custseg.sources.inputs import choose_input
 
 #: the files of a score folder, in the order they are written
 SCORE_FILES = ("scores.parquet", "scores.csv", "audit.json", "drift.json", "drift.html")
@@ -59,6 +60,9 @@ def score(
     as_of: date | str | None = None,
     mapping: dict[str, str] | None = None,
     lang: str | None = None,
+    engine: str | None = None,
+    table: str | None = None,
+    query: str | None = None,
 ) -> Scores:
     """Score the customers of ``source`` with the run ``model``; with ``out``, write them.
 
@@ -74,6 +78,10 @@ def score(
         line of ``source``); customer tables: ages and seniorities as of it (default: the run's).
     mapping : canonical → column of ``source``, where its columns are named otherwise.
     lang : language of the drift page (default: the run's).
+    engine, table, query : the engine that reads ``source`` and runs the run's cleaning and
+        features (default ``duckdb``); a ``postgresql://`` URL as ``source``, with the
+        ``table`` or the ``query`` giving the lines, runs them inside PostgreSQL (as
+        :func:`custseg.segment`). The scoring itself reads ``model.json`` in Python either way.
 
     Examples
     --------
@@ -90,14 +98,23 @@ def score(
     True
     """
     when = check_as_of(as_of)
+    found = choose_input(source, engine=engine, table=table, query=query)
     run_model, training, run_lang = read_run(model)
     lang = lang or run_lang
     staging = None
     if out is not None:
-        inputs = () if isinstance(source, pd.DataFrame) else (source,)
-        staging = prepare_out(out, inputs, files=SCORE_FILES)
+        staging = prepare_out(out, found.paths, files=SCORE_FILES)
     try:
-        scores = score_rows(run_model, source, training, as_of=when, mapping=mapping)
+        scores = score_rows(
+            run_model,
+            source,
+            training,
+            as_of=when,
+            mapping=mapping,
+            engine=found.engine,
+            table=table,
+            query=query,
+        )
         if staging is not None:
             write_scores(scores, staging.folder, lang)
             staging.commit()
