@@ -69,27 +69,54 @@ EngineOption = Annotated[
     typer.Option(
         "--engine",
         help="Engine that reads INPUT and runs the cleaning and the features: duckdb (default; "
-        "embedded, no server) or postgres (inside the PostgreSQL server of a postgresql:// "
-        "INPUT, which implies it).",
+        "embedded, no server), postgres (inside the PostgreSQL server of a postgresql:// "
+        "INPUT, which implies it) or spark (files, or a table of Spark's catalog with --table "
+        "and no INPUT).",
         show_default=False,
     ),
 ]
 TableOption = Annotated[
     str | None,
-    typer.Option("--table", help="With a postgresql:// INPUT: the table of lines (schema.name)."),
+    typer.Option(
+        "--table",
+        help="With a postgresql:// INPUT: the table of lines (schema.name); with --engine spark "
+        "and no INPUT: a table of Spark's catalog (db.name).",
+    ),
 ]
 QueryOption = Annotated[
     str | None,
     typer.Option(
-        "--query", help='With a postgresql:// INPUT: a query giving the lines ("SELECT …").'
+        "--query",
+        help='With a postgresql:// INPUT, or --engine spark and no INPUT: a query giving the '
+        'lines ("SELECT …", in the engine\'s SQL).',
+    ),
+]
+SparkMasterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        help="With --engine spark: local[N] or local[*] (default: in this process), a cluster "
+        "URL (spark://host:7077, yarn) or sc://host:15002 for Spark Connect.",
+        show_default=False,
     ),
 ]
 
 
-def _source(text: str) -> str | Path:
-    """INPUT as the library takes it: a database URL as text, anything else as a path."""
+def _source(text: str | None, spark_master: str | None = None) -> str | Path | None:
+    """INPUT as the library takes it: a database URL as text, anything else as a path
+    (``None`` when left out: a table of Spark's catalog). ``--spark-master`` is handed to the
+    library as its setting (``CUSTSEG_SPARK_MASTER``)."""
+    import os
+
     from custseg.engines import is_database_url
 
+    if spark_master is not None:
+        from custseg.config import settings
+
+        os.environ["CUSTSEG_SPARK_MASTER"] = spark_master
+        settings.cache_clear()
+    if text is None:
+        return None
     return text if is_database_url(text) else Path(text)
 
 
@@ -121,7 +148,8 @@ INPUT_HELP = (
     ".csv.xz), Parquet or Excel; a quoted glob or a folder of CSV or Parquet parts with the "
     "same columns (Hive folders such as year=2011/ become columns); or - for standard input; "
     "or a PostgreSQL database, postgresql://user@host:port/db, with --table or --query "
-    "(the cleaning and the features then run inside the server)."
+    "(the cleaning and the features then run inside the server). Left out with --engine spark "
+    "--table db.name (a table of Spark's catalog)."
 )
 
 
@@ -161,14 +189,15 @@ def main() -> None:
 
 @app.command()
 def run(
-    input: Annotated[str, typer.Argument(help=INPUT_HELP)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs.")],
+    input: Annotated[str | None, typer.Argument(help=INPUT_HELP, metavar="INPUT", show_default=False)] = None,
     seed: Annotated[
         int, typer.Option(help="Random seed (≥ 0); same input and seed, same output.")
     ] = 0,
     table: TableOption = None,
     query: QueryOption = None,
     engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
     k: Annotated[
         int | None, typer.Option("--k", help="Number of segments (default: chosen).")
     ] = None,
@@ -252,6 +281,8 @@ def run(
     Example (first-time and repeat customers apart): custseg run orders.csv --out runs/lc
     --split lifecycle
 
+    Example (on Spark): custseg run "lake/sales/year=*/*.parquet" --engine spark --out runs/lake
+
     Example (inside PostgreSQL): custseg run postgresql://ann@db:5432/shop --table sales.lines
     --out runs/shop
 
@@ -292,7 +323,7 @@ def run(
                 status.update(i18n.t(lang, f"step_{name}", **info))
 
             result = run_pipeline(
-                _source(input),
+                _source(input, spark_master),
                 out,
                 engine=engine,
                 table=table,
@@ -367,7 +398,7 @@ DIALECT_NAMES = {"duckdb": "DuckDB", "postgres": "PostgreSQL", "spark": "Spark S
 
 @app.command()
 def explore(
-    input: Annotated[str, typer.Argument(help=INPUT_HELP)],
+    input: Annotated[str | None, typer.Argument(help=INPUT_HELP, metavar="INPUT", show_default=False)] = None,
     html: Annotated[
         Path | None, typer.Option("--html", help="Also write the data-quality page here.")
     ] = None,
@@ -382,6 +413,7 @@ def explore(
         ),
     ] = False,
     engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
     table: TableOption = None,
     query: QueryOption = None,
 ) -> None:
@@ -404,7 +436,7 @@ def explore(
         if lang not in i18n.LANGUAGES:
             _fail(f"--lang {lang!r} is not available; use one of {', '.join(i18n.LANGUAGES)}")
         result = explore_source(
-            _source(input),
+            _source(input, spark_master),
             mapping=parse_mapping(map_ or []),
             log_sql=show_sql,
             engine=engine,
@@ -535,8 +567,8 @@ def _cell(value: Any) -> str:
 @app.command()
 def score(
     model: Annotated[Path, typer.Argument(help="A run's --out folder, or its model.json.")],
-    input: Annotated[str, typer.Argument(help=INPUT_HELP)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the scores.")],
+    input: Annotated[str | None, typer.Argument(help=INPUT_HELP, metavar="INPUT", show_default=False)] = None,
     as_of: Annotated[
         str | None,
         typer.Option(
@@ -550,6 +582,7 @@ def score(
         str | None, typer.Option("--lang", help="Language: en or fr (default: the run's).")
     ] = None,
     engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
     table: TableOption = None,
     query: QueryOption = None,
 ) -> None:
@@ -576,7 +609,7 @@ def score(
             _fail(f"--lang {lang!r} is not available; use one of {', '.join(i18n.LANGUAGES)}")
         result = score_input(
             model,
-            _source(input),
+            _source(input, spark_master),
             out,
             as_of=as_of,
             mapping=parse_mapping(map_ or []),
@@ -665,8 +698,8 @@ def export_sql(
 
 @app.command()
 def track(
-    input: Annotated[str, typer.Argument(help=INPUT_HELP)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs.")],
+    input: Annotated[str | None, typer.Argument(help=INPUT_HELP, metavar="INPUT", show_default=False)] = None,
     start: Annotated[
         str | None,
         typer.Option(help="Date the reference model is fitted as of (default: mid-history)."),
@@ -684,6 +717,7 @@ def track(
     map_: MapOption = None,
     lang: Annotated[str, typer.Option("--lang", help="Language: en or fr.")] = "en",
     engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
     table: TableOption = None,
     query: QueryOption = None,
 ) -> None:
@@ -715,7 +749,7 @@ def track(
                 status.update(" ".join(f"{v}" for v in (name, *info.values())))
 
             result = track_run(
-                _source(input),
+                _source(input, spark_master),
                 out,
                 engine=engine,
                 table=table,

@@ -7,6 +7,7 @@ holds the settings it was created with); nothing else reads these environment va
 ``CUSTSEG_THREADS``        threads of the engine and parallel fits (default: usable cores)
 ``CUSTSEG_MEMORY_LIMIT``   memory limit of the engine, e.g. ``4GB`` (default: the engine's)
 ``CUSTSEG_PARTITION_LINES`` lines cleaned at once (default 25 million)
+``CUSTSEG_SPARK_MASTER``   Spark master of ``--engine spark`` (default ``local[*]``)
 ``TMPDIR``                 where temporary files and what the engine spills go
 ========================== ===============================================================
 """
@@ -56,6 +57,8 @@ class Settings:
     memory_limit : memory limit of the engine (``"4GB"``); ``None`` keeps the engine's default.
     partition_lines : lines cleaned at once; larger inputs are cleaned in parts.
     temp_dir : folder of temporary files (transcoded inputs, parts, engine spill).
+    spark_master : master of the Spark engine (``local[4]``, ``spark://host:7077``,
+        ``sc://host:15002`` for Spark Connect); ``None``: ``local`` with :attr:`threads`.
 
     Examples
     --------
@@ -68,6 +71,7 @@ class Settings:
     memory_limit: str | None = None
     partition_lines: int = PARTITION_LINES
     temp_dir: str = "/tmp"
+    spark_master: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +85,7 @@ class Settings:
             threads=_whole(env, "CUSTSEG_THREADS"),
             memory_limit=env.get("CUSTSEG_MEMORY_LIMIT", "").strip() or None,
             partition_lines=_whole(env, "CUSTSEG_PARTITION_LINES") or PARTITION_LINES,
+            spark_master=env.get("CUSTSEG_SPARK_MASTER", "").strip() or None,
             temp_dir=temp_dir,
         )
 

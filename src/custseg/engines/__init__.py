@@ -21,6 +21,9 @@ ENGINES: tuple[str, ...] = ("duckdb", "postgres", "spark")
 #: from one of its tables or the rows of a query (``--table``/``--query``); the others read
 #: files, globs, folders and DataFrames
 URL_ENGINES: frozenset[str] = frozenset({"postgres"})
+#: engines that read files and also tables of their own catalog without a URL (Spark:
+#: ``--table db.name`` or ``--query "SELECT …"`` in Spark's SQL, INPUT left out)
+TABLE_ENGINES: frozenset[str] = frozenset({"spark"})
 #: engines that read files, globs, folders and DataFrames only, no table of their own
 #: (``--table``/``--query`` need a database URL there)
 FILE_ENGINES: frozenset[str] = frozenset({"duckdb"})
@@ -64,6 +67,12 @@ def choose(
     url = is_database_url(source)
     name = ("postgres" if url else "duckdb") if engine is None else engine.strip().lower()
     shown = source if isinstance(source, str | PathLike) else "a DataFrame"
+    if source is None and not (name in TABLE_ENGINES and (table or query)):
+        raise InputError(
+            "no INPUT: give the file, folder or postgresql:// URL of the lines"
+            + (" (or, with --engine spark, --table db.name of Spark's catalog)" * (name != "spark"))
+            + (", or --table db.name / --query \"SELECT …\"" * (name == "spark"))
+        )
     if not url and name in FILE_ENGINES and (table is not None or query is not None):
         raise InputError(
             f"--table and --query read a database; {shown} is not a postgresql:// URL: give "
@@ -79,6 +88,11 @@ def choose(
             f"{hide_password(str(source))} is a PostgreSQL database, which the {name} engine "
             f"does not read; leave out --engine {name} (a postgresql:// INPUT runs on "
             "--engine postgres)"
+        )
+    if not url and name in TABLE_ENGINES and source is not None and (table or query):
+        raise InputError(
+            f"--engine {name} reads {shown} or the table of --table/--query, not both; "
+            "leave out INPUT to read a table of Spark's catalog"
         )
     if not url and name in URL_ENGINES:
         raise InputError(

@@ -280,10 +280,10 @@ def _errors() -> Iterator[None]:
         raise EngineError(_first_line(exc)) from exc
 
 
-def master_of(master: str | None) -> str:
-    """The Spark master to use: the one given, else ``CUSTSEG_SPARK_MASTER``, else
-    :data:`DEFAULT_MASTER`."""
-    return master or os.environ.get("CUSTSEG_SPARK_MASTER") or DEFAULT_MASTER
+def master_of(master: str | None, settings_: Settings | None = None) -> str:
+    """The Spark master to use: the one given, else the settings' (``CUSTSEG_SPARK_MASTER``),
+    else :data:`DEFAULT_MASTER`."""
+    return master or (settings_ or settings()).spark_master or DEFAULT_MASTER
 
 
 def spark_session(master: str | None, settings_: Settings) -> SparkSession:
@@ -293,7 +293,7 @@ def spark_session(master: str | None, settings_: Settings) -> SparkSession:
     ``yarn``…), or ``sc://host:port`` for Spark Connect. A session already started is reused,
     whatever master is asked (a JVM has one).
     """
-    wanted = master_of(master)
+    wanted = master_of(master, settings_)
     with _SESSION_LOCK:
         found = _SESSION.get("session")
         if found is not None and not _stopped(found):
@@ -428,7 +428,7 @@ class SparkEngine(Engine):
             memory_limit=memory_limit or base.memory_limit,
             partition_lines=1 << 62,
         )
-        self.master = master_of(master)
+        self.master = master_of(master, self.settings)
         if self.master == DEFAULT_MASTER and self.settings.threads:
             self.master = f"local[{int(self.settings.threads)}]"
         self.label = f"spark ({self.master})"

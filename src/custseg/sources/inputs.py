@@ -32,7 +32,8 @@ class Input:
     """Where the lines come from (``source``, with ``table`` or ``query`` for a database) and
     the engine that reads them (a name of :data:`custseg.engines.ENGINES`)."""
 
-    #: a path (file, glob, folder, ``-``), a database URL, or a pandas DataFrame
+    #: a path (file, glob, folder, ``-``), a database URL, a pandas DataFrame, or ``None``
+    #: for a table of the engine's own catalog (Spark's ``--table db.name``)
     source: Any
     engine: str
     table: str | None = None
@@ -47,9 +48,12 @@ class Input:
     def label(self) -> str:
         """The input as messages and outputs name it: a path, ``<DataFrame>``, or the database
         URL (its password hidden) with ``--table NAME`` or ``--query "…"``."""
-        if not isinstance(self.source, str | os.PathLike):
+        if self.source is None:  # a table of the engine's catalog (Spark)
+            shown = self.engine
+        elif not isinstance(self.source, str | os.PathLike):
             return "<DataFrame>"
-        shown = os.fspath(self.source)
+        else:
+            shown = os.fspath(self.source)
         if self.database:
             shown = hide_password(shown)
         if self.table is not None:
@@ -83,7 +87,10 @@ class Input:
         label = getattr(con, "label", None) or (
             hide_password(self.source) if self.database else str(self.source)
         )
-        return open_table(con, str(label), table=self.table, query=self.query, view=view)
+        command = f"--engine {self.engine}" if self.source is None else None
+        return open_table(
+            con, str(label), table=self.table, query=self.query, view=view, command=command
+        )
 
 
 def choose_input(

@@ -568,9 +568,11 @@ def open_table(
     table: str | None = None,
     query: str | None = None,
     view: str = SOURCE_VIEW,
+    command: str | None = None,
 ) -> Source:
     """Expose a table of the engine's database (``table``) or the rows of ``query`` as the
-    view ``view``; ``label`` names the database (its password hidden)."""
+    view ``view``; ``label`` names the database (its password hidden), ``command`` what
+    stands before ``--table`` on the command line (default ``label``: the URL)."""
     if (table is None) == (query is None):
         raise InputError(
             f'{label}: name the lines to read with --table NAME or --query "SELECT …" '
@@ -579,7 +581,8 @@ def open_table(
     con.source(view, table=table, query=query)
     what = f"{label} table {table}" if table is not None else f"{label} query"
     # the name as the command line takes it back (the report's "reproduce" line)
-    name = f"{label} --table {table}" if table is not None else f'{label} --query "{query}"'
+    given = command or label
+    name = f"{given} --table {table}" if table is not None else f'{given} --query "{query}"'
     fingerprint: dict[str, Any] = {"name": name, "database": label, "table": table, "query": query}
     src = _describe(con, view, what, "database", fingerprint)
     fingerprint["rows"] = int(con.scalar(f"SELECT count(*) FROM {ident(view)}") or 0)

@@ -1,0 +1,150 @@
+"""``--engine spark`` on run, explore, score and track: the same answer as DuckDB's.
+
+Lines of Online Retail (a seeded twentieth of its invoices, every line of a chosen invoice)
+are written as a Hive-partitioned Parquet folder (``month=…/``, as a lake holds them), as
+single Parquet files and as a table of Spark's catalog. The commands read them on Spark
+(local mode, the session's JVM) and on DuckDB and must give the same run folder figures,
+quality figures, scores and tracking. Wrong combinations are one-line errors.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import custseg
+from custseg.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+RETAIL = ROOT / "data" / "online_retail.parquet"
+#: lines before this day train the run; the lines from it on are the new lines scored
+SPLIT = pd.Timestamp("2011-09-01")
+
+
+def sample(share: float) -> pd.DataFrame:
+    retail = pd.read_parquet(RETAIL)
+    invoices = retail["InvoiceNo"].astype(str).str.lstrip("C")
+    rng = np.random.default_rng(1)
+    unique = invoices.unique()
+    chosen = set(rng.choice(unique, int(len(unique) * share), replace=False))
+    return retail[invoices.isin(chosen)].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def lake(spark, tmp_path_factory):
+    """The sampled lines as files, a partitioned folder, and the catalog table sales.lines."""
+    from custseg.config import settings
+    from custseg.engines.spark import spark_session
+
+    folder = tmp_path_factory.mktemp("lake")
+    lines = sample(0.05)
+    files = {
+        "lines": folder / "lines.parquet",
+        "old": folder / "old.parquet",
+        "new": folder / "new.parquet",
+        "parts": folder / "parts",
+    }
+    lines.to_parquet(files["lines"], index=False)
+    lines[lines["InvoiceDate"] < SPLIT].to_parquet(files["old"], index=False)
+    lines[lines["InvoiceDate"] >= SPLIT].to_parquet(files["new"], index=False)
+    month = lines["InvoiceDate"].dt.strftime("%Y-%m")
+    for key, part in lines.groupby(month):
+        (files["parts"] / f"month={key}").mkdir(parents=True)
+        part.to_parquet(files["parts"] / f"month={key}" / "part.parquet", index=False)
+    session = spark_session(spark, settings())
+    session.sql("CREATE DATABASE IF NOT EXISTS sales")
+    session.sql("DROP TABLE IF EXISTS sales.lines")
+    session.sql(f"CREATE TABLE sales.lines USING parquet LOCATION '{files['lines']}'")
+    yield {"frame": lines, **files}
+    session.sql("DROP TABLE IF EXISTS sales.lines")
+
+
+def cli(*args: str) -> str:
+    done = CliRunner().invoke(app, list(args))
+    assert done.exit_code == 0, done.output
+    return done.output
+
+
+def test_run_a_partitioned_folder_on_spark(lake, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("CUSTSEG_SPARK_MASTER", raising=False)  # --spark-master sets it
+    parts = str(lake["parts"])
+    cli("run", parts, "--out", str(tmp_path / "duck"), "--seed", "0", "--k", "4")
+    cli(
+        "run", parts, "--engine", "spark", "--spark-master", "local[2]",
+        "--out", str(tmp_path / "spark"), "--seed", "0", "--k", "4",
+    )  # fmt: skip
+    for name in ("segments.csv", "profiles.csv", "model.json", "audit.json"):
+        duck = (tmp_path / "duck" / name).read_bytes()
+        assert (tmp_path / "spark" / name).read_bytes() == duck, name
+    audit = json.loads((tmp_path / "spark" / "audit.json").read_text())
+    assert audit["input_rows"] == len(lake["frame"])
+
+
+def test_run_a_table_of_the_catalog(lake, tmp_path: Path) -> None:
+    cli("run", str(lake["lines"]), "--out", str(tmp_path / "duck"), "--seed", "0", "--k", "4")
+    cli(
+        "run", "--engine", "spark", "--table", "sales.lines",
+        "--out", str(tmp_path / "spark"), "--seed", "0", "--k", "4",
+    )  # fmt: skip
+    duck = (tmp_path / "duck" / "segments.csv").read_bytes()
+    assert (tmp_path / "spark" / "segments.csv").read_bytes() == duck
+    manifest = (tmp_path / "spark" / "report.html").read_text(encoding="utf-8")
+    assert "custseg run --engine spark --table sales.lines --out DIR" in manifest
+
+
+def test_explore_on_spark_gives_the_figures_of_duckdb(lake) -> None:
+    duck = custseg.explore(lake["lines"])
+    spark = custseg.explore(lake["lines"], engine="spark")
+    a, b = duck.ledger.to_dict(), spark.ledger.to_dict()
+    assert a == b
+    assert spark.summary == duck.summary
+    assert spark.ledger.dropped["missing_customer_id"] > 0
+
+
+def test_explore_sql_prints_the_spark_queries(lake) -> None:
+    out = cli("explore", str(lake["lines"]), "--engine", "spark", "--sql")
+    assert "Spark" in out and "CACHE TABLE" in out
+
+
+def test_score_on_spark_equals_score_on_duckdb(lake, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    custseg.run(lake["old"], run, seed=0, k=4)
+    cli("score", str(run), str(lake["new"]), "--out", str(tmp_path / "duck"))
+    cli("score", str(run), str(lake["new"]), "--engine", "spark", "--out", str(tmp_path / "sp"))
+    for name in ("scores.csv", "audit.json", "drift.json"):
+        duck = (tmp_path / "duck" / name).read_bytes()
+        assert (tmp_path / "sp" / name).read_bytes() == duck, name
+
+
+def test_track_on_spark_equals_track_on_duckdb(lake, tmp_path: Path) -> None:
+    options = ["--k", "3", "--every", "3M", "--start", "2011-06-01", "--seed", "0"]
+    cli("track", str(lake["lines"]), "--out", str(tmp_path / "duck"), *options)
+    cli("track", str(lake["lines"]), "--engine", "spark", "--out", str(tmp_path / "sp"), *options)
+    for name in ("track.csv", "migrations.csv", "track.json"):
+        duck = (tmp_path / "duck" / name).read_bytes()
+        assert (tmp_path / "sp" / name).read_bytes() == duck, name
+
+
+def one_line_error(*args: str) -> str:
+    done = CliRunner().invoke(app, list(args))
+    assert done.exit_code == 1, done.output
+    assert "Traceback" not in done.output
+    lines = [line for line in done.output.splitlines() if line.strip()]
+    assert len(lines) == 1, done.output
+    return lines[0]
+
+
+def test_spark_errors_are_one_line(tmp_path: Path) -> None:
+    out = str(tmp_path / "o")
+    assert "no INPUT" in one_line_error("run", "--out", out)
+    assert "not both" in one_line_error(
+        "run", str(RETAIL), "--engine", "spark", "--table", "sales.lines", "--out", out
+    )
+    assert "which the spark engine does not read" in one_line_error(
+        "run", "postgresql://ann@db/shop", "--engine", "spark", "--table", "x", "--out", out
+    )
