@@ -144,9 +144,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 def markdown(report: dict[str, Any]) -> str:
     engines = [e for e in ENGINES if any(e in r for r in report["rows"])]
-    head = "| input | " + " | ".join(
-        f"{e} audit+features (s) | {e} whole (s)" for e in engines
-    )
+    head = "| input | " + " | ".join(f"{e} audit+features (s) | {e} whole (s)" for e in engines)
     others = [e for e in engines if e != "duckdb"]
     head += "".join(f" | {e} / duckdb (audit+features) | {e} / duckdb (whole)" for e in others)
     lines = [head + " |", "|" + "---|" * (1 + 2 * len(engines) + 2 * len(others))]

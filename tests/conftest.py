@@ -111,6 +111,7 @@ def spark() -> str:
     """The master of a local Spark of two cores (one JVM for the whole session, started by the
     first engine); skipped with the reason where pyspark or Java cannot be had."""
     import importlib.util
+    import os
     import shutil
 
     if importlib.util.find_spec("pyspark") is None:

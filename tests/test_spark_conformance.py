@@ -17,10 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 import custseg
-from custseg.cli import app
 from custseg.config import Settings
 from custseg.engines import Engine, connect
 from custseg.stages.audit.rules import RULE_ORDER
@@ -106,9 +104,7 @@ def test_lifecycle_split_and_customer_table(engine: Engine, tmp_path: Path) -> N
     spark = custseg.segment(str(path), seed=0, split="lifecycle", k=3, con=engine)
     assert list(duck.segments["segment"]) == list(spark.segments["segment"])
     crm = tmp_path / "crm.csv"
-    duck.segments[["customer_id", "recency_days", "frequency", "monetary"]].to_csv(
-        crm, index=False
-    )
+    duck.segments[["customer_id", "recency_days", "frequency", "monetary"]].to_csv(crm, index=False)
     duck = custseg.segment(str(crm), seed=0, kind="customers", k=3)
     spark = custseg.segment(str(crm), seed=0, kind="customers", k=3, con=engine)
     assert list(duck.segments["segment"]) == list(spark.segments["segment"])
@@ -126,7 +122,7 @@ def test_spark_table_of_the_catalog(engine: Engine, files: dict[str, Path]) -> N
     try:
         src = open_table(engine, "spark", table="sales.lines")
         assert engine.scalar(f"SELECT count(*) FROM {src.view}") == len(noisy_lines())
-        with pytest.raises(custseg.CustsegError, match="no table 'sales.nothing'"):
+        with pytest.raises(custseg.CustsegError, match=r"no table 'sales\.nothing'"):
             open_table(engine, "spark", table="sales.nothing")
     finally:
         session.sql("DROP TABLE IF EXISTS sales.lines")

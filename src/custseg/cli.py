@@ -87,7 +87,7 @@ QueryOption = Annotated[
     str | None,
     typer.Option(
         "--query",
-        help='With a postgresql:// INPUT, or --engine spark and no INPUT: a query giving the '
+        help="With a postgresql:// INPUT, or --engine spark and no INPUT: a query giving the "
         'lines ("SELECT …", in the engine\'s SQL).',
     ),
 ]
@@ -190,7 +190,9 @@ def main() -> None:
 @app.command()
 def run(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs.")],
-    input: Annotated[str | None, typer.Argument(help=INPUT_HELP, metavar="INPUT", show_default=False)] = None,
+    input: Annotated[
+        str | None, typer.Argument(help=INPUT_HELP, metavar="INPUT", show_default=False)
+    ] = None,
     seed: Annotated[
         int, typer.Option(help="Random seed (≥ 0); same input and seed, same output.")
     ] = 0,
@@ -398,7 +400,9 @@ DIALECT_NAMES = {"duckdb": "DuckDB", "postgres": "PostgreSQL", "spark": "Spark S
 
 @app.command()
 def explore(
-    input: Annotated[str | None, typer.Argument(help=INPUT_HELP, metavar="INPUT", show_default=False)] = None,
+    input: Annotated[
+        str | None, typer.Argument(help=INPUT_HELP, metavar="INPUT", show_default=False)
+    ] = None,
     html: Annotated[
         Path | None, typer.Option("--html", help="Also write the data-quality page here.")
     ] = None,
@@ -568,7 +572,9 @@ def _cell(value: Any) -> str:
 def score(
     model: Annotated[Path, typer.Argument(help="A run's --out folder, or its model.json.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the scores.")],
-    input: Annotated[str | None, typer.Argument(help=INPUT_HELP, metavar="INPUT", show_default=False)] = None,
+    input: Annotated[
+        str | None, typer.Argument(help=INPUT_HELP, metavar="INPUT", show_default=False)
+    ] = None,
     as_of: Annotated[
         str | None,
         typer.Option(
@@ -699,7 +705,9 @@ def export_sql(
 @app.command()
 def track(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs.")],
-    input: Annotated[str | None, typer.Argument(help=INPUT_HELP, metavar="INPUT", show_default=False)] = None,
+    input: Annotated[
+        str | None, typer.Argument(help=INPUT_HELP, metavar="INPUT", show_default=False)
+    ] = None,
     start: Annotated[
         str | None,
         typer.Option(help="Date the reference model is fitted as of (default: mid-history)."),

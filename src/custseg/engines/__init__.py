@@ -71,7 +71,7 @@ def choose(
         raise InputError(
             "no INPUT: give the file, folder or postgresql:// URL of the lines"
             + (" (or, with --engine spark, --table db.name of Spark's catalog)" * (name != "spark"))
-            + (", or --table db.name / --query \"SELECT …\"" * (name == "spark"))
+            + (', or --table db.name / --query "SELECT …"' * (name == "spark"))
         )
     if not url and name in FILE_ENGINES and (table is not None or query is not None):
         raise InputError(

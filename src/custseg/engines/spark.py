@@ -155,9 +155,7 @@ def to_spark(sql: str) -> str:
         return exp.Anonymous(this=name, expressions=list(args))
 
     def inf(sign: str) -> exp.Expression:
-        return exp.Cast(
-            this=exp.Literal.string(f"{sign}Infinity"), to=exp.DataType.build("double")
-        )
+        return exp.Cast(this=exp.Literal.string(f"{sign}Infinity"), to=exp.DataType.build("double"))
 
     def rewrite(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Placeholder):
@@ -599,13 +597,12 @@ class SparkEngine(Engine):
                     f"{path}: Spark reads .zst files only through Python's zstandard; "
                     "pip install zstandard, or decompress the file first"
                 ) from None
-
-            opener: Any = lambda: zstandard.open(path, "rb")  # noqa: E731
+            source: Any = zstandard.open(path, "rb")
         elif path.suffix == ".gz":
-            opener = lambda: gzip.open(path, "rb")  # noqa: E731
+            source = gzip.open(path, "rb")  # noqa: SIM115 (closed by the with below)
         else:
-            opener = lambda: path.open("rb")  # noqa: E731
-        with opener() as fh, target.open("wb") as out:
+            source = path.open("rb")
+        with source as fh, target.open("wb") as out:
             for _ in range(skip):
                 fh.readline()
             shutil.copyfileobj(fh, out, 4 << 20)
