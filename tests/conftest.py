@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -119,3 +120,48 @@ def spark() -> str:
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("Spark needs Java 17: apt-get install openjdk-17-jre-headless")
     return "local[2]"
+
+
+@pytest.fixture(scope="session")
+def spark_connect(spark: str, tmp_path_factory: pytest.TempPathFactory):
+    """A Spark Connect server (pyspark's own ``sbin/start-connect-server.sh``, local[2]) on a
+    free port for the session: its ``sc://`` URL; stopped at the end."""
+    import importlib.util
+    import socket
+    import subprocess
+    import time
+
+    if importlib.util.find_spec("grpc") is None:
+        pytest.skip("Spark Connect needs pip install 'pyspark[connect]'")
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    logs = tmp_path_factory.mktemp("spark-connect")
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(home),
+        "SPARK_LOG_DIR": str(logs),
+        "SPARK_PID_DIR": str(logs),
+        "SPARK_IDENT_STRING": f"custseg-{port}",
+    }
+    start = [
+        "bash", str(home / "sbin" / "start-connect-server.sh"), "--master", "local[2]",
+        "--conf", f"spark.connect.grpc.binding.port={port}", "--conf", "spark.ui.enabled=false",
+    ]  # fmt: skip
+    subprocess.run(start, env=env, check=True, capture_output=True, timeout=120)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(1)
+        else:
+            pytest.skip(f"the Spark Connect server did not listen on {port} within 180 s")
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        stop = ["bash", str(home / "sbin" / "stop-connect-server.sh")]
+        subprocess.run(stop, env=env, capture_output=True, timeout=120)

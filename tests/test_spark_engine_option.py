@@ -148,3 +148,26 @@ def test_spark_errors_are_one_line(tmp_path: Path) -> None:
     assert "which the spark engine does not read" in one_line_error(
         "run", "postgresql://ann@db/shop", "--engine", "spark", "--table", "x", "--out", out
     )
+
+
+def test_run_through_spark_connect(lake, spark_connect: str, tmp_path: Path) -> None:
+    """``--spark-master sc://…``: the stages run in a Spark Connect server (another JVM, its
+    own working folder), and the run folder is DuckDB's. In a process of its own: pyspark
+    does not mix a Connect session with the in-process one of the other tests."""
+    import subprocess
+    import sys
+
+    cli("run", str(lake["lines"]), "--out", str(tmp_path / "duck"), "--seed", "0", "--k", "4")
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "custseg", "run", str(lake["lines"]), "--engine", "spark",
+            "--spark-master", spark_connect, "--out", str(tmp_path / "sc"),
+            "--seed", "0", "--k", "4",
+        ],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # no log of the JVM or of pyspark on the terminal
+    for name in ("segments.csv", "audit.json", "model.json"):
+        duck = (tmp_path / "duck" / name).read_bytes()
+        assert (tmp_path / "sc" / name).read_bytes() == duck, name

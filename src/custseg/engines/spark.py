@@ -326,8 +326,16 @@ def spark_session(master: str | None, settings_: Settings) -> SparkSession:
             if settings_.memory_limit:
                 builder = builder.config("spark.driver.memory", _java_memory(settings_))
         quiet_python_logs()
-        with _errors(), _jvm_output(Path(settings_.temp_dir) / "custseg-spark" / "jvm.log"):
-            session = builder.getOrCreate()
+        try:
+            with _errors(), _jvm_output(Path(settings_.temp_dir) / "custseg-spark" / "jvm.log"):
+                session = builder.getOrCreate()
+        except EngineError as exc:
+            if not wanted.startswith("sc://"):
+                raise
+            raise EngineError(
+                f"{wanted}: cannot reach Spark Connect ({exc}); it needs pip install "
+                "'pyspark[connect]' and a Spark Connect server listening there"
+            ) from None
         with contextlib.suppress(Exception):
             # a failed query is the caller's one-line error, not a logged stack
             session.sparkContext.setLogLevel("OFF")
@@ -554,7 +562,10 @@ class SparkEngine(Engine):
         skip: int = 0,
     ) -> None:
         self._check_open()
-        paths = [Path(path)] if isinstance(path, str | PathLike) else [Path(p) for p in path]
+        # absolute: a Spark Connect server or a cluster resolves a relative path from its own
+        # working folder
+        given = [path] if isinstance(path, str | PathLike) else list(path)
+        paths = [Path(os.path.abspath(p)) for p in given]
         if format == "parquet":
             base = _hive_base(paths)
             with _errors():
