@@ -3,8 +3,9 @@
 The labels the query gives equal Python scoring (``custseg.score``) for every customer, for a
 transactions model (synthetic lines and Online Retail) and customer-table models (Train.csv →
 Test.csv; the marketing-campaign table with engineered variables). PostgreSQL is a real
-server started by the tests (tests/postgres.py); Spark, Snowflake and BigQuery output is
-checked by parsing it with sqlglot.
+server started by the tests (tests/postgres.py), Spark a local session of pyspark with its
+default settings (as a user's); Snowflake and BigQuery output is checked by parsing it with
+sqlglot.
 """
 
 from __future__ import annotations
@@ -75,6 +76,17 @@ def on_postgres(server, sql: str, table: pd.DataFrame, name: str) -> pd.DataFram
             return pd.DataFrame(cur.fetchall(), columns=cols)
 
 
+def on_spark(master: str, sql: str, table: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The exported SQL run as it is in a Spark session of default settings (the table
+    registered as a temporary view)."""
+    from custseg.config import settings
+    from custseg.engines.spark import spark_session
+
+    session = spark_session(master, settings()).newSession()
+    session.createDataFrame(table).createOrReplaceTempView(name)
+    return session.sql(sql).toArrow().to_pandas()
+
+
 def same_labels(got: pd.DataFrame, expected: pd.DataFrame) -> None:
     """Every customer scored by Python is in the SQL result, with the same segment and name."""
     got = got.assign(customer_id=got["customer_id"].astype(str)).set_index("customer_id")
@@ -136,6 +148,26 @@ def test_online_retail_on_duckdb_and_postgres(tmp_path: Path, postgres) -> None:
     same_labels(got, custseg.score(run, part).table)
 
 
+def test_synthetic_transactions_on_spark(synthetic, spark) -> None:
+    run, lines = synthetic
+    model = RunModel.load(run)
+    sql = export_sql(model, dialect="spark", table="lines")
+    same_labels(on_spark(spark, sql, lines, "lines"), custseg.score(run, lines).table)
+    as_of = pd.Timestamp("2024-06-15").date()
+    sql = export_sql(model, dialect="spark", table="lines", as_of=as_of)
+    same_labels(
+        on_spark(spark, sql, lines, "lines"), custseg.score(run, lines, as_of=as_of).table
+    )
+
+
+def test_customer_table_on_spark(train, spark) -> None:
+    model = RunModel.load(train)
+    test = pd.read_csv(TEST)
+    expected = custseg.score(train, TEST).table
+    got = on_spark(spark, export_sql(model, dialect="spark"), test, "customers")
+    same_labels(got, expected)
+
+
 def test_customer_table_train_to_test(train, postgres) -> None:
     model = RunModel.load(train)
     test = pd.read_csv(TEST)
@@ -160,6 +192,7 @@ def test_customer_table_with_engineered_variables(campaign, postgres) -> None:
 
 
 @pytest.mark.parametrize("dialect", [d for d in DIALECTS if d not in {"duckdb", "postgres"}])
+# Spark's SQL also runs above (test_*_on_spark); parsing it checks the other options too
 def test_other_dialects_parse(synthetic, train, dialect: str) -> None:
     for run in (synthetic[0], train):
         sql = export_sql(RunModel.load(run), dialect=dialect)

@@ -401,10 +401,24 @@ def export_sql(
     import sqlglot
 
     try:
-        out = sqlglot.transpile(sql, read="duckdb", write=dialect, pretty=True)[0]
+        tree = sqlglot.parse_one(sql, read="duckdb")
+        if dialect == "spark":
+            tree = tree.transform(_spark_percentile)
+        out = tree.sql(dialect=dialect, pretty=True)
     except sqlglot.errors.SqlglotError as exc:  # pragma: no cover - a sqlglot without a rule
         raise ModelError(f"the scoring SQL cannot be written for {dialect}: {exc}") from exc
     return _header(model, dialect) + out + ";\n"
+
+
+def _spark_percentile(node: Any) -> Any:
+    """``QUANTILE_CONT(x, q)`` as Spark's ``percentile(x, q)`` (interpolated, as DuckDB's):
+    sqlglot writes ``PERCENTILE_CONT(x, q)``, which Spark reads only as ``PERCENTILE_CONT(q)
+    WITHIN GROUP (ORDER BY x)`` (found by running the SQL on Spark)."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.PercentileCont) and node.args.get("expression") is not None:
+        return exp.Anonymous(this="percentile", expressions=[node.this, node.expression])
+    return node
 
 
 def _check_exportable(model: RunModel) -> None:
