@@ -126,3 +126,17 @@ def test_spark_table_of_the_catalog(engine: Engine, files: dict[str, Path]) -> N
             open_table(engine, "spark", table="sales.nothing")
     finally:
         session.sql("DROP TABLE IF EXISTS sales.lines")
+
+
+def test_a_stopped_spark_is_one_line_then_starts_again(engine: Engine, files) -> None:
+    """Spark stopping under a run (its JVM out of memory…) is said as such, not blamed on the
+    input; the next engine starts a new session. Last of the module: it stops the session."""
+    from custseg.engines.spark import spark_session
+    from custseg.errors import EngineStopped
+
+    spark_session(None, engine.settings).sparkContext.stop()
+    with pytest.raises(EngineStopped, match="Spark stopped while it ran") as caught:
+        custseg.segment(str(files["noisy"]), seed=0, con=engine)
+    assert "\n" not in str(caught.value) and "damaged" not in str(caught.value)
+    with connect("spark", settings=engine.settings) as fresh:
+        assert fresh.scalar("SELECT 40 + ?", [2]) == 42

@@ -66,3 +66,8 @@ class EngineError(CustsegError, RuntimeError):
     Raised by every :class:`~custseg.engines.base.Engine`, so that code above the engines
     catches engine failures without importing an engine's library.
     """
+
+
+class EngineStopped(EngineError):
+    """The engine itself stopped while it ran (its process died, often out of memory): the
+    input is not at fault, and the message says what to give the engine."""

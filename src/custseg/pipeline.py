@@ -17,7 +17,7 @@ import pandas as pd
 
 from custseg import i18n
 from custseg.engines import Engine
-from custseg.errors import CustsegError, EmptyDataError, EngineError, InputError, SchemaError
+from custseg.errors import CustsegError, EmptyDataError, EngineError, SchemaError
 from custseg.explain import lifecycle, naming
 from custseg.explain.methods import ATYPICAL, run_verdict
 from custseg.explain.personas import external_validity, personas
@@ -366,9 +366,9 @@ def check_as_of(as_of: date | str | None) -> date | None:
     raise CustsegError(f"as_of {as_of!r} is not a date; write it as YYYY-MM-DD (e.g. 2011-12-31)")
 
 
-def engine_error(label: str, exc: Exception, src: Source | None = None) -> InputError:
+def engine_error(label: str, exc: Exception, src: Source | None = None) -> CustsegError:
     """A one-line error for a failure of the SQL engine while it reads the input (a damaged
-    file when ``src`` is Parquet)."""
+    file when ``src`` is Parquet); an engine that stopped keeps its own error."""
     return read_error(src, label, exc)
 
 

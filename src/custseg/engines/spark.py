@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from custseg.config import Settings, settings
 from custseg.engines.base import Engine, Params
 from custseg.engines.sql import ident
-from custseg.errors import EngineError, InputError
+from custseg.errors import EngineError, EngineStopped, InputError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -275,7 +275,35 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except (PySparkException, Py4JError) as exc:
+        cause = _java_cause(exc)
+        if any(sign in cause for sign in _STOPPED):
+            raise EngineStopped(
+                f"Spark stopped while it ran ({cause}); give it more memory "
+                "(CUSTSEG_MEMORY_LIMIT, its driver's heap: now "
+                f"{_SESSION.get('memory', 'the default')}) or run it on a cluster "
+                f"(--spark-master); its log: {_SESSION.get('log', 'none')}"
+            ) from exc
         raise EngineError(_first_line(exc)) from exc
+
+
+#: what Spark's errors say when Spark itself, not the statement, failed
+_STOPPED = (
+    "SparkContext was shut down",
+    "OutOfMemoryError",
+    "Java gateway process exited",
+    "Answer from Java side is empty",
+    "SparkContext has been shutdown",
+    "stopped SparkContext",
+)
+
+
+def _java_cause(exc: BaseException) -> str:
+    """The first line of the Java exception behind a py4j error, else of the error itself."""
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        with contextlib.suppress(Exception):
+            return str(java.toString()).splitlines()[0]
+    return _first_line(exc)
 
 
 def master_of(master: str | None, settings_: Settings | None = None) -> str:
@@ -323,8 +351,12 @@ def spark_session(master: str | None, settings_: Settings) -> SparkSession:
                 .config("spark.sql.warehouse.dir", str(local / "warehouse"))
                 .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={local}")
             )
-            if settings_.memory_limit:
-                builder = builder.config("spark.driver.memory", _java_memory(settings_))
+            # the driver's heap holds what local Spark checkpoints (1 GB by default: 10 M lines
+            # stopped it); half the machine's memory unless CUSTSEG_MEMORY_LIMIT says otherwise
+            memory = _java_memory(settings_)
+            builder = builder.config("spark.driver.memory", memory)
+            _SESSION["memory"] = memory
+            _SESSION["log"] = str(local / "jvm.log")
         quiet_python_logs()
         try:
             with _errors(), _jvm_output(Path(settings_.temp_dir) / "custseg-spark" / "jvm.log"):
@@ -380,11 +412,18 @@ def _stopped(session: Any) -> bool:
 
 
 def _java_memory(settings_: Settings) -> str:
-    """The settings' memory limit ("4GB", "512MiB"…) in the JVM's spelling ("4g", "512m")."""
+    """The settings' memory limit ("4GB", "512MiB"…) in the JVM's spelling ("4096m"); half the
+    machine's memory when none is set."""
+    if not settings_.memory_limit:
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return "2048m"
+        return f"{max(total // 2 // 2**20, 1024)}m"
     text = str(settings_.memory_limit).strip().lower().replace("ib", "b")
     match = re.fullmatch(r"([0-9.]+)\s*([kmgt]?)b?", text)
     if not match:
-        return "2g"
+        return "2048m"
     number, unit = float(match.group(1)), match.group(2) or "b"
     megabytes = number * {"b": 1 / 2**20, "k": 1 / 1024, "m": 1, "g": 1024, "t": 2**20}[unit]
     return f"{max(int(megabytes), 512)}m"

@@ -38,7 +38,7 @@ import pandas as pd
 
 from custseg.engines.base import Engine
 from custseg.engines.sql import ident
-from custseg.errors import EngineError, InputError, SchemaError
+from custseg.errors import CustsegError, EngineError, EngineStopped, InputError, SchemaError
 from custseg.sources.schema import ALIASES, check_unique_names, normalize_name
 
 CSV_SUFFIXES = {".csv", ".tsv", ".txt", ".tab", ".dat"}
@@ -630,7 +630,7 @@ def _open_files(
         if kind == "parquet":
             return _open_parquet(con, view, label, files, fingerprint)
         return _open_csv(con, view, label, files, root, fingerprint, scratch)
-    except (InputError, SchemaError):
+    except (InputError, SchemaError, EngineStopped):
         raise
     except (EngineError, ValueError, OSError, UnicodeError, EOFError, lzma.LZMAError) as exc:
         raise InputError(
@@ -675,8 +675,11 @@ def _check_parquet(path: Path) -> None:
         )
 
 
-def damaged_parquet(label: str, exc: BaseException) -> InputError:
-    """The error for a Parquet file the engine cannot read."""
+def damaged_parquet(label: str, exc: BaseException) -> CustsegError:
+    """The error for a Parquet file the engine cannot read (the engine's own when the engine
+    stopped: the file is not at fault)."""
+    if isinstance(exc, EngineStopped):
+        return EngineStopped(str(exc))
     return InputError(
         f"{label}: is a damaged Parquet file ({_first_line(exc)}); copy or export it again"
     )
@@ -823,8 +826,10 @@ def _describe(con: Engine, view: str, label: str, kind: str, fp: dict[str, Any])
     return Source(view, list(types), types, label, kind, fp)
 
 
-def read_error(src: Source | None, label: str, exc: BaseException) -> InputError:
+def read_error(src: Source | None, label: str, exc: BaseException) -> CustsegError:
     """A one-line error for a failure of the engine while it reads a source to the end."""
+    if isinstance(exc, EngineStopped):
+        return EngineStopped(str(exc))
     if src is not None and src.kind == "parquet":
         return damaged_parquet(label, exc)
     return InputError(
