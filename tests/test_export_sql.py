@@ -155,9 +155,7 @@ def test_synthetic_transactions_on_spark(synthetic, spark) -> None:
     same_labels(on_spark(spark, sql, lines, "lines"), custseg.score(run, lines).table)
     as_of = pd.Timestamp("2024-06-15").date()
     sql = export_sql(model, dialect="spark", table="lines", as_of=as_of)
-    same_labels(
-        on_spark(spark, sql, lines, "lines"), custseg.score(run, lines, as_of=as_of).table
-    )
+    same_labels(on_spark(spark, sql, lines, "lines"), custseg.score(run, lines, as_of=as_of).table)
 
 
 def test_customer_table_on_spark(train, spark) -> None:
