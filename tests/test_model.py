@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import adjusted_rand_score, pairwise_distances, silhouette_score
+from threadpoolctl import threadpool_limits
 
 from custseg.errors import ModelError, NotFittedError, SchemaError, TooFewCustomersError
 from custseg.explain import naming
@@ -147,6 +148,10 @@ def test_fast_silhouette_matches_scikit_learn(k: int) -> None:
     assert together[0] == pytest.approx(ours, abs=1e-6)
     assert together[1] == pytest.approx(silhouette_score(X, others), abs=1e-6)
     assert together[2] == -1.0
+    # blocks computed side by side (BLAS on one thread each) give the very same values
+    with threadpool_limits(1, user_api="blas"):
+        serial = silhouettes(X, [labels, others], block=64)
+    assert silhouettes(X, [labels, others], block=64, workers=3) == serial
 
 
 @given(
