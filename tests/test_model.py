@@ -152,6 +152,12 @@ def test_fast_silhouette_matches_scikit_learn(k: int) -> None:
     with threadpool_limits(1, user_api="blas"):
         serial = silhouettes(X, [labels, others], block=64)
     assert silhouettes(X, [labels, others], block=64, workers=3) == serial
+    # the blocks, computed in place, hold the values of the plain expression to the bit
+    sq = np.einsum("ij,ij->i", X, X)
+    plain = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (X @ X.T), 0.0))
+    plain = plain.astype(np.float32)
+    np.fill_diagonal(plain, 0.0)
+    assert np.array_equal(distance_matrix(X, block=64), plain)
 
 
 @given(
