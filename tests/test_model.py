@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import pairwise_distances, silhouette_score
+from sklearn.metrics import adjusted_rand_score, pairwise_distances, silhouette_score
+from threadpoolctl import threadpool_limits
 
 from custseg.errors import ModelError, NotFittedError, SchemaError, TooFewCustomersError
 from custseg.explain import naming
@@ -23,6 +24,7 @@ from custseg.model import (
 )
 from custseg.model.segmenter import ParameterError
 from custseg.model.selection import (
+    adjusted_rand,
     distance_matrix,
     find_knee,
     silhouette_from_distances,
@@ -146,6 +148,38 @@ def test_fast_silhouette_matches_scikit_learn(k: int) -> None:
     assert together[0] == pytest.approx(ours, abs=1e-6)
     assert together[1] == pytest.approx(silhouette_score(X, others), abs=1e-6)
     assert together[2] == -1.0
+    # blocks computed side by side (BLAS on one thread each) give the very same values
+    with threadpool_limits(1, user_api="blas"):
+        serial = silhouettes(X, [labels, others], block=64)
+    assert silhouettes(X, [labels, others], block=64, workers=3) == serial
+    # the blocks, computed in place, hold the values of the plain expression to the bit
+    sq = np.einsum("ij,ij->i", X, X)
+    plain = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (X @ X.T), 0.0))
+    plain = plain.astype(np.float32)
+    np.fill_diagonal(plain, 0.0)
+    assert np.array_equal(distance_matrix(X, block=64), plain)
+
+
+@given(
+    st.integers(1, 400),
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.floats(0.0, 1.0),
+    st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=200, deadline=None)
+def test_adjusted_rand_is_scikit_learns_to_the_bit(
+    n: int, ka: int, kb: int, agree: float, seed: int
+) -> None:
+    # the stability vote's own ARI must give the very float scikit-learn gives (results of a
+    # run stay byte-identical): random labelings, partly agreeing, with unused labels
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, ka, n).astype(np.int32)
+    b = np.where(rng.random(n) < agree, a % kb, rng.integers(0, kb, n)).astype(np.int32)
+    assert adjusted_rand(a, b) == adjusted_rand_score(a, b)
+    assert adjusted_rand(a, a) == adjusted_rand_score(a, a) == 1.0
+    big = rng.integers(0, ka, 12_000)
+    assert adjusted_rand(big, big[::-1]) == adjusted_rand_score(big, big[::-1])
 
 
 def test_verdict_rules() -> None:

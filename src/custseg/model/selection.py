@@ -13,7 +13,6 @@ the window it searched, and why each k scoring better elsewhere was not taken.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,13 +95,20 @@ def _silhouette_from_sums(sums: np.ndarray, inv: np.ndarray, k: int) -> float:
     return float(np.nan_to_num(s).mean())
 
 
-def silhouettes(X: np.ndarray, labelings: list[np.ndarray], block: int = 1_000) -> list[float]:
+def silhouettes(
+    X: np.ndarray, labelings: list[np.ndarray], block: int = 1_000, workers: int = 1
+) -> list[float]:
     """Mean silhouette of several labelings of the same points, in one pass over the pairs.
 
     The distances are computed by blocks of rows (float64, then float32 like
     :func:`distance_matrix`) and each block serves every labeling, so memory stays at one
-    block (80 MB for 10 k points) instead of the whole matrix (400 MB). A labeling with fewer
-    than two clusters scores -1.
+    block per worker (80 MB for 10 k points) instead of the whole matrix (400 MB). A
+    labeling with fewer than two clusters scores -1.
+
+    With ``workers`` > 1 the blocks are computed side by side, BLAS on one thread each:
+    every block fills its own rows of the sums, computed as on one thread, so the values do
+    not change. On Online Retail (4,334 customers, 5 blocks, 9 labelings) this pass took
+    0.5 s on one thread, the last step of the k sweep after its parallel fits.
 
     Examples
     --------
@@ -118,9 +124,25 @@ def silhouettes(X: np.ndarray, labelings: list[np.ndarray], block: int = 1_000) 
         oh[np.arange(n), inv] = 1
         onehots.append(oh)
     sums = [np.empty((n, oh.shape[1]), dtype=np.float64) for oh in onehots]
-    for rows, D in _distance_blocks(X, block):
+    X64, sq = _squared_norms(X)
+
+    def fill(start: int) -> None:
+        rows, D = _distance_block(X64, sq, start, block)
         for total, oh in zip(sums, onehots, strict=True):
             total[rows] = D @ oh
+
+    starts = range(0, n, block)
+    if workers > 1 and len(starts) > 1:
+        with (
+            threadpool_limits(1, user_api="blas"),
+            ThreadPoolExecutor(
+                max_workers=min(workers, len(starts)), thread_name_prefix="custseg-sil"
+            ) as pool,
+        ):
+            list(pool.map(fill, starts))
+    else:
+        for start in starts:
+            fill(start)
     return [
         -1.0 if len(uniq) < 2 else _silhouette_from_sums(total, inv, len(uniq))
         for (uniq, inv), total in zip(coded, sums, strict=True)
@@ -139,23 +161,40 @@ def distance_matrix(X: np.ndarray, block: int = 2_000) -> np.ndarray:
     [[0.0, 5.0], [5.0, 0.0]]
     """
     D = np.empty((X.shape[0], X.shape[0]), dtype=np.float32)
-    for rows, block_d in _distance_blocks(X, block):
+    X64, sq = _squared_norms(X)
+    for start in range(0, X.shape[0], block):
+        rows, block_d = _distance_block(X64, sq, start, block)
         D[rows] = block_d
     return D
 
 
-def _distance_blocks(X: np.ndarray, block: int) -> Iterator[tuple[slice, np.ndarray]]:
-    """Rows ``rows`` of the Euclidean distance matrix, by blocks: computed in float64,
-    given in float32, zero on the diagonal."""
+def _squared_norms(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` in float64 and the squared norm of each row, for :func:`_distance_block`."""
     X = np.asarray(X, dtype=np.float64)
-    sq = np.einsum("ij,ij->i", X, X)
-    for start in range(0, X.shape[0], block):
-        rows = slice(start, start + block)
-        d2 = sq[rows, None] + sq[None, :] - 2.0 * (X[rows] @ X.T)
-        np.maximum(d2, 0.0, out=d2)
-        D = np.sqrt(d2, out=d2).astype(np.float32)
-        D[np.arange(D.shape[0]), np.arange(start, start + D.shape[0])] = 0.0
-        yield rows, D
+    return X, np.einsum("ij,ij->i", X, X)
+
+
+def _distance_block(
+    X: np.ndarray, sq: np.ndarray, start: int, block: int
+) -> tuple[slice, np.ndarray]:
+    """Rows ``start`` to ``start + block`` of the Euclidean distance matrix of ``X`` (float64,
+    squared norms ``sq``): computed in float64, given in float32, zero on the diagonal.
+
+    The operations are those of ``sqrt(max(sq_i + sq_j - 2 * (x_i . x_j), 0))`` in that
+    order, written in place: two 8-byte temporaries of the block instead of four (0.47 s
+    instead of 0.52 s for the 5 blocks of Online Retail, best of 15), the same values.
+    """
+    rows = slice(start, start + block)
+    d2 = sq[rows, None] + sq[None, :]
+    product = X[rows] @ X.T
+    product *= 2.0
+    d2 -= product
+    del product
+    np.maximum(d2, 0.0, out=d2)
+    D = np.empty(d2.shape, dtype=np.float32)
+    np.sqrt(d2, out=D, casting="same_kind")  # computed in float64, rounded once to float32
+    D[np.arange(D.shape[0]), np.arange(start, start + D.shape[0])] = 0.0
+    return rows, D
 
 
 @dataclass
@@ -275,8 +314,6 @@ def bootstrap_stability(
     >>> bootstrap_stability(X, 2, random_state=0)
     1.0
     """
-    from sklearn.metrics import adjusted_rand_score
-
     algo = get_algorithm(algorithm)
     size = min(round(fraction * X.shape[0]), max_size)
     if size < k or repeats < 2 or not algo.predicts:
@@ -289,11 +326,49 @@ def bootstrap_stability(
         fitted = algo.build(k, n_init=n_init, random_state=random_state + b).fit(X[idx])
         labelings.append(fitted.predict(E))
     aris = [
-        adjusted_rand_score(labelings[i], labelings[j])
+        adjusted_rand(labelings[i], labelings[j])
         for i in range(repeats)
         for j in range(i + 1, repeats)
     ]
     return float(np.mean(aris))
+
+
+def adjusted_rand(a: np.ndarray, b: np.ndarray) -> float:
+    """Adjusted Rand index of two labelings by non-negative integers: the value of
+    :func:`sklearn.metrics.adjusted_rand_score`, to the last bit.
+
+    Written here because the stability vote compares 45 pairs of labelings for each k, and
+    scikit-learn's function spends its time validating its input (type of target, unique
+    labels, a sparse contingency matrix): 3.4 ms a pair on 4,334 customers, 1.4 s of the
+    2.5 s the vote took on Online Retail (one thread), against 0.04 ms here. The pair
+    counts are the same integers (from a dense contingency table counted by ``bincount``)
+    and the last line is scikit-learn's expression on the same Python integers, so the
+    result is the same float; the tests compare both on random labelings.
+
+    Examples
+    --------
+    >>> adjusted_rand(np.array([0, 0, 1, 2]), np.array([0, 0, 1, 1]))
+    0.5714285714285714
+    >>> adjusted_rand(np.array([0, 0, 1, 1]), np.array([1, 1, 0, 0]))
+    1.0
+    """
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    n = a.shape[0]
+    kb = int(b.max()) + 1 if n else 1
+    ka = int(a.max()) + 1 if n else 1
+    table = np.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb)
+    rows = table.sum(axis=1)
+    cols = table.sum(axis=0)
+    same_both = int((table * table).sum())
+    # the four pair counts of sklearn.metrics.cluster.pair_confusion_matrix
+    tp = same_both - n
+    fp = int((table * cols[None, :]).sum()) - same_both
+    fn = int((table * rows[:, None]).sum()) - same_both
+    tn = n * n - fp - fn - same_both
+    if fn == 0 and fp == 0:
+        return 1.0
+    return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
 
 
 def _inertia(model: Any, X: np.ndarray) -> float:
@@ -558,7 +633,7 @@ def sweep(
     with ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="custseg-k") as pool:
         fitted = list(pool.map(fit, ks[::-1]))[::-1]  # the slowest (largest k) first
     labelings = [m.labels_ if sil_idx is None else m.labels_[sil_idx] for _, m in fitted]
-    sil = silhouettes(sil_X, labelings)
+    sil = silhouettes(sil_X, labelings, workers=_workers())
     for st, model in fitted:
         stable.append(st)
         labels = model.labels_
