@@ -456,6 +456,9 @@ def test_currency_is_saved_and_shown(tmp_path: Path) -> None:
     assert json.loads((out / "model.json").read_text())["currency"] == "EUR"
     page = (out / "report.html").read_text()
     assert "--currency EUR" in page and "(€)" in page
+    # the portraits' spend carries the sign, the language's way (not "759EUR")
+    portraits = pd.read_csv(out / "profiles.csv")["description"]
+    assert portraits.str.contains(r"€[0-9][0-9,.]* net spend").all(), list(portraits)
     plain = tmp_path / "plain"
     assert runner.invoke(app, ["run", str(data), "--out", str(plain), "--k", "3"]).exit_code == 0
     assert "currency" not in json.loads((plain / "model.json").read_text())

@@ -268,7 +268,7 @@ def describe(
         tagline=tagline,
         recency=i18n.number(medians["recency_days"], lang),
         frequency=i18n.number(freq, lang, 0 if float(freq).is_integer() else 1),
-        monetary=i18n.number(medians["monetary"], lang) + currency,
+        monetary=i18n.money(medians["monetary"], lang, currency),
     ).strip()
 
 

@@ -66,6 +66,34 @@ def number(value: float, lang: str, decimals: int = 0) -> str:
     return text
 
 
+#: the sign written next to an amount (the code itself when there is no common sign)
+SYMBOLS: dict[str, str] = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥", "INR": "₹"}
+
+
+def symbol(code: str) -> str:
+    """The sign of a currency code (``GBP`` → ``£``), or the code itself."""
+    return SYMBOLS.get(code, code)
+
+
+def money(value: float, lang: str, code: str, decimals: int = 0) -> str:
+    """An amount with its currency, the language's way (the number alone without a code).
+
+    Examples
+    --------
+    >>> money(1234, "en", "GBP"), money(-5, "en", "USD"), money(1234, "en", "CHF")
+    ('£1,234', '-$5', '1,234\xa0CHF')
+    >>> money(1234, "fr", "EUR"), money(12, "en", "")
+    ('1\u202f234\xa0€', '12')
+    """
+    text = number(value, lang, decimals)
+    if not code:
+        return text
+    sign = symbol(code)
+    if lang == "fr" or len(sign) > 1:
+        return f"{text}\u00a0{sign}"
+    return f"-{sign}{text[1:]}" if text.startswith("-") else f"{sign}{text}"
+
+
 def plural(lang: str, key: str, count: float, **values: Any) -> str:
     """The ``plurals`` entry ``key`` in the form ``count`` takes in ``lang``, with ``{n}`` filled.
 

@@ -46,7 +46,7 @@ COUNTRY_CURRENCY: dict[str, str] = {
     "india": "INR",
 }
 #: the sign written next to an amount (the code itself when there is no common sign)
-SYMBOLS: dict[str, str] = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥", "INR": "₹"}
+SYMBOLS = i18n.SYMBOLS
 #: share of the revenue a country must hold for its currency to be the run's
 MAJORITY = 0.5
 
@@ -89,20 +89,14 @@ def _amount(value: Any) -> float:
 
 def symbol(code: str) -> str:
     """The sign of a currency code (``GBP`` → ``£``), or the code itself."""
-    return SYMBOLS.get(code, code)
+    return i18n.symbol(code)
 
 
 def money(value: float | None, lang: str, code: str, decimals: int = 0) -> str:
     """An amount with its currency, the language's way: ``£1,234`` / ``1 234 £``."""
     if value is None:
         return "—"
-    text = i18n.number(value, lang, decimals)
-    if not code:
-        return text
-    sign = symbol(code)
-    if lang == "fr" or len(sign) > 1:
-        return f"{text}\u00a0{sign}"
-    return f"-{sign}{text[1:]}" if text.startswith("-") else f"{sign}{text}"
+    return i18n.money(value, lang, code, decimals)
 
 
 def with_currency(label: str, lang: str, code: str) -> str:
