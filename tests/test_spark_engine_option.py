@@ -12,27 +12,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 import custseg
 from custseg.cli import app
+from tests.test_engine_option import sample
 
 ROOT = Path(__file__).resolve().parents[1]
 RETAIL = ROOT / "data" / "online_retail.parquet"
 #: lines before this day train the run; the lines from it on are the new lines scored
 SPLIT = pd.Timestamp("2011-09-01")
-
-
-def sample(share: float) -> pd.DataFrame:
-    retail = pd.read_parquet(RETAIL)
-    invoices = retail["InvoiceNo"].astype(str).str.lstrip("C")
-    rng = np.random.default_rng(1)
-    unique = invoices.unique()
-    chosen = set(rng.choice(unique, int(len(unique) * share), replace=False))
-    return retail[invoices.isin(chosen)].reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")

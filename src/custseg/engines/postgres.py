@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import lru_cache
@@ -27,7 +26,7 @@ import psycopg
 
 from custseg.config import Settings, settings
 from custseg.engines.base import Engine, Params
-from custseg.engines.sql import hide_password, ident, literal, portable_pattern
+from custseg.engines.sql import PARAM, hide_password, ident, literal, portable_pattern, transpile
 from custseg.errors import EngineError, InputError
 
 if TYPE_CHECKING:
@@ -119,12 +118,6 @@ _TRY: dict[str, str] = {
 #: the memory of a sort or a hash of the engine's session
 _WORK_MEM = "256MB"
 
-#: what a ``?`` parameter is written as while the statement is transpiled
-_PARAM = "__custseg_param__"
-
-#: the time spent transpiling, for measurement: [statements, seconds]
-TRANSPILE_COST: list[float] = [0, 0.0]
-
 
 @lru_cache(maxsize=4096)
 def to_postgres(sql: str, bound: bool = False) -> str:
@@ -137,24 +130,19 @@ def to_postgres(sql: str, bound: bool = False) -> str:
     Unicode spaces DuckDB's does. With ``bound`` (parameters given), ``?`` become psycopg's
     ``%s`` and a ``%`` of the text ``%%``.
     """
-    import sqlglot
     from sqlglot import exp
 
-    start = time.perf_counter()
-
-    def rewrite(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Placeholder):
-            return exp.column(_PARAM)
+    def rewrite(node: exp.Expression, visit: Any) -> exp.Expression:
         if isinstance(node, exp.TryCast) and node.to.is_type(exp.DataType.Type.DECIMAL):
             # inline, not a function: PostgreSQL calls an SQL function whose argument is
             # used twice once per row (12 s on Online Retail, against 0.3 s inline)
-            value = node.this.transform(rewrite)  # a replaced node's children are not visited
+            value = node.this.transform(visit)  # a replaced node's children are not visited
             limit = exp.LT(this=exp.Abs(this=value.copy()), expression=exp.Literal.number("1e12"))
             cast = exp.Cast(this=value, to=node.to)
             return exp.Case(ifs=[exp.If(this=limit, true=cast)])
         if isinstance(node, exp.Round) and node.args.get("decimals") is not None:
             # PostgreSQL rounds to decimal places only a numeric
-            numeric = exp.Cast(this=node.this.transform(rewrite), to=exp.DataType.build("numeric"))
+            numeric = exp.Cast(this=node.this.transform(visit), to=exp.DataType.build("numeric"))
             rounded = exp.Round(this=numeric, decimals=node.args["decimals"])
             return exp.Cast(this=rounded, to=exp.DataType.build("double"))
         if isinstance(node, exp.TryCast):
@@ -162,35 +150,25 @@ def to_postgres(sql: str, bound: bool = False) -> str:
             name = next((f for t, f in _TRY.items() if kind.startswith(t)), None)
             if name is None:
                 raise EngineError(f"no PostgreSQL equivalent of TRY_CAST(… AS {node.to.sql()})")
-            return exp.Anonymous(this=name, expressions=[node.this.transform(rewrite)])
+            return exp.Anonymous(this=name, expressions=[node.this.transform(visit)])
         if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
             row = exp.Anonymous(
-                this="ROW", expressions=[e.transform(rewrite) for e in node.expressions]
+                this="ROW", expressions=[e.transform(visit) for e in node.expressions]
             )
             text = exp.Cast(this=row, to=exp.DataType.build("text"))
             return exp.Anonymous(this="hashtextextended", expressions=[text, exp.Literal.number(0)])
-        full = getattr(exp, "RegexpFullMatch", None)
-        if full is not None and isinstance(node, full):
-            anchored = exp.Literal.string(f"^(?:{node.expression.name})$")
-            return exp.RegexpLike(this=node.this.transform(rewrite), expression=anchored)
         if isinstance(node, exp.RegexpLike) and isinstance(node.expression, exp.Literal):
             pattern = node.expression.name
             if "(?i:" in pattern:  # PostgreSQL has no inline case-insensitive group
                 node.set("expression", exp.Literal.string(portable_pattern(pattern)))
             return node
         if isinstance(node, exp.Trim) and not node.args.get("expression"):
-            return exp.Anonymous(this="cs_trim", expressions=[node.this.transform(rewrite)])
+            return exp.Anonymous(this="cs_trim", expressions=[node.this.transform(visit)])
         return node
 
-    try:
-        tree = sqlglot.parse_one(sql, read="duckdb").transform(rewrite)
-    except sqlglot.errors.SqlglotError as exc:
-        raise EngineError(f"cannot be read as SQL: {_first_line(exc)}") from exc
-    out = tree.sql(dialect="postgres")
+    out = transpile(sql, "postgres", rewrite)
     if bound:
-        out = out.replace("%", "%%").replace(_PARAM, "%s")
-    TRANSPILE_COST[0] += 1
-    TRANSPILE_COST[1] += time.perf_counter() - start
+        out = out.replace("%", "%%").replace(PARAM, "%s")
     return out
 
 

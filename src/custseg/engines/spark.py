@@ -27,7 +27,6 @@ import re
 import shutil
 import tempfile
 import threading
-import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from custseg.config import Settings, settings
 from custseg.engines.base import Engine, Params
-from custseg.engines.sql import ident
+from custseg.engines.sql import PARAM, ident, transpile
 from custseg.errors import EngineError, EngineStopped, InputError
 
 if TYPE_CHECKING:
@@ -87,12 +86,6 @@ _FORMAT = {
 
 #: the master used when none is given (all the machine's cores, in this process's JVM)
 DEFAULT_MASTER = "local[*]"
-
-#: what a ``?`` parameter is written as while the statement is transpiled
-_PARAM = "__custseg_param__"
-
-#: the time spent transpiling, for measurement: [statements, seconds]
-TRANSPILE_COST: list[float] = [0, 0.0]
 
 # pyspark's note on pandas 3 at each conversion: of no use to a user of custseg
 warnings.filterwarnings(
@@ -146,10 +139,7 @@ def to_spark(sql: str) -> str:
     ``monotonically_increasing_id()`` (increasing in input order; the stages use it to order
     lines, never as a count).
     """
-    import sqlglot
     from sqlglot import exp
-
-    start = time.perf_counter()
 
     def fn(name: str, *args: exp.Expression) -> exp.Expression:
         return exp.Anonymous(this=name, expressions=list(args))
@@ -157,13 +147,11 @@ def to_spark(sql: str) -> str:
     def inf(sign: str) -> exp.Expression:
         return exp.Cast(this=exp.Literal.string(f"{sign}Infinity"), to=exp.DataType.build("double"))
 
-    def rewrite(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Placeholder):
-            return exp.column(_PARAM)
+    def rewrite(node: exp.Expression, visit: Any) -> exp.Expression:
         name = node.name.lower() if isinstance(node, exp.Anonymous) else ""
-        args = [e.transform(rewrite) for e in node.expressions] if name else []
+        args = [e.transform(visit) for e in node.expressions] if name else []
         if name in {"isfinite", "isinf", "is_inf"} or isinstance(node, exp.IsInf):
-            value = args[0] if args else node.this.transform(rewrite)
+            value = args[0] if args else node.this.transform(visit)
             infinite = exp.In(this=value.copy(), expressions=[inf(""), inf("-")])
             if name == "isfinite":
                 return exp.Not(this=exp.paren(exp.or_(fn("isnan", value), infinite)))
@@ -171,13 +159,13 @@ def to_spark(sql: str) -> str:
         if isinstance(node, exp.Div) and not node.args.get("typed"):
             # DuckDB's `/` gives a DOUBLE, whatever its operands; Spark's keeps a DECIMAL
             # (rounded to 6 places past the scale it can hold)
-            left = exp.Cast(this=node.this.transform(rewrite), to=exp.DataType.build("double"))
-            return exp.Div(this=left, expression=node.expression.transform(rewrite))
+            left = exp.Cast(this=node.this.transform(visit), to=exp.DataType.build("double"))
+            return exp.Div(this=left, expression=node.expression.transform(visit))
         if isinstance(node, exp.Avg):
-            value = exp.Avg(this=node.this.transform(rewrite))
+            value = exp.Avg(this=node.this.transform(visit))
             return exp.Cast(this=value, to=exp.DataType.build("double"))
         if isinstance(node, exp.RegexpReplace):
-            return _regexp_replace(node, rewrite)
+            return _regexp_replace(node, visit)
         if name == "hash":
             return fn("xxhash64", *args)
         if name == "strlen":
@@ -191,7 +179,7 @@ def to_spark(sql: str) -> str:
             # DuckDB gives '' where the pattern does not match, as Spark's does
             return fn("regexp_extract", *args)
         if name == "try_strptime" or isinstance(node, exp.StrToTime):
-            value = args[0] if name else node.this.transform(rewrite)
+            value = args[0] if name else node.this.transform(visit)
             fmt = args[1] if name else node.args["format"]
             if not isinstance(fmt, exp.Literal):
                 raise EngineError("try_strptime with a format that is not a literal")
@@ -209,30 +197,18 @@ def to_spark(sql: str) -> str:
                 )
         if isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries):
             series = node.this  # DuckDB's range(a, b) table: Spark's range, end excluded
-            end = series.args["end"].transform(rewrite)
+            end = series.args["end"].transform(visit)
             if not series.args.get("is_end_exclusive"):
                 end = exp.Add(this=end, expression=exp.Literal.number(1))
-            call = fn("range", series.args["start"].transform(rewrite), end)
+            call = fn("range", series.args["start"].transform(visit), end)
             return exp.Table(this=call, alias=node.args.get("alias"))
-        full = getattr(exp, "RegexpFullMatch", None)
-        if full is not None and isinstance(node, full):
-            anchored = exp.Literal.string(f"^(?:{node.expression.name})$")
-            return exp.RegexpLike(this=node.this.transform(rewrite), expression=anchored)
         if isinstance(node, exp.Trim) and not node.args.get("expression"):
             pattern = exp.Literal.string(f"^{_SPACES}+|{_SPACES}+$")
-            return fn(
-                "regexp_replace", node.this.transform(rewrite), pattern, exp.Literal.string("")
-            )
+            return fn("regexp_replace", node.this.transform(visit), pattern, exp.Literal.string(""))
         return node
 
-    try:
-        tree = sqlglot.parse_one(sql, read="duckdb").transform(rewrite)
-    except sqlglot.errors.SqlglotError as exc:
-        raise EngineError(f"cannot be read as SQL: {_first_line(exc)}") from exc
-    out = tree.sql(dialect="spark").replace(f"`{_PARAM}`", "?").replace(_PARAM, "?")
-    TRANSPILE_COST[0] += 1
-    TRANSPILE_COST[1] += time.perf_counter() - start
-    return out
+    out = transpile(sql, "spark", rewrite)
+    return out.replace(f"`{PARAM}`", "?").replace(PARAM, "?")
 
 
 def _regexp_replace(node: Any, rewrite: Any) -> Any:

@@ -1,16 +1,61 @@
-"""Quoting for SQL text: one place for identifiers and string literals.
+"""SQL text: quoting (identifiers and string literals) and the stages' SQL in other dialects.
 
-Values that come from the user are bound as parameters where the engine allows it; these two
+Values that come from the user are bound as parameters where the engine allows it; the quoting
 helpers are for what cannot be bound (column and table names, file paths in ``read_*`` calls,
-patterns inside generated expressions).
+patterns inside generated expressions). :func:`transpile` is what the engines of other dialects
+share to run the stages' SQL, written once in DuckDB's.
 """
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from custseg.errors import ModelError
+from custseg.errors import EngineError, ModelError
+
+#: what a ``?`` parameter is written as while a statement is transpiled (a column name no
+#: dialect changes); the engine then writes its own placeholder in its place
+PARAM = "__custseg_param__"
+
+#: the time spent transpiling the stages' statements, for measurement: [statements, seconds]
+TRANSPILE_COST: list[float] = [0, 0.0]
+
+
+def transpile(sql: str, dialect: str, rewrite: Callable[[Any, Callable[[Any], Any]], Any]) -> str:
+    """A statement of DuckDB's dialect in ``dialect``'s, by sqlglot, with the engine's rewrites.
+
+    What every engine needs is done here: ``?`` becomes :data:`PARAM` (each engine writes its
+    own placeholder back), and ``regexp_full_match`` an anchored regular-expression match.
+    ``rewrite(node, visit)`` gives a node's replacement (or the node itself), calling
+    ``visit`` on the children it keeps (a replaced node's children are not visited). Parse
+    errors are one-line :class:`~custseg.errors.EngineError`.
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    start = time.perf_counter()
+    full = getattr(exp, "RegexpFullMatch", None)
+
+    def visit(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Placeholder):
+            return exp.column(PARAM)
+        if full is not None and isinstance(node, full):
+            anchored = exp.Literal.string(f"^(?:{node.expression.name})$")
+            return exp.RegexpLike(this=node.this.transform(visit), expression=anchored)
+        return rewrite(node, visit)  # type: ignore[no-any-return]
+
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb").transform(visit)
+    except sqlglot.errors.SqlglotError as exc:
+        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+        raise EngineError(f"cannot be read as SQL: {first}") from exc
+    out = tree.sql(dialect=dialect)
+    TRANSPILE_COST[0] += 1
+    TRANSPILE_COST[1] += time.perf_counter() - start
+    return out
 
 
 def ident(name: str) -> str:
