@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 import custseg
-from custseg.cli import app
-from tests.test_engine_option import sample
+from tests.test_engine_option import cli, one_line_error, sample
 
 ROOT = Path(__file__).resolve().parents[1]
 RETAIL = ROOT / "data" / "online_retail.parquet"
@@ -53,12 +51,6 @@ def lake(spark, tmp_path_factory):
     session.sql(f"CREATE TABLE sales.lines USING parquet LOCATION '{files['lines']}'")
     yield {"frame": lines, **files}
     session.sql("DROP TABLE IF EXISTS sales.lines")
-
-
-def cli(*args: str) -> str:
-    done = CliRunner().invoke(app, list(args))
-    assert done.exit_code == 0, done.output
-    return done.output
 
 
 def test_run_a_partitioned_folder_on_spark(lake, tmp_path: Path, monkeypatch) -> None:
@@ -119,15 +111,6 @@ def test_track_on_spark_equals_track_on_duckdb(lake, tmp_path: Path) -> None:
     for name in ("track.csv", "migrations.csv", "track.json"):
         duck = (tmp_path / "duck" / name).read_bytes()
         assert (tmp_path / "sp" / name).read_bytes() == duck, name
-
-
-def one_line_error(*args: str) -> str:
-    done = CliRunner().invoke(app, list(args))
-    assert done.exit_code == 1, done.output
-    assert "Traceback" not in done.output
-    lines = [line for line in done.output.splitlines() if line.strip()]
-    assert len(lines) == 1, done.output
-    return lines[0]
 
 
 def test_spark_errors_are_one_line(tmp_path: Path) -> None:

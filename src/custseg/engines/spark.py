@@ -175,9 +175,6 @@ def to_spark(sql: str) -> str:
         if name == "to_seconds":
             zero = exp.Literal.number(0)
             return fn("make_dt_interval", zero, zero, zero, args[0])
-        if name == "regexp_extract" and len(args) == 3:
-            # DuckDB gives '' where the pattern does not match, as Spark's does
-            return fn("regexp_extract", *args)
         if name == "try_strptime" or isinstance(node, exp.StrToTime):
             value = args[0] if name else node.this.transform(visit)
             fmt = args[1] if name else node.args["format"]
@@ -719,7 +716,7 @@ class SparkEngine(Engine):
     def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
         frame = self._sql(sql, params)
         with _errors():
-            return [tuple(_plain(v) for v in r) for r in frame.collect()]
+            return [tuple(r) for r in frame.collect()]
 
     def row(self, sql: str, params: Params = None) -> tuple[Any, ...] | None:
         found = self.rows(sql, params)
@@ -771,15 +768,8 @@ class SparkEngine(Engine):
 
 
 def _duck_type(name: str) -> str:
-    if name.startswith("decimal"):
-        return name.upper().replace(",", ",")
+    """A Spark type name in DuckDB's spelling (``decimal(18,6)`` → ``DECIMAL(18,6)``)."""
     return _TYPES.get(name, name.upper())
-
-
-def _plain(value: Any) -> Any:
-    """A value as DuckDB's Python client gives it (Spark's ``Row`` values are alike but for
-    decimals, which stay :class:`~decimal.Decimal` in both)."""
-    return value
 
 
 def _hive_base(paths: list[Path]) -> Path | None:
