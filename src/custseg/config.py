@@ -8,6 +8,10 @@ holds the settings it was created with); nothing else reads these environment va
 ``CUSTSEG_MEMORY_LIMIT``   memory limit of the engine, e.g. ``4GB`` (default: the engine's)
 ``CUSTSEG_PARTITION_LINES`` lines cleaned at once (default 25 million)
 ``CUSTSEG_SPARK_MASTER``   Spark master of ``--engine spark`` (default ``local[*]``)
+``CUSTSEG_LOCAL_CUSTOMERS`` customers brought back to Python at most; beyond, an engine that
+                           clusters (Spark) runs K-Means itself (default 20 million)
+``CUSTSEG_CLUSTER_SAMPLE``  customers of the sample k is chosen on when K-Means runs in the
+                           engine (default 1 million)
 ``TMPDIR``                 where temporary files and what the engine spills go
 ========================== ===============================================================
 """
@@ -24,6 +28,10 @@ from custseg.errors import CustsegError
 
 #: lines cleaned at once when ``CUSTSEG_PARTITION_LINES`` is not set
 PARTITION_LINES = 25_000_000
+#: customers brought back to Python at most when ``CUSTSEG_LOCAL_CUSTOMERS`` is not set
+LOCAL_CUSTOMERS = 20_000_000
+#: customers k is chosen on, when K-Means runs in the engine, if ``CUSTSEG_CLUSTER_SAMPLE`` is not set
+CLUSTER_SAMPLE = 1_000_000
 
 
 def _whole(environ: Mapping[str, str], name: str) -> int | None:
@@ -59,6 +67,10 @@ class Settings:
     temp_dir : folder of temporary files (transcoded inputs, parts, engine spill).
     spark_master : master of the Spark engine (``local[4]``, ``spark://host:7077``,
         ``sc://host:15002`` for Spark Connect); ``None``: ``local`` with :attr:`threads`.
+    local_customers : customers brought back to Python at most: beyond, an engine that can
+        cluster (Spark, MLlib) runs the final K-Means on every customer itself.
+    cluster_sample : customers of the seeded sample the segmenter (k, preparation) is fitted
+        on when K-Means runs in the engine.
 
     Examples
     --------
@@ -72,6 +84,8 @@ class Settings:
     partition_lines: int = PARTITION_LINES
     temp_dir: str = "/tmp"
     spark_master: str | None = None
+    local_customers: int = LOCAL_CUSTOMERS
+    cluster_sample: int = CLUSTER_SAMPLE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +100,8 @@ class Settings:
             memory_limit=env.get("CUSTSEG_MEMORY_LIMIT", "").strip() or None,
             partition_lines=_whole(env, "CUSTSEG_PARTITION_LINES") or PARTITION_LINES,
             spark_master=env.get("CUSTSEG_SPARK_MASTER", "").strip() or None,
+            local_customers=_whole(env, "CUSTSEG_LOCAL_CUSTOMERS") or LOCAL_CUSTOMERS,
+            cluster_sample=_whole(env, "CUSTSEG_CLUSTER_SAMPLE") or CLUSTER_SAMPLE,
             temp_dir=temp_dir,
         )
 

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from custseg import i18n
 from custseg.engines import Engine
+from custseg.engines.sql import ident, literal
 from custseg.errors import CustsegError, EmptyDataError, EngineError, SchemaError
 from custseg.explain import lifecycle, naming
 from custseg.explain.methods import ATYPICAL, run_verdict
 from custseg.explain.personas import external_validity, personas
-from custseg.explain.profiles import profile
+from custseg.explain.profiles import BASE, profile, profile_table
 from custseg.explain.rules import SegmentRules, explain_segments
 from custseg.model import (
     RFM_FEATURES,
@@ -31,15 +35,16 @@ from custseg.model import (
     schema,
     segment_numbers,
 )
+from custseg.model import sql as model_sql
 from custseg.model.algorithms import get_algorithm
 from custseg.model.compare import Comparison, compare
-from custseg.model.rfm import has_rfm
+from custseg.model.rfm import SCORE_QUANTILES, has_rfm
 from custseg.sources import ColumnMap, Source, resolve_columns
 from custseg.sources.inputs import choose_input
 from custseg.sources.readers import read_error
 from custseg.sources.schema import transaction_roles
 from custseg.stages import features as feature_stage
-from custseg.stages import quality
+from custseg.stages import quality, relations
 from custseg.stages.audit import CleaningRules, audit
 from custseg.stages.customers import (
     CustomerLedger,
@@ -90,6 +95,9 @@ class SegmentationResult:
     #: what changed since an earlier run (``previous=``, ``--previous``): the content of
     #: ``changes.json`` (:func:`custseg.lifecycle.compare.run_changes`), set when the run is saved
     changes: dict[str, Any] | None = None
+    #: customers clustered in the engine, too many to hold here (:class:`Population`): every
+    #: customer's row of ``segments``, which then holds the sample the model was fitted on
+    population: Population | None = None
 
     def _repr_html_(self) -> str:
         """The report's summary, shown by Jupyter when a cell ends with a result."""
@@ -372,12 +380,12 @@ def engine_error(label: str, exc: Exception, src: Source | None = None) -> Custs
     return read_error(src, label, exc)
 
 
-def _audited_customers(
+def _audit_lines(
     con: Engine, src: Source, colmap: ColumnMap, options: SegmentOptions, step: Step
-) -> tuple[Ledger, pd.DataFrame]:
-    """The audit of the transaction lines, then one row of features per customer."""
+) -> Ledger:
+    """The audit of the transaction lines, leaving the per-customer totals in ``con``."""
     step("audit", {})
-    ledger = audit(
+    return audit(
         con,
         src,
         colmap,
@@ -385,6 +393,13 @@ def _audited_customers(
         as_of=options.as_of,
         collectors=(feature_stage.collect, quality.collect),
     )
+
+
+def _audited_customers(
+    con: Engine, src: Source, colmap: ColumnMap, options: SegmentOptions, step: Step
+) -> tuple[Ledger, pd.DataFrame]:
+    """The audit of the transaction lines, then one row of features per customer."""
+    ledger = _audit_lines(con, src, colmap, options, step)
     step("features", {})
     customers = customer_features(con, ledger.as_of)
     if customers.empty:
@@ -395,9 +410,27 @@ def _audited_customers(
 def _segment_transactions(
     con: Engine, src: Source, colmap: ColumnMap, options: SegmentOptions, step: Step
 ) -> SegmentationResult:
-    """Transaction lines in the engine → audited, featured, segmented and named customers."""
+    """Transaction lines in the engine → audited, featured, segmented and named customers.
+
+    On an engine that clusters (Spark), customers more than the settings'
+    ``local_customers`` stay in it: :func:`_segment_in_engine`.
+    """
     lang = options.lang
-    ledger, customers = _audited_customers(con, src, colmap, options, step)
+    if con.clusters and options.algorithm == "kmeans" and not options.compare:
+        ledger = _audit_lines(con, src, colmap, options, step)
+        step("features", {})
+        n = feature_stage.keep_customer_features(con, ledger.as_of)
+        if n == 0:
+            raise EmptyDataError(
+                f"{src.label}: no customer with a kept purchase; nothing to segment"
+            )
+        if n > con.settings.local_customers:
+            return _segment_in_engine(con, src, ledger, n, options, step)
+        customers = feature_stage.typed_features(
+            con.frame(f"SELECT * FROM {relations.CUSTOMER_FEATURES} ORDER BY customer_id")
+        )
+    else:
+        ledger, customers = _audited_customers(con, src, colmap, options, step)
     step("sweep", {"customers": len(customers)})
     model = options.segmenter(options.features).fit(customers)
     step("fit", {})
@@ -407,13 +440,8 @@ def _segment_transactions(
     tenure = customers["tenure_days"].to_numpy() if "tenure_days" in customers else None
     recency = customers["recency_days"].to_numpy()
     slugs = _slugs(model, segments, scores, tenure, recency, customers)
-    table = customers.copy()
-    table[["r_score", "f_score", "m_score"]] = scores[["r_score", "f_score", "m_score"]]
-    cells = pd.Series(scores["rfm_segment"].to_numpy(), index=table.index)
-    table["rfm_segment"] = cells.map({c: naming.display_name(c, lang) for c in cells.unique()})
-    table["segment"] = segments
+    table = _named_table(customers, scores, segments, slugs, lang)
     labels = pd.Series(segments, index=table.index)
-    table["segment_name"] = labels.map({s: naming.display_name(v, lang) for s, v in slugs.items()})
     with_slug = table.assign(segment_slug=labels.map(slugs))
     profiles = profile(with_slug, list(TRANSACTION_FEATURES), lang, options.currency)
     return SegmentationResult(
@@ -431,6 +459,201 @@ def _segment_transactions(
         rfm=rfm,
         rules=explain_segments(model, table, segments, random_state=options.seed),
         comparison=options.comparison(customers, model, options.features),
+    )
+
+
+def _named_table(
+    customers: pd.DataFrame,
+    scores: pd.DataFrame,
+    segments: np.ndarray,
+    slugs: Mapping[int, str],
+    lang: str,
+) -> pd.DataFrame:
+    """The ``segments`` table: the customers' features, RFM scores and cell, segment number
+    and name."""
+    table = customers.copy()
+    table[["r_score", "f_score", "m_score"]] = scores[["r_score", "f_score", "m_score"]]
+    cells = pd.Series(scores["rfm_segment"].to_numpy(), index=table.index)
+    table["rfm_segment"] = cells.map({c: naming.display_name(c, lang) for c in cells.unique()})
+    table["segment"] = segments
+    labels = pd.Series(segments, index=table.index)
+    table["segment_name"] = labels.map({s: naming.display_name(v, lang) for s, v in slugs.items()})
+    return table
+
+
+@dataclass
+class Population:
+    """Every customer's row of ``segments`` for a run clustered in its engine
+    (:func:`_segment_in_engine`): Parquet files the engine wrote, in customer order, read
+    back in blocks when the run is saved. The result's ``segments`` then holds the seeded
+    sample the segmenter was fitted on."""
+
+    customers: int
+    """customers segmented (rows of the files)"""
+    sample: int
+    """customers of the sample k, the scaling and the names were chosen on"""
+    master: str
+    """where they were clustered (the Spark master)"""
+    files: list[Path]
+    """the Parquet files, in row order"""
+    folder: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+    """the temporary folder holding the files, removed with this object"""
+
+    def frames(self, rows: int = 1_000_000) -> Iterator[pd.DataFrame]:
+        """The rows of ``segments``, ``rows`` at a time, typed as a run's ``segments``."""
+        import pyarrow.parquet as pq
+
+        for path in self.files:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+                yield feature_stage.typed_features(batch.to_pandas())
+
+
+def _segment_in_engine(
+    con: Engine, src: Source, ledger: Ledger, n: int, options: SegmentOptions, step: Step
+) -> SegmentationResult:
+    """Customers too many to bring back to Python (more than the settings'
+    ``local_customers``) on an engine that clusters (Spark): they stay in it.
+
+    A seeded sample of ``cluster_sample`` customers comes back and the segmenter is fitted on
+    it: the preparation (clipping, Yeo-Johnson exponents, scaling) and k, chosen by the sweep
+    as in any run. The engine then scales every customer with that preparation (the SQL of
+    :mod:`custseg.model.sql`) and runs its own K-Means on all of them (Spark MLlib,
+    initialised by k-means|| with the seed). Its centroids, ordered by value as the estimator
+    orders its own, replace the sample's: ``model.json`` has the format of any run, and
+    ``custseg score`` gives every customer the segment written here. Every customer's
+    segment, RFM scores (quintile edges over all customers) and names are computed and
+    written by the engine, and the profiles are sums over all customers computed in it; the
+    names, personas, rules and the report's figures come from the sample, labelled by the
+    final centroids.
+    """
+    lang = options.lang
+    master = str(getattr(con, "master", con.dialect))
+    features = relations.CUSTOMER_FEATURES
+    size = min(con.settings.cluster_sample, n)
+    step("sample", {"customers": n, "sample": size})
+    sample = feature_stage.typed_features(
+        con.frame(
+            f"SELECT * FROM (SELECT * FROM {features} ORDER BY "
+            f"hash(customer_id, {int(options.seed)}), customer_id LIMIT {size}) AS s "
+            "ORDER BY customer_id"
+        )
+    )
+    step("sweep", {"customers": size})
+    model = options.segmenter(options.features).fit(sample)
+    step("cluster", {"customers": n})
+    dims = model_sql.scaled_columns(model)
+    names = [f"z{i}" for i in range(len(dims))]
+    scaled = ", ".join(f"{e} AS {z}" for e, z in zip(dims, names, strict=True))
+    con.create(relations.CUSTOMERS_SCALED, f"SELECT *, {scaled} FROM {features}")
+    k = int(model.k_)
+    centers = con.kmeans(relations.CUSTOMERS_SCALED, names, k, seed=options.seed)
+    value = ident(str(model.value_feature_))
+    nearest = model_sql.nearest_label([f"d{s}" for s in range(1, len(centers) + 1)])
+    rows = con.rows(
+        f"SELECT segment, avg(CAST({value} AS DOUBLE)) FROM (SELECT {value}, {nearest} AS "
+        f"segment FROM (SELECT {value}, {', '.join(model_sql.distances(names, centers))} "
+        f"FROM {relations.CUSTOMERS_SCALED}) AS d) AS l GROUP BY segment"
+    )
+    means = {int(s): float(m) for s, m in rows}
+    if len(centers) == k:  # MLlib gives fewer when the customers have fewer distinct values
+        order = sorted(range(k), key=lambda c: (-means.get(c + 1, -np.inf), c))
+        model.cluster_centers_ = centers[order]
+    model.labels_ = model.predict(sample)
+
+    rfm = RFMScorer()
+    quantiles = ", ".join(
+        f"quantile_cont({ident(f)}, {q})" for f in RFM_FEATURES for q in SCORE_QUANTILES
+    )
+    edges = con.row(f"SELECT {quantiles} FROM {features}") or ()
+    q = len(SCORE_QUANTILES)
+    rfm.edges_ = {
+        f: [float(v) for v in edges[i * q : (i + 1) * q]] for i, f in enumerate(RFM_FEATURES)
+    }
+    segments = segment_numbers(model.labels_)
+    scores = rfm.transform(sample)
+    tenure = sample["tenure_days"].to_numpy()
+    slugs = _slugs(model, segments, scores, tenure, sample["recency_days"].to_numpy(), sample)
+    table = _named_table(sample, scores, segments, slugs, lang)
+    display = {s: naming.display_name(slug, lang) for s, slug in slugs.items()}
+
+    def case(column: str, values: Mapping[Any, str]) -> str:
+        whens = " ".join(f"WHEN {literal(str(a))} THEN {literal(b)}" for a, b in values.items())
+        return f"CASE CAST({column} AS VARCHAR) {whens} END"
+
+    cols = ", ".join(ident(c) for c in ["customer_id", *TRANSACTION_FEATURES])
+    dist = ", ".join(model_sql.distances(names, model.cluster_centers_))
+    cells = {box["slug"]: naming.display_name(box["slug"], lang) for box in rfm.grid}
+    cells.setdefault("need_attention", naming.display_name("need_attention", lang))
+    label = model_sql.nearest_label([f"d{s}" for s in range(1, k + 1)])
+    con.create(
+        relations.CUSTOMER_SEGMENTS,
+        f"SELECT {cols}, r_score, f_score, m_score, {case('rfm_cell', cells)} AS rfm_segment, "
+        f"segment, {case('segment', display)} AS segment_name "
+        f"FROM (SELECT {cols}, r_score, f_score, m_score, {model_sql.rfm_cell(rfm)} AS rfm_cell, "
+        f"CAST({label} AS BIGINT) AS segment "
+        f"FROM (SELECT {cols}, {', '.join(model_sql.rfm_scores(rfm))}, {dist} "
+        f"FROM {relations.CUSTOMERS_SCALED}) AS d) AS l",
+    )
+    step("profiles", {})
+    feats = list(TRANSACTION_FEATURES)
+    sums = con.frame(
+        "SELECT segment, count(*) AS customers, sum(monetary) AS revenue, "
+        + ", ".join(
+            f"avg({ident(f)}) AS mean_{f}, quantile_cont({ident(f)}, 0.5) AS median_{f}"
+            for f in feats
+        )
+        + f" FROM {relations.CUSTOMER_SEGMENTS} GROUP BY segment ORDER BY segment"
+    )
+    sums["segment"] = sums["segment"].astype("int64")
+    sums["customers"] = sums["customers"].astype("int64")
+    sums.insert(1, "segment_name", sums["segment"].map(display))
+    base_row = con.row(
+        "SELECT sum(monetary), "
+        + ", ".join(f"quantile_cont({ident(f)}, 0.5)" for f in BASE)
+        + f" FROM {features}"
+    ) or (0.0,)
+    base = {f: float(v) for f, v in zip(BASE, base_row[1:], strict=True)}
+    profiles = profile_table(
+        sums,
+        feats,
+        n,
+        float(base_row[0] or 0.0),
+        lang,
+        options.currency,
+        slugs=sums["segment"].map(slugs),
+        base=base,
+    )
+    folder = tempfile.TemporaryDirectory(prefix="custseg-segments-", dir=con.settings.temp_dir)
+    files = con.write_parquet(
+        f"SELECT * FROM {relations.CUSTOMER_SEGMENTS} ORDER BY customer_id",
+        Path(folder.name) / "segments",
+    )
+    verdict = (
+        run_verdict(model, lang)
+        + " "
+        + i18n.t(
+            lang,
+            "verdict_in_engine",
+            master=master,
+            customers=i18n.number(n, lang),
+            sample=i18n.number(size, lang),
+        )
+    )
+    return SegmentationResult(
+        segments=table,
+        profiles=profiles,
+        ledger=ledger,
+        model=model,
+        fingerprint=src.fingerprint,
+        lang=lang,
+        verdict=verdict,
+        exploration=quality.summarize(con),
+        segment_names=display,
+        personas=personas(table, feats, [], lang),
+        segment_slugs=slugs,
+        rfm=rfm,
+        rules=explain_segments(model, table, segments, random_state=options.seed),
+        population=Population(n, size, master, files, folder),
     )
 
 

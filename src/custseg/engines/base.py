@@ -27,6 +27,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from os import PathLike
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -56,6 +57,10 @@ class Engine(ABC):
 
     #: the statements run since :meth:`log_queries` (``None``: not kept)
     query_log: list[str] | None = None
+
+    #: whether the engine runs K-Means itself (:meth:`kmeans`): customers too many to bring
+    #: back to Python are then clustered where they are
+    clusters: ClassVar[bool] = False
 
     # ---- sources -------------------------------------------------------------------------
     @abstractmethod
@@ -160,6 +165,35 @@ class Engine(ABC):
     @abstractmethod
     def numpy(self, sql: str, params: Params = None) -> dict[str, np.ndarray]:
         """The result of a query as one NumPy array per column (masked where NULL)."""
+
+    def write_parquet(self, sql: str, folder: str | PathLike[str]) -> list[Path]:
+        """Write the rows of a query as Parquet files into ``folder`` (created; it must not
+        exist) and return the files, in the query's row order.
+
+        This default fetches the rows (an engine whose results fit in memory); an engine
+        holding more writes them itself.
+        """
+        import pyarrow.parquet as pq
+
+        out = Path(folder)
+        out.mkdir(parents=True)
+        path = out / "part-00000.parquet"
+        pq.write_table(self.arrow(sql), path)
+        return [path]
+
+    def kmeans(
+        self,
+        relation: str,
+        columns: Sequence[str],
+        k: int,
+        *,
+        seed: int,
+        max_iter: int = 300,
+        tol: float = 1e-4,
+    ) -> np.ndarray:
+        """K-Means run by the engine on the numeric ``columns`` of every row of ``relation``:
+        the ``k`` centroids, shape ``(k, len(columns))``. Only where :attr:`clusters`."""
+        raise EngineError(f"the {self.dialect} engine does not run K-Means itself")
 
     def scalar(self, sql: str, params: Params = None) -> Any:
         """The first value of the first row of a query (``None`` without rows)."""

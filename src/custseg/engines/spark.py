@@ -137,7 +137,7 @@ def to_spark(sql: str) -> str:
     Unicode spaces DuckDB's does, ``strlen``/``suffix`` as ``octet_length``/``endswith``,
     ``to_seconds`` as a day-time interval and ``row_number() OVER ()`` (input order) as
     ``monotonically_increasing_id()`` (increasing in input order; the stages use it to order
-    lines, never as a count).
+    lines, never as a count) and ``quantile_cont(x, q)`` as ``percentile(x, q)``.
     """
     from sqlglot import exp
 
@@ -166,6 +166,9 @@ def to_spark(sql: str) -> str:
             return exp.Cast(this=value, to=exp.DataType.build("double"))
         if isinstance(node, exp.RegexpReplace):
             return _regexp_replace(node, visit)
+        if isinstance(node, exp.PercentileCont) and node.args.get("expression") is not None:
+            # DuckDB's quantile_cont(x, q): Spark's exact, interpolated percentile(x, q)
+            return fn("percentile", node.this.transform(visit), node.expression.transform(visit))
         if name == "hash":
             return fn("xxhash64", *args)
         if name == "strlen":
@@ -429,6 +432,7 @@ class SparkEngine(Engine):
     """
 
     dialect = "spark"
+    clusters = True
 
     def __init__(
         self,
@@ -743,6 +747,56 @@ class SparkEngine(Engine):
 
         frame = self.frame(sql, params)
         return {str(c): np.asarray(frame[c].to_numpy()) for c in frame.columns}
+
+    def write_parquet(self, sql: str, folder: str | PathLike[str]) -> list[Path]:
+        """The rows written by Spark itself, a file per partition of the result (a sorted
+        result's partitions are ranges, so the files in name order hold the rows in order).
+
+        The folder must be reachable at the same path by Spark and by this process: true of a
+        local master and of a Spark Connect server on this machine.
+        """
+        out = Path(folder).absolute()
+        frame = self._sql(sql, None)
+        with _errors():
+            frame.write.mode("errorifexists").parquet(str(out))
+        return sorted(out.glob("part-*.parquet"))
+
+    def kmeans(
+        self,
+        relation: str,
+        columns: Sequence[str],
+        k: int,
+        *,
+        seed: int,
+        max_iter: int = 300,
+        tol: float = 1e-4,
+    ) -> np.ndarray:
+        """Spark MLlib's K-Means (``pyspark.ml.clustering.KMeans``, initialised by k-means||
+        with ``seed``) on every row of ``relation``; its centroids in MLlib's order."""
+        import numpy as np
+        from pyspark.ml.clustering import KMeans
+        from pyspark.ml.feature import VectorAssembler
+
+        self._check_open()
+        self._log(
+            f"-- MLlib KMeans(k={k}, seed={seed}, maxIter={max_iter}, tol={tol}) on "
+            f"{', '.join(columns)} of {relation}",
+            None,
+        )
+        with _errors():
+            rows = self._spark.table(relation).select(*columns)
+            vectors = VectorAssembler(inputCols=list(columns), outputCol="_custseg_x").transform(
+                rows
+            )
+            model = KMeans(
+                k=k,
+                seed=seed,
+                maxIter=max_iter,
+                tol=tol,
+                initMode="k-means||",
+                featuresCol="_custseg_x",
+            ).fit(vectors.select("_custseg_x"))
+            return np.array([np.asarray(c, dtype=float) for c in model.clusterCenters()])
 
     # ---- resources -----------------------------------------------------------------------
     def forbid_external_access(self, allowed: Sequence[str | PathLike[str]] = ()) -> None:

@@ -317,6 +317,10 @@ def diagnose(
             lang=lang,
             described_in=described_in,
         )
+        if "customers" in profiles:
+            # every customer, also when ``segments`` holds a sample of them (a run clustered
+            # in its engine)
+            n = int(profiles["customers"].sum())
         return {
             "n": n,
             "features": features,

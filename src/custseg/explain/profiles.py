@@ -46,32 +46,62 @@ def profile(
     share_revenue, then ``mean_<feature>`` and ``median_<feature>`` for every feature.
     """
     g = customers.groupby("segment", sort=True)
-    total_customers = len(customers)
     revenue = revenue if revenue in customers else None
-    total_revenue = float(customers[revenue].sum()) if revenue else 0.0
-    out = pd.DataFrame({"segment": sorted(customers["segment"].unique())})
-    out["segment_name"] = out["segment"].map(g["segment_name"].first())
-    out["customers"] = out["segment"].map(g.size()).astype("int64")
-    out["share_customers"] = (out["customers"] / total_customers).round(6)
+    sums = pd.DataFrame({"segment": sorted(customers["segment"].unique())})
+    sums["segment_name"] = sums["segment"].map(g["segment_name"].first())
+    sums["customers"] = sums["segment"].map(g.size()).astype("int64")
     if revenue:
-        out["revenue"] = out["segment"].map(g[revenue].sum()).round(2)
+        sums["revenue"] = sums["segment"].map(g[revenue].sum())
+    for f in features:
+        sums[f"mean_{f}"] = sums["segment"].map(_means(g, f))
+        sums[f"median_{f}"] = sums["segment"].map(g[f].median())
+    slugs = None
+    base: dict[str, float] = {}
+    if "segment_slug" in customers:
+        slugs = sums["segment"].map(g["segment_slug"].first())
+        base = {f: float(customers[f].median()) for f in BASE if f in customers}
+    total_revenue = float(customers[revenue].sum()) if revenue else 0.0
+    return profile_table(
+        sums, features, len(customers), total_revenue, lang, currency, slugs=slugs, base=base
+    )
+
+
+#: the features whose median over every customer each description is written against
+BASE = ("recency_days", "frequency", "monetary")
+
+
+def profile_table(
+    sums: pd.DataFrame,
+    features: Sequence[str],
+    total_customers: int,
+    total_revenue: float,
+    lang: str = "en",
+    currency: str = "",
+    *,
+    slugs: pd.Series | None = None,
+    base: dict[str, float] | None = None,
+) -> pd.DataFrame:
+    """The profiles from per-segment sums computed elsewhere (pandas in :func:`profile`, or
+    the engine's SQL for customers kept in it): ``sums`` has, per segment in order,
+    ``segment``, ``segment_name``, ``customers``, ``revenue`` (when money is profiled) and
+    the unrounded ``mean_<feature>`` and ``median_<feature>``; ``slugs`` the grid name of each
+    and ``base`` the medians over every customer of :data:`BASE`, for the descriptions."""
+    out = sums[["segment", "segment_name", "customers"]].copy()
+    out["share_customers"] = (out["customers"] / total_customers).round(6)
+    if "revenue" in sums:
+        out["revenue"] = sums["revenue"].round(2)
         out["share_revenue"] = (out["revenue"] / total_revenue).round(6) if total_revenue else 0.0
     for f in features:
-        out[f"mean_{f}"] = _round(out["segment"].map(_means(g, f)), 4)
-        out[f"median_{f}"] = _round(out["segment"].map(g[f].median()), 4)
-    if "segment_slug" in customers and all(
-        f"median_{f}" in out for f in ("recency_days", "frequency", "monetary")
-    ):
-        slugs = out["segment"].map(g["segment_slug"].first())
-        rfm = ("recency_days", "frequency", "monetary")
-        base = {f: float(customers[f].median()) for f in rfm}
+        out[f"mean_{f}"] = _round(sums[f"mean_{f}"], 4)
+        out[f"median_{f}"] = _round(sums[f"median_{f}"], 4)
+    if slugs is not None and base and all(f"median_{f}" in out for f in BASE):
         out.insert(
             2,
             "description",
             [
                 naming.describe(
                     slug,
-                    {f: row[f"median_{f}"] for f in ("recency_days", "frequency", "monetary")},
+                    {f: row[f"median_{f}"] for f in BASE},
                     lang,
                     currency,
                     base,

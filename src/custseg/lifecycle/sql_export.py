@@ -53,6 +53,7 @@ from typing import Any
 
 from custseg.engines.sql import ident, literal, portable_pattern
 from custseg.errors import ModelError, SchemaError
+from custseg.model import sql as model_sql
 from custseg.model.algorithms import get_algorithm
 from custseg.model.run import RunModel
 from custseg.stages.audit.rules import PER_INVOICE_SQL, row_rules_sql
@@ -91,11 +92,7 @@ def table_name(name: str) -> str:
     return ".".join(ident(p) for p in parts)
 
 
-def _num(x: float) -> str:
-    """A float literal exact to the last bit (17 significant digits)."""
-    if not math.isfinite(x):
-        raise ModelError(f"model value {x!r} is not finite; re-run custseg run")
-    return f"CAST({float(x)!r} AS DOUBLE)"
+_num = model_sql.number
 
 
 def _is_number(text: str) -> bool:
@@ -305,47 +302,12 @@ def _customers_sql(
 def _scoring_sql(model: RunModel, shown: list[str]) -> list[str]:
     """CTEs ``scaled``, ``distances`` and the final SELECT: the segmenter applied in SQL."""
     seg = model.segmenter
-    dims: list[str] = []
-    for j, f in enumerate(seg.numeric_features_):
-        x = f"CAST({ident(f)} AS DOUBLE)"
-        if math.isfinite(seg.lower_[j]):
-            x = f"GREATEST({x}, {_num(seg.lower_[j])})"
-        lam = float(seg.lambdas_[j])
-        if abs(lam) < 2.220446049250313e-16:
-            pos = f"LN({x} + 1)"
-        else:
-            pos = f"(EXP({_num(lam)} * LN({x} + 1)) - 1) / {_num(lam)}"
-        if abs(lam - 2) < 2.220446049250313e-16:
-            neg = f"-LN(1 - {x})"
-        else:
-            neg = f"-(EXP({_num(2 - lam)} * LN(1 - {x})) - 1) / {_num(2 - lam)}"
-        yj = (
-            pos
-            if math.isfinite(seg.lower_[j]) and seg.lower_[j] >= 0
-            else (f"CASE WHEN {x} >= 0 THEN {pos} ELSE {neg} END")
-        )
-        dims.append(f"(({yj}) - {_num(seg.mean_[j])}) / {_num(seg.scale_[j])}")
-    for c in seg.categorical:
-        for v in seg.categories_[c]:
-            dims.append(
-                f"CASE WHEN CAST({ident(c)} AS VARCHAR) = {literal(v)} THEN CAST(1 AS DOUBLE) "
-                "ELSE CAST(0 AS DOUBLE) END"
-            )
+    dims = model_sql.scaled_columns(seg)
     names = [f"z{i}" for i in range(len(dims))]
     scaled = ",\n         ".join(f"{e} AS {n}" for e, n in zip(dims, names, strict=True))
     k = len(seg.cluster_centers_)
-    dist = []
-    for s in range(k):
-        terms = " + ".join(
-            f"POWER({n} - {_num(c)}, 2)"
-            for n, c in zip(names, seg.cluster_centers_[s], strict=True)
-        )
-        dist.append(f"{terms} AS d{s + 1}")
-    pick = " ".join(
-        f"WHEN {' AND '.join(f'd{s} <= d{o}' for o in range(s + 1, k + 1))} THEN {s}"
-        for s in range(1, k)
-    )
-    label = f"CASE {pick} ELSE {k} END" if k > 1 else "1"
+    dist = model_sql.distances(names, seg.cluster_centers_)
+    label = model_sql.nearest_label([f"d{s}" for s in range(1, k + 1)])
     smallest = "CASE " + " ".join(f"WHEN segment = {s} THEN d{s}" for s in range(1, k + 1)) + " END"
     names_sql = " ".join(
         f"WHEN {s} THEN {literal(model.segment_names.get(s, str(s)))}" for s in range(1, k + 1)

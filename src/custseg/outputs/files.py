@@ -13,7 +13,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -339,3 +339,38 @@ def duckdb_csv_is_pandas_csv(con: DuckDBEngine | None = None, scratch: Path | No
 def write_parquet(path: Path, frame: pd.DataFrame) -> Path:
     """Write a DataFrame as Parquet (zstd) without the index, atomically."""
     return _atomic(path, lambda p: frame.to_parquet(p, index=False, compression="zstd"))
+
+
+def write_frames(folder: Path, frames: Iterator[pd.DataFrame]) -> None:
+    """Write the blocks of a customer table too large to hold at once as ``segments.csv`` and
+    ``segments.parquet`` in ``folder``, each atomically, reading every block once.
+
+    The CSV's bytes are those of one ``to_csv`` of the whole table (the header once, then each
+    block's rows); the Parquet file has a row group per block (zstd).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    csv_tmp = folder / ".segments.csv.part"
+    parquet_tmp = folder / ".segments.parquet.part"
+    writer: pq.ParquetWriter | None = None
+    try:
+        with open(csv_tmp, "w", encoding="utf-8", newline="") as csv_out:
+            for i, frame in enumerate(frames):
+                frame.to_csv(csv_out, index=False, header=i == 0, lineterminator="\n")
+                block = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(parquet_tmp, block.schema, compression="zstd")
+                writer.write_table(block)
+        if writer is not None:
+            writer.close()
+            writer = None
+        for tmp in (csv_tmp, parquet_tmp):
+            os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(csv_tmp, folder / "segments.csv")
+        os.replace(parquet_tmp, folder / "segments.parquet")
+    finally:
+        if writer is not None:
+            writer.close()
+        for tmp in (csv_tmp, parquet_tmp):
+            tmp.unlink(missing_ok=True)

@@ -28,7 +28,7 @@ import stat
 import sys
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ import pandas as pd
 from custseg.errors import InputError
 from custseg.lifecycle.compare import Side, run_changes
 from custseg.model.schema import SPLIT_RUN_FORMAT
-from custseg.outputs.files import write_csv, write_json, write_parquet, write_text
+from custseg.outputs.files import write_csv, write_frames, write_json, write_parquet, write_text
 from custseg.pipeline import SegmentationResult, SplitResult, Step, segment
 from custseg.report import render_html, render_run
 from custseg.report.data import RunData
@@ -367,10 +367,14 @@ def _write_run(result: SegmentationResult, out: Path) -> list[str]:
     """
     table = result.segments
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="custseg-save") as pool:
-        tables = [
-            pool.submit(write_parquet, out / "segments.parquet", table),
-            pool.submit(write_csv, out / "segments.csv", table),
-        ]
+        tables: list[Future[Any]]
+        if result.population is not None:  # every customer, from the engine's files
+            tables = [pool.submit(write_frames, out, result.population.frames())]
+        else:
+            tables = [
+                pool.submit(write_parquet, out / "segments.parquet", table),
+                pool.submit(write_csv, out / "segments.csv", table),
+            ]
         write_csv(out / "profiles.csv", result.profiles)
         write_json(out / "model.json", result.model_document())
         write_json(out / "audit.json", result.ledger.to_dict())

@@ -49,7 +49,7 @@ def summary_html(result: SegmentationResult) -> str:
     p = {
         "lang": result.lang,
         "kind": result.kind,
-        "n": len(result.segments),
+        "n": result.population.customers if result.population else len(result.segments),
         "k": int(result.model.k_),
         "audit": ledger,
         "doc": doc,

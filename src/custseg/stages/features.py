@@ -141,7 +141,22 @@ def customer_features(con: Engine, as_of: date | str) -> pd.DataFrame:
     if isinstance(as_of, str):
         as_of = date.fromisoformat(as_of)
     sql = _FEATURES_SELECT.format(totals=TOTALS_TABLE, as_of=as_of.isoformat())
-    frame = con.frame(sql)
+    return typed_features(con.frame(sql))
+
+
+def keep_customer_features(con: Engine, as_of: date | str) -> int:
+    """The customer features kept in the engine as :data:`~custseg.stages.relations.CUSTOMER_FEATURES`
+    (the rows of :func:`customer_features`, left where they are); returns their number."""
+    if isinstance(as_of, str):
+        as_of = date.fromisoformat(as_of)
+    sql = _FEATURES_SELECT.format(totals=TOTALS_TABLE, as_of=as_of.isoformat())
+    con.create(rel.CUSTOMER_FEATURES, sql)
+    return int(con.scalar(f"SELECT count(*) FROM {rel.CUSTOMER_FEATURES}"))
+
+
+def typed_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the feature query as :func:`customer_features` gives them: text customer ids,
+    whole-number counts, a fresh index."""
     frame["customer_id"] = frame["customer_id"].astype(str)
     for col in ("recency_days", "frequency", "tenure_days", "product_breadth"):
         frame[col] = frame[col].astype("int64")

@@ -86,6 +86,20 @@ MONTHS: Final = "_cs_months"
 #: Written by :func:`custseg.stages.audit.keep_lines`; read by :mod:`custseg.outputs.query`.
 AUDITED_LINES: Final = "_cs_audited_lines"
 
+#: the customer features (one row per customer, :data:`custseg.stages.features.TRANSACTION_FEATURES`)
+#: kept in the engine when the customers are too many to bring back to Python.
+#: Written by :func:`custseg.stages.features.keep_customer_features`; read by the clustering
+#: in the engine (:mod:`custseg.pipeline`).
+CUSTOMER_FEATURES: Final = "_cs_customer_features"
+
+#: the customer features with the segmenter's scaled columns ``z0``, ``z1``… (the clustering
+#: in the engine: written and read by :mod:`custseg.pipeline`).
+CUSTOMERS_SCALED: Final = "_cs_customers_scaled"
+
+#: every customer's row of the ``segments`` table (the clustering in the engine: written and
+#: read by :mod:`custseg.pipeline`).
+CUSTOMER_SEGMENTS: Final = "_cs_customer_segments"
+
 #: relations of one part, dropped by the audit once the part's collectors ran
 PER_PART: Final = (PAIRS, INVOICES)
 
