@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from custseg import i18n
 from custseg.errors import CustsegError
@@ -262,10 +262,8 @@ def _registered(name: str) -> Any:
 def _stand_in(info: Any, name: str) -> Any:
     """A click command holding what the list of commands shows of ``info`` (its short help,
     from the docstring as typer reads it), without its parameters."""
-    import click
-
     doc = info.help if info.help is not None else inspect.getdoc(info.callback)
-    return click.Command(
+    return TyperCommand(
         name,
         help=inspect.cleandoc(doc) if doc else doc,
         short_help=info.short_help,
