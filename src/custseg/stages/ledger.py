@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from custseg.engines.base import Engine
+from custseg.engines.base import Engine, Params
 from custseg.engines.sql import literal
 from custseg.stages import relations as rel
 
@@ -66,15 +66,15 @@ _EXTREME_EXPRS: tuple[tuple[str, str], ...] = (
 _TOP_KEYS = ("invoice", "customer_id", "product", "quantity", "price", "value")
 
 
-def accumulate(con: Engine, table: str, sql: str, part: int) -> None:
+def accumulate(con: Engine, table: str, sql: str, part: int, params: Params = None) -> None:
     """Store the result of ``sql`` as temp table ``table`` (part 0) or append it (later parts).
 
     Partial aggregates of the parts of a large input are kept this way, then combined.
     """
     if part == 0:
-        con.create(table, sql)
+        con.create(table, sql, params)
     else:
-        con.append(table, sql)
+        con.append(table, sql, params)
 
 
 def value_counts_sql(measure: str, expr: str, source: str, where: str) -> str:
@@ -145,20 +145,51 @@ def collect_ledger(con: Engine, part: int) -> None:
         for name, expr in _EXTREME_EXPRS
     )
     accumulate(con, rel.EXTREME_VALUES, values, part)
-    cols = ", ".join(_TOP_KEYS[:-1]) + ", CAST(value AS DOUBLE) AS value"
-    top = " UNION ALL ".join(
-        f"(SELECT {literal(name)} AS measure, CAST({expr} AS DOUBLE) AS x, {cols} FROM {rel.LINES} "
-        f"WHERE reason IS NULL AND {expr} > 0 "
-        f"ORDER BY {expr} DESC, {', '.join(_TOP_KEYS)} LIMIT 5)"
-        for name, expr in _EXTREME_EXPRS
-    )
-    accumulate(con, rel.EXTREME_TOP, top, part)
+    top, params = top_lines(con, rel.LINES)
+    accumulate(con, rel.EXTREME_TOP, top, part, params)
     accumulate(
         con,
         rel.DATE_DAYS,
         f"SELECT {_DAY} AS day, count(*) AS n FROM {rel.LINES} WHERE ts IS NOT NULL GROUP BY day",
         part,
     )
+
+
+def top_lines(con: Engine, lines: str) -> tuple[str, list[float]]:
+    """SQL (and its parameters) of the five largest kept lines by each measure of
+    :data:`_EXTREME_EXPRS`.
+
+    The fifth largest value of each measure is found first (a top 5 of one DOUBLE column per
+    measure, in one statement), and only the lines reaching it are sorted in the full order
+    (value, then every key of :data:`_TOP_KEYS`): the five largest lines are among them, so
+    the result is the same, but the sort on the text keys sees a handful of lines. Sorting
+    every kept line on those keys took 0.24 CPU seconds per million lines (DuckDB, 2
+    threads), against 0.02 for the three thresholds; the thresholds are bound as parameters
+    because DuckDB plans a scalar subquery in the filter as a join that costs 0.1 s.
+    """
+    kept = "reason IS NULL AND {expr} > 0"
+    found = con.row(
+        "SELECT "
+        + ", ".join(
+            f"(SELECT min(y) FROM (SELECT {expr} AS y FROM {lines} WHERE {kept.format(expr=expr)} "
+            f"ORDER BY y DESC LIMIT 5) AS fifth_{i})"
+            for i, (_, expr) in enumerate(_EXTREME_EXPRS)
+        )
+    ) or (None,) * len(_EXTREME_EXPRS)
+    cols = ", ".join(_TOP_KEYS[:-1]) + ", CAST(value AS DOUBLE) AS value"
+    params: list[float] = []
+    selects = []
+    for (name, expr), fifth in zip(_EXTREME_EXPRS, found, strict=True):
+        reach = "FALSE"  # no kept line with a positive value: none to list
+        if fifth is not None:
+            reach = f"{expr} >= ?"
+            params.append(float(fifth))
+        selects.append(
+            f"(SELECT {literal(name)} AS measure, CAST({expr} AS DOUBLE) AS x, {cols} FROM {lines} "
+            f"WHERE {kept.format(expr=expr)} AND {reach} "
+            f"ORDER BY {expr} DESC, {', '.join(_TOP_KEYS)} LIMIT 5)"
+        )
+    return " UNION ALL ".join(selects), params
 
 
 #: a line's date as days from 1970-01-01 (SQL over the column ``ts``)
