@@ -128,7 +128,13 @@ def _nearest_in_blocks(Xt: np.ndarray, centers: np.ndarray) -> np.ndarray:
     with threadpool_limits(1, user_api="blas"):
         for start in range(0, len(Xt), PREDICT_BLOCK):
             x = Xt[start : start + PREDICT_BLOCK]
-            d = np.einsum("ij,ij->i", x, x)[:, None] - 2.0 * x @ centers.T + norms
+            # in place on the product: -2g + |x|^2 + |c|^2 is |x|^2 - 2g + |c|^2 bit for bit
+            # (negation and the factor 2 are exact, a - b == a + -b), without three more
+            # block-sized temporaries (measured: 0.14-0.18 s -> 0.11 s CPU for 2 M rows)
+            d = x @ centers.T
+            np.multiply(d, -2.0, out=d)
+            np.add(d, np.einsum("ij,ij->i", x, x)[:, None], out=d)
+            np.add(d, norms, out=d)
             labels[start : start + PREDICT_BLOCK] = np.argmin(d, axis=1)
     return labels
 
