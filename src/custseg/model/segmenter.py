@@ -128,7 +128,13 @@ def _nearest_in_blocks(Xt: np.ndarray, centers: np.ndarray) -> np.ndarray:
     with threadpool_limits(1, user_api="blas"):
         for start in range(0, len(Xt), PREDICT_BLOCK):
             x = Xt[start : start + PREDICT_BLOCK]
-            d = np.einsum("ij,ij->i", x, x)[:, None] - 2.0 * x @ centers.T + norms
+            # in place on the product: -2g + |x|^2 + |c|^2 is |x|^2 - 2g + |c|^2 bit for bit
+            # (negation and the factor 2 are exact, a - b == a + -b), without three more
+            # block-sized temporaries (measured: 0.14-0.18 s -> 0.11 s CPU for 2 M rows)
+            d = x @ centers.T
+            np.multiply(d, -2.0, out=d)
+            np.add(d, np.einsum("ij,ij->i", x, x)[:, None], out=d)
+            np.add(d, norms, out=d)
             labels[start : start + PREDICT_BLOCK] = np.argmin(d, axis=1)
     return labels
 
@@ -736,11 +742,36 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         """
         self._check_fitted()
         values, names, cats = self._input(X, reset=False)
-        values = np.maximum(values, self.lower_)
+        # one float64 copy, column-major so that each column's ufuncs run on contiguous memory
+        scaled = np.maximum(values, self.lower_, order="F")
         with np.errstate(over="ignore", invalid="ignore"):
-            scaled = (self._power(values) - self.mean_) / self.scale_
-        _too_large(values, names, ~np.isfinite(scaled).all(axis=0), X)
+            self._scale_in_place(scaled)
+        bad = ~np.isfinite(scaled).all(axis=0)
+        if bad.any():  # the clipped input again, for the message
+            _too_large(np.maximum(values, self.lower_), names, bad, X)
         return np.hstack([scaled, self._one_hot(cats, len(values))])
+
+    def _scale_in_place(self, values: np.ndarray) -> None:
+        """``(yeojohnson(values) - mean_) / scale_``, column by column in place: the same
+        float operations in the same order as :func:`scipy.stats.yeojohnson` (``log1p``,
+        ``* lambda``, ``expm1``, ``/ lambda``), so the same bits, without scipy's masked copies
+        and per-column allocations (measured: 0.15 s of the 0.70 s of scoring 2 M customers).
+        A column with negative values goes through scipy itself."""
+        eps = np.finfo(np.float64).eps
+        for j, lmbda in enumerate(self.lambdas_):
+            lam = float(lmbda)
+            col = values[:, j]
+            if not (col >= 0).all():  # negative values (or NaN): scipy's masked branches
+                col[:] = stats.yeojohnson(col, lmbda=lam)
+            elif abs(lam) < eps:
+                np.log1p(col, out=col)
+            else:
+                np.log1p(col, out=col)
+                np.multiply(col, lam, out=col)
+                np.expm1(col, out=col)
+                np.divide(col, lam, out=col)
+            np.subtract(col, self.mean_[j], out=col)
+            np.divide(col, self.scale_[j], out=col)
 
     def predict(self, X: Any) -> np.ndarray:
         """Label (0..k-1) of each customer by the algorithm's rule in the scaled space.
