@@ -110,5 +110,9 @@ def test_model_json_has_the_usual_format_and_scores_back_every_segment(runs, tmp
 def test_report_counts_every_customer_and_rerun_is_identical(runs) -> None:
     html = (runs["spark"] / "report.html").read_text()
     assert "4,334 customers" in html
+    # the summary's sizes and revenue shares are every customer's, not the sample's
+    for _, row in pd.read_csv(runs["spark"] / "profiles.csv").iterrows():
+        assert f"{100 * row['share_revenue']:.1f} %" in html
+        assert f">{row['customers']:,}<" in html
     for name in ("segments.csv", "segments.parquet", "profiles.csv", "model.json", "report.html"):
         assert (runs["spark"] / name).read_bytes() == (runs["again"] / name).read_bytes(), name

@@ -405,7 +405,11 @@ def _cards(
     dist_grouped = dist[order]
     by_segment = profiles.set_index("segment") if "segment" in profiles.columns else profiles
     total_rev = float(seg["monetary"].sum()) if "monetary" in seg else 0.0
-    budget = budget_split(slugs, counts)
+    # ``seg`` a sample of the customers (a run clustered in its engine): the sizes, shares and
+    # medians are the profiles', computed over every customer
+    sampled = "customers" in by_segment.columns and int(by_segment["customers"].sum()) != n
+    everyone = {s: int(by_segment["customers"].get(s, 0)) for s in ks} if sampled else counts
+    budget = budget_split(slugs, everyone)
     cards = []
     for s in ks:
         rows = order[part[s]]
@@ -418,31 +422,38 @@ def _cards(
                 description = naming.describe(
                     slugs[s], {c: float(prof[f"median_{c}"]) for c in RFM}, lang
                 )
-        cards.append(
-            {
-                "segment": s,
-                "slug": slugs[s],
-                "name": names[s],
-                "description": description,
-                "customers": counts[s],
-                "share_customers": counts[s] / n if n else 0.0,
-                # a segment that received no customer has no sum (see _segment_stats): its share is 0
-                "share_revenue": stats["monetary"][1].get(s, 0.0) / total_rev
-                if total_rev
-                else _profile_share(prof),
-                "medians": {c: boxes[c][s]["median"] if counts[s] else float("nan") for c in boxes},
-                "far": int(np.count_nonzero(dist_grouped[part[s]] > far)),
-                "outliers": [
-                    {
-                        "customer_id": str(seg["customer_id"].iloc[i]),
-                        "distance": float(dist[i]),
-                        **{c: float(seg[c].iloc[i]) for c in boxes},
-                    }
-                    for i in top
-                ],
-                "actions": actions_for(slugs[s])["actions"][lang],
-                "budget_share": budget[s]["share"],
-                "budget_weight": budget[s]["weight"],
+        card = {
+            "segment": s,
+            "slug": slugs[s],
+            "name": names[s],
+            "description": description,
+            "customers": counts[s],
+            "share_customers": counts[s] / n if n else 0.0,
+            # a segment that received no customer has no sum (see _segment_stats): its share is 0
+            "share_revenue": stats["monetary"][1].get(s, 0.0) / total_rev
+            if total_rev
+            else _profile_share(prof),
+            "medians": {c: boxes[c][s]["median"] if counts[s] else float("nan") for c in boxes},
+            "far": int(np.count_nonzero(dist_grouped[part[s]] > far)),
+            "outliers": [
+                {
+                    "customer_id": str(seg["customer_id"].iloc[i]),
+                    "distance": float(dist[i]),
+                    **{c: float(seg[c].iloc[i]) for c in boxes},
+                }
+                for i in top
+            ],
+            "actions": actions_for(slugs[s])["actions"][lang],
+            "budget_share": budget[s]["share"],
+            "budget_weight": budget[s]["weight"],
+        }
+        if sampled and prof is not None:
+            card["customers"] = everyone[s]
+            card["share_customers"] = float(prof["share_customers"])
+            card["share_revenue"] = _profile_share(prof)
+            card["medians"] = {
+                c: float(prof[f"median_{c}"]) if f"median_{c}" in prof.index else float("nan")
+                for c in boxes
             }
-        )
+        cards.append(card)
     return cards
