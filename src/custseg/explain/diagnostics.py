@@ -265,6 +265,7 @@ def diagnose(
     seed: int,
     lang: str,
     described_in: str | None,
+    sample_of: int | None = None,
 ) -> dict[str, Any]:
     """Every number the report draws about the segments (see the module docstring).
 
@@ -280,6 +281,9 @@ def diagnose(
     seed : seed of every sample drawn here.
     lang : language of the sentences; ``described_in`` is the language the profiles'
         descriptions are written in (re-worded from the medians when it differs).
+    sample_of : the number of customers when ``segments`` holds a sample of them (a run
+        clustered in its engine): the count, and each segment's size, shares and medians, are
+        then the profiles' (computed over every customer).
 
     BLAS runs on one thread: its products here are small (a few thousand rows, or blocks of
     :data:`BLOCK`), and its idle threads would spin on the cores that write the tables.
@@ -316,11 +320,10 @@ def diagnose(
             profiles=profiles,
             lang=lang,
             described_in=described_in,
+            sampled=sample_of is not None,
         )
-        if "customers" in profiles:
-            # every customer, also when ``segments`` holds a sample of them (a run clustered
-            # in its engine)
-            n = int(profiles["customers"].sum())
+        if sample_of is not None:
+            n = sample_of
         return {
             "n": n,
             "features": features,
@@ -396,6 +399,7 @@ def _cards(
     profiles: pd.DataFrame,
     lang: str,
     described_in: str | None,
+    sampled: bool = False,
 ) -> list[dict[str, Any]]:
     """One card per segment: portrait, key figures, customers far from the centre, actions."""
     ks = list(part)
@@ -407,7 +411,7 @@ def _cards(
     total_rev = float(seg["monetary"].sum()) if "monetary" in seg else 0.0
     # ``seg`` a sample of the customers (a run clustered in its engine): the sizes, shares and
     # medians are the profiles', computed over every customer
-    sampled = "customers" in by_segment.columns and int(by_segment["customers"].sum()) != n
+    sampled = sampled and "customers" in by_segment.columns
     everyone = {s: int(by_segment["customers"].get(s, 0)) for s in ks} if sampled else counts
     budget = budget_split(slugs, everyone)
     cards = []

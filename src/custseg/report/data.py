@@ -42,6 +42,9 @@ class RunData:
     comparison: dict[str, Any] | None = None
     #: what changed since an earlier run (``changes.json``), when the run was given one
     changes: dict[str, Any] | None = None
+    #: every customer's count when ``segments`` holds a sample of them (a result clustered in
+    #: its engine, before it is read back from its folder)
+    customers: int | None = None
 
     @classmethod
     def from_result(cls, result: SegmentationResult) -> RunData:
@@ -58,6 +61,7 @@ class RunData:
             exploration=_roundtrip(exploration) if exploration is not None else None,
             comparison=_roundtrip(compared.to_dict()) if compared is not None else None,
             changes=_roundtrip(changes) if changes is not None else None,
+            customers=result.population.customers if result.population is not None else None,
         )
 
     @classmethod
@@ -191,6 +195,7 @@ def prepare(run: RunData, lang: str | None = None) -> dict[str, Any]:
         seed=model.random_state if isinstance(model.random_state, int) else 0,
         lang=lang,
         described_in=doc.get("lang"),
+        sample_of=run.customers,
     )
     for card in found["cards"]:
         card["description"] = portraits.get(card["segment"], card["description"])
