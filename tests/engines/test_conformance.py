@@ -118,6 +118,38 @@ def test_scan_files_in_place(engine: Engine, tmp_path: Path) -> None:
     assert engine.rows("SELECT * FROM c") == [("3", "x")]
 
 
+def test_numbered_rows_follow_the_input(engine: Engine, tmp_path: Path) -> None:
+    """Engine.numbered gives each scanned row its position in the input, files one after
+    the other: the numbers row_number() OVER () gives, read from the files (DuckDB)."""
+    reads_files(engine)
+    n = 50_000
+    first = pd.DataFrame({"k": np.arange(n) % 7, "v": np.arange(1, n + 1)})
+    second = first.iloc[:12_345].assign(v=lambda d: -d["v"])
+    files = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    first.to_parquet(files[0], index=False, row_group_size=4_096)
+    second.to_parquet(files[1], index=False, row_group_size=1_000)
+    expected = {"one": first["v"].tolist(), "two": first["v"].tolist() + second["v"].tolist()}
+    for name, path in (("one", files[0]), ("two", files)):
+        engine.scan(name, path, format="parquet")
+        sql = engine.numbered(name)
+        if engine.dialect == "duckdb":
+            assert sql is not None
+        if sql is None:
+            continue
+        got = engine.rows(f"SELECT v, _cs_line_no FROM ({sql}) AS t ORDER BY _cs_line_no")
+        assert [v for v, _ in got] == expected[name]
+        assert [i for _, i in got] == list(range(1, len(expected[name]) + 1))
+        assert "_cs_line_no" not in engine.describe(name)  # the scanned relation is unchanged
+        by_window = engine.rows(f"SELECT v, row_number() OVER () FROM {name}")
+        assert sorted(by_window) == sorted(got)
+    own = tmp_path / "own.parquet"
+    first.rename(columns={"k": "file_row_number"}).to_parquet(own, index=False)
+    engine.scan("own", own, format="parquet")
+    assert engine.numbered("own") is None  # a column of the file is never shadowed
+    engine.create("own", "SELECT 1 AS x", view=True)
+    assert engine.numbered("own") is None  # no longer a scan
+
+
 def test_create_table_is_a_snapshot_and_view_follows(engine: Engine) -> None:
     engine.create("base", "SELECT * FROM range(3) AS r(x)")
     engine.create("snap", "SELECT sum(x) AS s FROM base")

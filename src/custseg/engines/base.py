@@ -92,6 +92,14 @@ class Engine(ABC):
         fields span lines.
         """
 
+    def numbered(self, name: str) -> str | None:
+        """SQL of the rows of the relation ``name``, made by :meth:`scan`, with one more column,
+        ``_cs_line_no``: each row's 1-based position in the input (files one after the
+        other, as :meth:`scan` reads them), where the engine reads it from the files;
+        ``None`` where it cannot. The caller then numbers the rows with ``row_number() OVER
+        ()``, the same numbers, but read in one thread."""
+        return None
+
     def source(self, name: str, *, table: str | None = None, query: str | None = None) -> None:
         """Expose a table of the engine's database, or the rows of a query in the engine's own
         dialect, as the relation ``name`` (a server engine; never written to)."""

@@ -234,6 +234,15 @@ def build_lines(
     index, parts = part
     key = part_key(src, colmap)
     where = f"\n            WHERE {key} % {int(parts)} = {int(index)}" if parts > 1 else ""
+    # each line's position in the input: read from the files where the engine can
+    # (Engine.numbered), else numbered here (one thread); within a part, the input's own
+    # numbers where the files give them, the part's row numbers otherwise
+    numbered = con.numbered(src.view)
+    rows, line_no = (
+        (f"({numbered}) AS numbered_input", "_cs_line_no")
+        if numbered is not None
+        else (ident(src.view), "row_number() OVER ()")
+    )
     con.create(
         rel.LINES,
         f"""
@@ -241,8 +250,8 @@ def build_lines(
             SELECT {c.ts} AS ts, {c.customer_id} AS customer_id, {c.invoice} AS invoice_in,
                    {c.product} AS product, {c.country} AS country, {c.descr} AS descr,
                    {c.quantity} AS q, {c.price} AS p, {c.amount} AS a, {c.row_hash} AS h,
-                   row_number() OVER () AS line_no
-            FROM {ident(src.view)}{where}
+                   {line_no} AS line_no
+            FROM {rows}{where}
         ), x AS (
             SELECT *, COALESCE(invoice_in, customer_id || '@' || CAST(ts AS VARCHAR)) AS invoice,
                    TRY_CAST(ROUND({c.value}, 6) AS DECIMAL(18, 6)) AS v
