@@ -129,6 +129,36 @@ def test_lines_of_an_input_cleaned_in_parts(monkeypatch: pytest.MonkeyPatch) -> 
     assert whole["n"].sum() == len(frame)
 
 
+@pytest.mark.parametrize("files", [1, 3])
+def test_line_numbers_of_parquet_cleaned_in_parts_are_the_input_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: int
+) -> None:
+    # Parquet cleaned in parts is split once, its lines numbered before the split: line_no
+    # is the row's position in the input (files one after the other), as in one part
+    frame, _ = make_transactions(300, seed=3)
+    folder = tmp_path / "lines"
+    folder.mkdir()
+    for i, chunk in enumerate(np.array_split(np.arange(len(frame)), files)):
+        frame.iloc[chunk].to_parquet(folder / f"part-{i}.parquet", index=False)
+    source = folder if files > 1 else folder / "part-0.parquet"
+    query = (
+        "SELECT line_no, reason, quantity FROM dropped_lines UNION ALL "
+        "SELECT line_no, NULL, quantity FROM clean_lines ORDER BY line_no"
+    )
+    whole = custseg.sql(source, query)
+    monkeypatch.setenv("CUSTSEG_PARTITION_LINES", str(len(frame) // 4))
+    settings.cache_clear()
+    try:
+        parts = custseg.sql(source, query)
+    finally:
+        monkeypatch.delenv("CUSTSEG_PARTITION_LINES")
+        settings.cache_clear()
+    pd.testing.assert_frame_equal(whole, parts)
+    assert whole["line_no"].tolist() == list(range(1, len(frame) + 1))
+    assert (whole["reason"] == "duplicate").sum() > 0
+    np.testing.assert_array_equal(whole["quantity"], frame["Quantity"].to_numpy(float))
+
+
 # --- the command line ---------------------------------------------------------------------
 
 

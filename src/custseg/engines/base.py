@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 Params = Sequence[Any] | None
 
 
+#: the column :meth:`Engine.numbered` adds: each row's 1-based position in the input
+LINE_NO = "_cs_line_no"
+
+
 class Engine(ABC):
     """A SQL engine the stages run on (DuckDB by default, PostgreSQL; Spark can follow).
 
@@ -61,6 +65,10 @@ class Engine(ABC):
     #: whether the engine runs K-Means itself (:meth:`kmeans`): customers too many to bring
     #: back to Python are then clustered where they are
     clusters: ClassVar[bool] = False
+
+    #: the kinds of sources (:attr:`custseg.sources.readers.Source.kind`) that, cleaned in
+    #: several parts, are split once (:meth:`split`) rather than read again for every part
+    split_kinds: ClassVar[frozenset[str]] = frozenset({"csv"})
 
     # ---- sources -------------------------------------------------------------------------
     @abstractmethod
@@ -94,7 +102,7 @@ class Engine(ABC):
 
     def numbered(self, name: str) -> str | None:
         """SQL of the rows of the relation ``name``, made by :meth:`scan`, with one more column,
-        ``_cs_line_no``: each row's 1-based position in the input (files one after the
+        :data:`LINE_NO`: each row's 1-based position in the input (files one after the
         other, as :meth:`scan` reads them), where the engine reads it from the files;
         ``None`` where it cannot. The caller then numbers the rows with ``row_number() OVER
         ()``, the same numbers, but read in one thread."""

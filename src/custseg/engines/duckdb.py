@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import duckdb
 
 from custseg.config import Settings, settings
-from custseg.engines.base import Engine, Params
+from custseg.engines.base import LINE_NO, Engine, Params
 from custseg.engines.sql import ident, literal
 from custseg.errors import EngineError
 
@@ -63,6 +63,10 @@ class DuckDBEngine(Engine):
     """
 
     dialect = "duckdb"
+    #: Parquet too: filtering every part's customers out of the whole file decoded every
+    #: column of every row once per part (100 M lines in 5 parts: 13.5-15 s per part's
+    #: lines table, against 2.7 s for 10 M lines read whole)
+    split_kinds = frozenset({"csv", "parquet"})
 
     def __init__(
         self,
@@ -148,12 +152,12 @@ class DuckDBEngine(Engine):
         files = self._parquet.get(name)
         if not files or len(files) > self.NUMBERED_FILES:
             return None
-        if {"file_row_number", "filename", "_cs_line_no"} & set(self.describe(name)):
+        if {"file_row_number", "filename", LINE_NO} & set(self.describe(name)):
             return None  # the files' own columns: not shadowed
         where = literal(files[0]) if len(files) == 1 else "[" + ", ".join(map(literal, files)) + "]"
         if len(files) == 1:
             return (
-                "SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS _cs_line_no "
+                f"SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS {LINE_NO} "
                 f"FROM read_parquet({where}, file_row_number = true)"
             )
         counts = dict(
@@ -167,7 +171,7 @@ class DuckDBEngine(Engine):
             before += int(counts[f])
         return (
             "SELECT * EXCLUDE (file_row_number, filename), "
-            f"(CASE filename {' '.join(offsets)} END) + file_row_number + 1 AS _cs_line_no "
+            f"(CASE filename {' '.join(offsets)} END) + file_row_number + 1 AS {LINE_NO} "
             f"FROM read_parquet({where}, file_row_number = true, filename = true)"
         )
 

@@ -71,6 +71,9 @@ class Source:
     files: list[Path] = field(default_factory=list)
     #: whether the engine reads a compressed file (its size says little of its lines)
     compressed: bool = False
+    #: the column of ``view`` holding each row's 1-based position in the input, when the
+    #: relation carries it (a part of a split input); else the rows are numbered as read
+    line_no: str | None = None
     _tmpdir: str | None = field(default=None, repr=False)
 
     def estimated_rows(self, con: Engine) -> int:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
-from custseg.engines.base import Engine
+from custseg.engines.base import LINE_NO, Engine
 from custseg.engines.sql import ident, literal
 from custseg.sources.readers import Source
 from custseg.sources.schema import ColumnMap
@@ -237,12 +237,13 @@ def build_lines(
     # each line's position in the input: read from the files where the engine can
     # (Engine.numbered), else numbered here (one thread); within a part, the input's own
     # numbers where the files give them, the part's row numbers otherwise
-    numbered = con.numbered(src.view)
-    rows, line_no = (
-        (f"({numbered}) AS numbered_input", "_cs_line_no")
-        if numbered is not None
-        else (ident(src.view), "row_number() OVER ()")
-    )
+    numbered = None if src.line_no else con.numbered(src.view)
+    if src.line_no:  # a part of a split input, its lines numbered before the split
+        rows, line_no = ident(src.view), ident(src.line_no)
+    elif numbered is not None:
+        rows, line_no = f"({numbered}) AS numbered_input", LINE_NO
+    else:
+        rows, line_no = ident(src.view), "row_number() OVER ()"
     con.create(
         rel.LINES,
         f"""
