@@ -6,7 +6,7 @@ holds the settings it was created with); nothing else reads these environment va
 ========================== ===============================================================
 ``CUSTSEG_THREADS``        threads of the engine and parallel fits (default: usable cores)
 ``CUSTSEG_MEMORY_LIMIT``   memory limit of the engine, e.g. ``4GB`` (default: the engine's)
-``CUSTSEG_PARTITION_LINES`` lines cleaned at once (default 25 million)
+``CUSTSEG_PARTITION_LINES`` lines cleaned at once (default 15 million)
 ``CUSTSEG_SPARK_MASTER``   Spark master of ``--engine spark`` (default ``local[*]``)
 ``CUSTSEG_LOCAL_CUSTOMERS`` customers brought back to Python at most; beyond, an engine that
                            clusters (Spark) runs K-Means itself (default 20 million)
@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 from custseg.errors import CustsegError
 
-#: lines cleaned at once when ``CUSTSEG_PARTITION_LINES`` is not set
-PARTITION_LINES = 25_000_000
+#: lines cleaned at once when ``CUSTSEG_PARTITION_LINES`` is not set (see
+#: :func:`custseg.stages.audit.partition.partitions`: the 4 GiB budget of 100 M lines)
+PARTITION_LINES = 15_000_000
 #: customers brought back to Python at most when ``CUSTSEG_LOCAL_CUSTOMERS`` is not set
 LOCAL_CUSTOMERS = 20_000_000
 #: customers k is chosen on, when K-Means runs in the engine, if ``CUSTSEG_CLUSTER_SAMPLE`` is not set
