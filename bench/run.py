@@ -1012,7 +1012,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "Stages are measured in the benchmark process (imports already done, fresh DuckDB "
         "connection); *custseg run s* is the whole command in a subprocess, imports and file "
-        "hashing included. *audit* cleans the lines (in parts of 25 M lines at most) and "
+        "hashing included. *audit* cleans the lines (in parts of 15 M lines at most) and "
         "leaves per-customer totals and exploration sums; *features* is the final feature "
         "query over those totals. *report* renders the HTML alone; *save* writes every file, "
         "the report included. *custseg data/floor* = (read + audit + features) / floor.",
