@@ -108,6 +108,22 @@ def test_lines_carry_canonical_names() -> None:
     assert "CustomerID" not in frame.columns
 
 
+def _whole_and_in_parts(
+    source: object, query: str, lines: int, monkeypatch: pytest.MonkeyPatch
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The query's rows with the input cleaned in one part, then in parts of a quarter."""
+    whole = custseg.sql(source, query)
+    monkeypatch.setenv("CUSTSEG_PARTITION_LINES", str(lines // 4))
+    settings.cache_clear()
+    try:
+        assert settings().partition_lines < lines
+        parts = custseg.sql(source, query)
+    finally:
+        monkeypatch.delenv("CUSTSEG_PARTITION_LINES")
+        settings.cache_clear()
+    return whole, parts
+
+
 def test_lines_of_an_input_cleaned_in_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     # an input cleaned in parts drops each part's lines: the views keep every part's
     frame, _ = make_transactions(300, seed=3)
@@ -116,15 +132,7 @@ def test_lines_of_an_input_cleaned_in_parts(monkeypatch: pytest.MonkeyPatch) -> 
         "FROM (SELECT reason, value FROM dropped_lines UNION ALL "
         "SELECT NULL, value FROM clean_lines) GROUP BY r ORDER BY r"
     )
-    whole = custseg.sql(frame, query)
-    monkeypatch.setenv("CUSTSEG_PARTITION_LINES", str(len(frame) // 4))
-    settings.cache_clear()
-    try:
-        assert settings().partition_lines < len(frame)
-        parts = custseg.sql(frame, query)
-    finally:
-        monkeypatch.delenv("CUSTSEG_PARTITION_LINES")
-        settings.cache_clear()
+    whole, parts = _whole_and_in_parts(frame, query, len(frame), monkeypatch)
     pd.testing.assert_frame_equal(whole, parts)
     assert whole["n"].sum() == len(frame)
 
@@ -145,14 +153,7 @@ def test_line_numbers_of_parquet_cleaned_in_parts_are_the_input_s(
         "SELECT line_no, reason, quantity FROM dropped_lines UNION ALL "
         "SELECT line_no, NULL, quantity FROM clean_lines ORDER BY line_no"
     )
-    whole = custseg.sql(source, query)
-    monkeypatch.setenv("CUSTSEG_PARTITION_LINES", str(len(frame) // 4))
-    settings.cache_clear()
-    try:
-        parts = custseg.sql(source, query)
-    finally:
-        monkeypatch.delenv("CUSTSEG_PARTITION_LINES")
-        settings.cache_clear()
+    whole, parts = _whole_and_in_parts(source, query, len(frame), monkeypatch)
     pd.testing.assert_frame_equal(whole, parts)
     assert whole["line_no"].tolist() == list(range(1, len(frame) + 1))
     assert (whole["reason"] == "duplicate").sum() > 0
