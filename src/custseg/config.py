@@ -77,7 +77,7 @@ class Settings:
     --------
     >>> s = Settings.from_env({"CUSTSEG_THREADS": "2", "TMPDIR": "/tmp"})
     >>> s.threads, s.memory_limit, s.partition_lines, s.temp_dir
-    (2, None, 25000000, '/tmp')
+    (2, None, 15000000, '/tmp')
     """
 
     threads: int | None = None
