@@ -142,6 +142,8 @@ def test_numbered_rows_follow_the_input(engine: Engine, tmp_path: Path) -> None:
         assert "_cs_line_no" not in engine.describe(name)  # the scanned relation is unchanged
         by_window = engine.rows(f"SELECT v, row_number() OVER () FROM {name}")
         assert sorted(by_window) == sorted(got)
+    engine.scan("twice", [files[0], files[0]], format="parquet")
+    assert engine.numbered("twice") is None  # one file's rows would be numbered twice
     own = tmp_path / "own.parquet"
     first.rename(columns={"k": "file_row_number"}).to_parquet(own, index=False)
     engine.scan("own", own, format="parquet")
