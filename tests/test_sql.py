@@ -137,18 +137,25 @@ def test_lines_of_an_input_cleaned_in_parts(monkeypatch: pytest.MonkeyPatch) -> 
     assert whole["n"].sum() == len(frame)
 
 
-@pytest.mark.parametrize("files", [1, 3])
-def test_line_numbers_of_parquet_cleaned_in_parts_are_the_input_s(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: int
+@pytest.mark.parametrize("kind", ["parquet", "parquet files", "csv", "frame"])
+def test_line_numbers_of_an_input_cleaned_in_parts_are_the_input_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
-    # Parquet cleaned in parts is split once, its lines numbered before the split: line_no
-    # is the row's position in the input (files one after the other), as in one part
+    # the lines are numbered before the input is split (Parquet and CSV) or filtered (a
+    # frame) into parts: line_no is the row's position in the input (files one after the
+    # other), as in one part
     frame, _ = make_transactions(300, seed=3)
     folder = tmp_path / "lines"
     folder.mkdir()
-    for i, chunk in enumerate(np.array_split(np.arange(len(frame)), files)):
-        frame.iloc[chunk].to_parquet(folder / f"part-{i}.parquet", index=False)
-    source = folder if files > 1 else folder / "part-0.parquet"
+    source: object = frame
+    if kind == "csv":
+        source = folder / "lines.csv"
+        frame.to_csv(source, index=False)
+    elif kind.startswith("parquet"):
+        files = 3 if kind == "parquet files" else 1
+        for i, chunk in enumerate(np.array_split(np.arange(len(frame)), files)):
+            frame.iloc[chunk].to_parquet(folder / f"part-{i}.parquet", index=False)
+        source = folder if files > 1 else folder / "part-0.parquet"
     query = (
         "SELECT line_no, reason, quantity FROM dropped_lines UNION ALL "
         "SELECT line_no, NULL, quantity FROM clean_lines ORDER BY line_no"

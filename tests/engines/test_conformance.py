@@ -144,10 +144,11 @@ def test_numbered_rows_follow_the_input(engine: Engine, tmp_path: Path) -> None:
         assert sorted(by_window) == sorted(got)
     engine.scan("twice", [files[0], files[0]], format="parquet")
     assert engine.numbered("twice") is None  # one file's rows would be numbered twice
-    own = tmp_path / "own.parquet"
-    first.rename(columns={"k": "file_row_number"}).to_parquet(own, index=False)
-    engine.scan("own", own, format="parquet")
-    assert engine.numbered("own") is None  # a column of the file is never shadowed
+    for i, column in enumerate(("file_row_number", "Filename", "_CS_Line_No")):
+        own = tmp_path / f"own-{i}.parquet"
+        first.rename(columns={"k": column}).to_parquet(own, index=False)
+        engine.scan("own", own, format="parquet")
+        assert engine.numbered("own") is None  # a column of the file is never shadowed
     engine.create("own", "SELECT 1 AS x", view=True)
     assert engine.numbered("own") is None  # no longer a scan
 

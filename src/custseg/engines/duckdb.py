@@ -152,8 +152,8 @@ class DuckDBEngine(Engine):
         files = self._parquet.get(name)
         if not files or len(files) > self.NUMBERED_FILES or len(set(files)) < len(files):
             return None  # a file listed twice would number its rows twice
-        if {"file_row_number", "filename", LINE_NO} & set(self.describe(name)):
-            return None  # the files' own columns: not shadowed
+        if {"file_row_number", "filename", LINE_NO} & {c.casefold() for c in self.describe(name)}:
+            return None  # the files' own columns (names are case-insensitive): not shadowed
         where = literal(files[0]) if len(files) == 1 else "[" + ", ".join(map(literal, files)) + "]"
         if len(files) == 1:
             return (

@@ -16,7 +16,14 @@ from custseg.stages.audit.parse import (
     customer_expr,
 )
 
-__all__ = ["PARTITION_LINES", "part_key", "partition_key", "partitions", "split_parts"]
+__all__ = [
+    "PARTITION_LINES",
+    "numbered_sql",
+    "part_key",
+    "partition_key",
+    "partitions",
+    "split_parts",
+]
 
 
 def partition_key(col: str, dtype: str, cleaned: str) -> str:
@@ -41,6 +48,23 @@ def part_key(src: Source, colmap: ColumnMap) -> str:
     return partition_key(col, id_type, customer_expr(col, id_type))
 
 
+def numbered_sql(con: Engine, src: Source, *, whole: bool) -> str | None:
+    """SQL of the source's rows with their 1-based input position as :data:`LINE_NO`.
+
+    The engine's own numbers where it reads them from the files
+    (:meth:`~custseg.engines.base.Engine.numbered`); with ``whole``, else ``row_number()
+    OVER ()`` over every row (for an input then split or filtered into parts, whose lines
+    must keep the input's numbers); else ``None`` (the caller numbers the rows it reads).
+    Also ``None`` when the source has a column of that name.
+    """
+    numbered = con.numbered(src.view)
+    if numbered is not None or not whole:
+        return numbered
+    if LINE_NO in {c.casefold() for c in src.columns}:
+        return None
+    return f"SELECT *, row_number() OVER () AS {LINE_NO} FROM {ident(src.view)}"
+
+
 @contextmanager
 def split_parts(
     con: Engine, src: Source, colmap: ColumnMap, parts: int
@@ -52,16 +76,16 @@ def split_parts(
     (:meth:`~custseg.engines.base.Engine.split`; DuckDB writes temporary Parquet files, same
     columns), into relations ``source_part_<i>`` dropped on leaving: otherwise every part
     would read and decode the whole input and clean every customer id again to find its own
-    (CSV: 3.3 s per part and 10 M lines). Where the engine numbers the input's rows
-    (:meth:`~custseg.engines.base.Engine.numbered`), the parts carry those numbers
-    (:attr:`Source.line_no`); else each part numbers its own. Other parts (a frame, a table
-    of a server, Parquet on Spark) filter the source.
+    (CSV: 3.3 s per part and 10 M lines). The input's lines are numbered before the split
+    (:func:`numbered_sql`) and the parts carry those numbers
+    (:attr:`Source.line_no`). Other parts (a frame, a table of a server, Parquet on Spark)
+    filter the source, numbered as a whole.
     """
     if parts < 2 or src.kind not in con.split_kinds:
         yield [(src, (i, parts)) for i in range(parts)]
         return
     names: list[str] = []
-    numbered = con.numbered(src.view)
+    numbered = numbered_sql(con, src, whole=True)
     try:
         names = con.split(
             rel.SOURCE_PART,

@@ -26,6 +26,7 @@ from custseg.stages.audit.parse import (
     uses_amount,
 )
 from custseg.stages.audit.partition import (
+    numbered_sql,
     part_key,
 )
 from custseg.stages.ledger import DateFence
@@ -237,13 +238,12 @@ def build_lines(
     # each line's position in the input: read from the files where the engine can
     # (Engine.numbered), else numbered here (one thread); within a part, the input's own
     # numbers where the files give them, the part's row numbers otherwise
-    numbered = None if src.line_no else con.numbered(src.view)
+    rows, line_no = ident(src.view), "row_number() OVER ()"
     if src.line_no:  # a part of a split input, its lines numbered before the split
-        rows, line_no = ident(src.view), ident(src.line_no)
-    elif numbered is not None:
+        line_no = ident(src.line_no)
+    elif (numbered := numbered_sql(con, src, whole=parts > 1)) is not None:
+        # one part of several keeps the numbers of the whole input, not its own
         rows, line_no = f"({numbered}) AS numbered_input", LINE_NO
-    else:
-        rows, line_no = ident(src.view), "row_number() OVER ()"
     con.create(
         rel.LINES,
         f"""
