@@ -52,10 +52,10 @@ def numbered_sql(con: Engine, src: Source, *, whole: bool) -> str | None:
     """SQL of the source's rows with their 1-based input position as :data:`LINE_NO`.
 
     The engine's own numbers where it reads them from the files
-    (:meth:`~custseg.engines.base.Engine.numbered`); with ``whole``, else ``row_number()
-    OVER ()`` over every row (for an input then split or filtered into parts, whose lines
-    must keep the input's numbers); else ``None`` (the caller numbers the rows it reads).
-    Also ``None`` when the source has a column of that name.
+    (:meth:`~custseg.engines.base.Engine.numbered`). Otherwise, with ``whole`` (an input
+    about to be split or filtered into parts, whose lines keep the input's numbers),
+    ``row_number() OVER ()`` over every row; without, ``None``: the caller numbers the rows
+    as it reads them. ``None`` too when the source has a column of that name.
     """
     numbered = con.numbered(src.view)
     if numbered is not None or not whole:

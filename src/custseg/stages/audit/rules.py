@@ -235,14 +235,13 @@ def build_lines(
     index, parts = part
     key = part_key(src, colmap)
     where = f"\n            WHERE {key} % {int(parts)} = {int(index)}" if parts > 1 else ""
-    # each line's position in the input: read from the files where the engine can
-    # (Engine.numbered), else numbered here (one thread); within a part, the input's own
-    # numbers where the files give them, the part's row numbers otherwise
+    # each line's position in the input: carried by a part of a split input, read from the
+    # files where the engine can (Engine.numbered), else numbered here (one thread); a part
+    # filtered out of the input is numbered as the whole input (numbered_sql)
     rows, line_no = ident(src.view), "row_number() OVER ()"
-    if src.line_no:  # a part of a split input, its lines numbered before the split
+    if src.line_no:
         line_no = ident(src.line_no)
     elif (numbered := numbered_sql(con, src, whole=parts > 1)) is not None:
-        # one part of several keeps the numbers of the whole input, not its own
         rows, line_no = f"({numbered}) AS numbered_input", LINE_NO
     con.create(
         rel.LINES,
