@@ -1,11 +1,12 @@
-"""``--engine`` on run, explore, score and track: the same answer from PostgreSQL as from a file.
+"""``--engine`` on run, explore, score, track and sql: the same answer from PostgreSQL as from a file.
 
 Lines of Online Retail (a seeded tenth of its invoices, every line of a chosen invoice) are
 written to a Parquet file and loaded into a table of the test server (tests/postgres.py, in a
 schema of this module's own). Then ``explore``, ``score`` and ``track`` read them from the file
 (DuckDB) and from the database (``postgresql://… --table``, the cleaning and the features
-inside PostgreSQL) and must give the same ledger, quality figures, scores and tracking. The
-wrong combinations of ``--engine`` and INPUT are one-line errors, without a server.
+inside PostgreSQL) and must give the same ledger, quality figures, scores and tracking; ``sql``
+gives the same views, queried in PostgreSQL's SQL, and refuses what could write or reach the
+server (:func:`views_equal`, also run against Spark). The wrong combinations of ``--engine`` and INPUT are one-line errors, without a server.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import custseg
 from custseg.cli import app
 from custseg.engines import ENGINES, choose
 from custseg.errors import CustsegError
+from custseg.outputs.query import query_views
 from custseg.sources.inputs import choose_input
 from tests.postgres import load_frame
 
@@ -108,6 +110,150 @@ def test_explore_sql_prints_the_postgres_queries(shop, tmp_path: Path) -> None:
     assert read.split("│")[2].strip() == f"{duck.ledger.input_rows:,}"
 
 
+# ---- sql ---------------------------------------------------------------------------------
+#: the views of ``custseg sql`` summed up in one query of SQL every engine reads: lines,
+#: kept lines per kind and dropped lines per reason, their quantities and values
+VIEW_SUMMARY = (
+    "SELECT 'clean_lines' AS view, kind AS what, count(*) AS n, sum(quantity) AS quantity, "
+    "sum(value) AS value, count(DISTINCT invoice) AS invoices FROM clean_lines GROUP BY kind "
+    "UNION ALL SELECT 'dropped_lines', reason, count(*), sum(quantity), sum(value), "
+    "count(DISTINCT invoice) FROM dropped_lines GROUP BY reason "
+    "UNION ALL SELECT 'lines', 'all', count(*), sum(quantity), 0.0, count(DISTINCT customer_id) "
+    "FROM lines ORDER BY 1, 2"
+)
+
+
+def frames_close(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Same columns, rows and values (numbers to 1e-9 relative, as the features must be)."""
+    assert list(a.columns) == list(b.columns)
+    assert len(a) == len(b)
+    for col in a.columns:
+        x, y = a[col].reset_index(drop=True), b[col].reset_index(drop=True)
+        if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y):
+            np.testing.assert_allclose(x.astype(float), y.astype(float), rtol=1e-9, err_msg=col)
+        else:
+            assert x.astype(str).tolist() == y.astype(str).tolist(), col
+
+
+def views_equal(file: Path, **engine: str) -> None:
+    """``custseg sql`` over ``engine`` (``engine=``, ``table=``/``input=``…) gives every view
+    as DuckDB gives it over ``file``: the same columns, the customers' types, each customer's
+    features (1e-9) and the lines' counts, quantities and values per kind and reason."""
+    customers = "SELECT * FROM customers ORDER BY customer_id"
+    duck = query_views(file, customers)
+    other = query_views(query=customers, **engine)
+    assert (
+        list(other.views)
+        == list(duck.views)
+        == [
+            "lines",
+            "clean_lines",
+            "dropped_lines",
+            "customers",
+        ]
+    )
+    for view in ("clean_lines", "dropped_lines", "customers"):
+        assert list(other.views[view]) == list(duck.views[view]), view
+    assert other.views["customers"] == duck.views["customers"]
+    frames_close(other.frame, duck.frame)
+    summary = custseg.sql(query=VIEW_SUMMARY, **engine)
+    frames_close(summary, custseg.sql(file, VIEW_SUMMARY))
+    assert set(summary["view"]) == {"lines", "clean_lines", "dropped_lines"}
+
+
+def test_sql_on_postgres_gives_the_views_of_duckdb(shop) -> None:
+    views_equal(shop["lines"], input=shop["url"], table=f"{SCHEMA}.lines")
+    dropped = custseg.sql(
+        shop["url"], "SELECT count(*) AS n FROM dropped_lines", table=f"{SCHEMA}.lines"
+    )
+    assert dropped["n"].item() > 0
+
+
+def test_sql_on_postgres_reads_postgresql_s_own_sql(shop, tmp_path: Path) -> None:
+    """A query of PostgreSQL's SQL (``::`` casts, ``to_char``, ``FILTER``, ``DISTINCT ON``)
+    runs inside the server and gives what the same question asked of DuckDB gives."""
+    pg = (
+        "SELECT to_char(date_trunc('month', date), 'YYYY-MM') AS month, "
+        "count(DISTINCT customer_id) AS customers, round(sum(value)::numeric, 2) AS revenue, "
+        "count(*) FILTER (WHERE kind = 'cancellation') AS cancellations "
+        "FROM clean_lines GROUP BY 1 ORDER BY 1"
+    )
+    duck = (
+        "SELECT strftime(date_trunc('month', date), '%Y-%m') AS month, "
+        "count(DISTINCT customer_id) AS customers, round(sum(value), 2) AS revenue, "
+        "count(*) FILTER (WHERE kind = 'cancellation') AS cancellations "
+        "FROM clean_lines GROUP BY 1 ORDER BY 1"
+    )
+    got = custseg.sql(shop["url"], pg, table=f"{SCHEMA}.lines")
+    frames_close(got, custseg.sql(shop["lines"], duck))
+    assert len(got) == 13 and got["cancellations"].sum() > 0
+    first = custseg.sql(
+        shop["url"],
+        "SELECT DISTINCT ON (customer_id) customer_id, invoice FROM clean_lines "
+        "ORDER BY customer_id, date, invoice",
+        table=f"{SCHEMA}.lines",
+    )
+    assert first["customer_id"].is_unique and len(first) == len(
+        custseg.sql(shop["lines"], "SELECT * FROM customers")
+    )
+    # the command line: a Rich table, and every row written with --output
+    out = tmp_path / "months.parquet"
+    shown = cli(
+        "sql", shop["url"], "--table", f"{SCHEMA}.lines", pg, "--limit", "2", "--output", str(out)
+    )
+    assert "13 rows; the first 2 shown" in shown and "2010-12" in shown
+    frames_close(pd.read_parquet(out), got)
+
+
+def test_sql_on_postgres_with_a_run_folder(shop, trained) -> None:
+    """``--run`` with a database: the segments of the run joined to the features the server
+    computes (the run's as-of date), the same as over the file."""
+    query = (
+        "SELECT s.segment, count(*) AS n, avg(c.monetary) AS spend, max(c.recency_days) AS r "
+        "FROM customers c JOIN segments s USING (customer_id) GROUP BY 1 ORDER BY 1"
+    )
+    before = f"SELECT * FROM {SCHEMA}.lines WHERE \"InvoiceDate\" < '{SPLIT.date()}'"
+    pg = custseg.sql(shop["url"], query, lines_query=before, run=trained)
+    duck = custseg.sql(shop["folder"] / "old.parquet", query, run=trained)
+    assert pg["n"].sum() > 0
+    frames_close(pg, duck)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT pg_read_file('/etc/passwd') FROM lines",
+        "SELECT pg_catalog.pg_read_file('/etc/passwd')",
+        "SELECT set_config('default_transaction_read_only', 'off', false)",
+        "SELECT lo_import('/etc/passwd')",
+        "SELECT query_to_xml('SELECT * FROM pg_authid', true, true, '')",
+        "SELECT dblink('dbname=postgres', 'SELECT 1')",
+        "SELECT pg_terminate_backend(pid) FROM lines",
+        "SELECT public.anything(1) FROM lines",
+        "SELECT nextval('some_sequence')",
+        "SELECT * FROM lines FOR UPDATE",
+        "SELECT * FROM pg_catalog.pg_user",
+        "SELECT * FROM pg_ls_dir('.')",
+        f"SELECT * FROM {SCHEMA}.lines",
+        "SELECT 1; DROP TABLE lines",
+        "WITH d AS (DELETE FROM lines RETURNING *) SELECT * FROM d",
+    ],
+)
+def test_sql_on_postgres_refuses_what_reaches_the_server(shop, query: str) -> None:
+    message = one_line_error("sql", shop["url"], "--table", f"{SCHEMA}.lines", query)
+    assert "refused" in message or "is not one of the views" in message
+    with postgres_connect(shop) as conn:  # the data is as it was
+        assert conn.execute(f"SELECT count(*) FROM {SCHEMA}.lines").fetchone()[0] == len(
+            shop["frame"]
+        )
+
+
+def postgres_connect(shop):
+    import psycopg
+
+    return psycopg.connect(shop["url"])
+
+
 # ---- score -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained(shop, tmp_path_factory) -> Path:
@@ -185,16 +331,17 @@ URL = "postgresql://ann:s3cret@127.0.0.1:1/shop"
 
 
 def commands(tmp: Path, source: str, *extra: str) -> list[list[str]]:
-    """The four commands reading ``source``, with ``extra`` options."""
+    """The five commands reading ``source``, with ``extra`` options."""
     return [
         ["run", source, "--out", str(tmp / "run"), *extra],
         ["explore", source, *extra],
         ["score", str(tmp / "no-run"), source, "--out", str(tmp / "scores"), *extra],
         ["track", source, "--out", str(tmp / "track"), *extra],
+        ["sql", source, "SELECT count(*) FROM lines", *extra],
     ]
 
 
-@pytest.mark.parametrize("command", ["run", "explore", "score", "track"])
+@pytest.mark.parametrize("command", ["run", "explore", "score", "track", "sql"])
 def test_postgres_engine_with_a_file_is_one_line(command: str, tmp_path: Path) -> None:
     args = next(
         a for a in commands(tmp_path, str(RETAIL), "--engine", "postgres") if a[0] == command
@@ -205,7 +352,7 @@ def test_postgres_engine_with_a_file_is_one_line(command: str, tmp_path: Path) -
     assert not (tmp_path / "run").exists() and not (tmp_path / "track").exists()
 
 
-@pytest.mark.parametrize("command", ["run", "explore", "score", "track"])
+@pytest.mark.parametrize("command", ["run", "explore", "score", "track", "sql"])
 def test_url_with_duckdb_is_one_line(command: str, tmp_path: Path) -> None:
     args = next(
         a
@@ -219,21 +366,21 @@ def test_url_with_duckdb_is_one_line(command: str, tmp_path: Path) -> None:
     assert "cannot connect" not in message
 
 
-@pytest.mark.parametrize("command", ["run", "explore", "score", "track"])
+@pytest.mark.parametrize("command", ["run", "explore", "score", "track", "sql"])
 def test_unknown_engine_lists_the_engines(command: str, tmp_path: Path) -> None:
     args = next(a for a in commands(tmp_path, str(RETAIL), "--engine", "oracle") if a[0] == command)
     message = one_line_error(*args)
     assert f"--engine 'oracle' is not known; use one of {', '.join(ENGINES)}" in message
 
 
-@pytest.mark.parametrize("command", ["run", "explore", "score", "track"])
+@pytest.mark.parametrize("command", ["run", "explore", "score", "track", "sql"])
 def test_table_with_a_file_is_one_line(command: str, tmp_path: Path) -> None:
     args = next(a for a in commands(tmp_path, str(RETAIL), "--table", "lines") if a[0] == command)
     message = one_line_error(*args)
     assert "not a postgresql:// URL" in message
 
 
-@pytest.mark.parametrize("command", ["run", "explore", "score", "track"])
+@pytest.mark.parametrize("command", ["run", "explore", "score", "track", "sql"])
 def test_url_without_table_or_query_is_one_line(command: str, tmp_path: Path) -> None:
     args = next(a for a in commands(tmp_path, URL) if a[0] == command)
     message = one_line_error(*args)

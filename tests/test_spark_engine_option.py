@@ -1,10 +1,11 @@
-"""``--engine spark`` on run, explore, score and track: the same answer as DuckDB's.
+"""``--engine spark`` on run, explore, score, track and sql: the same answer as DuckDB's.
 
 Lines of Online Retail (a seeded twentieth of its invoices, every line of a chosen invoice)
 are written as a Hive-partitioned Parquet folder (``month=…/``, as a lake holds them), as
 single Parquet files and as a table of Spark's catalog. The commands read them on Spark
 (local mode, the session's JVM) and on DuckDB and must give the same run folder figures,
-quality figures, scores and tracking. Wrong combinations are one-line errors.
+quality figures, scores, tracking and views of ``custseg sql`` (queried in Spark's SQL, what could
+reach files or Java refused). Wrong combinations are one-line errors.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pandas as pd
 import pytest
 
 import custseg
-from tests.test_engine_option import cli, one_line_error, sample
+from tests.test_engine_option import cli, frames_close, one_line_error, sample, views_equal
 
 ROOT = Path(__file__).resolve().parents[1]
 RETAIL = ROOT / "data" / "online_retail.parquet"
@@ -113,6 +114,56 @@ def test_track_on_spark_equals_track_on_duckdb(lake, tmp_path: Path) -> None:
         assert (tmp_path / "sp" / name).read_bytes() == duck, name
 
 
+def test_sql_on_spark_gives_the_views_of_duckdb(lake) -> None:
+    views_equal(lake["lines"], input=lake["lines"], engine="spark")
+    # a table of Spark's catalog, no INPUT
+    views_equal(lake["lines"], engine="spark", table="sales.lines")
+
+
+def test_sql_on_spark_reads_spark_s_own_sql(lake, tmp_path: Path) -> None:
+    """A query of Spark's SQL (``date_format``, ``percentile``, backquoted names) runs in Spark
+    and gives what the same question asked of DuckDB gives; the command line prints it."""
+    spark = (
+        "SELECT date_format(`date`, 'yyyy-MM') AS month, count(DISTINCT customer_id) AS buyers, "
+        "percentile(value, 0.5) AS median_value, xxhash64(1) IS NOT NULL AS hashed "
+        "FROM clean_lines GROUP BY 1 ORDER BY 1"
+    )
+    duck = (
+        "SELECT strftime(date, '%Y-%m') AS month, count(DISTINCT customer_id) AS buyers, "
+        "quantile_cont(value, 0.5) AS median_value, true AS hashed "
+        "FROM clean_lines GROUP BY 1 ORDER BY 1"
+    )
+    got = custseg.sql(lake["lines"], spark, engine="spark")
+    frames_close(got, custseg.sql(lake["lines"], duck))
+    assert len(got) == 13
+    out = tmp_path / "months.csv"
+    shown = cli(
+        "sql", "--engine", "spark", "--spark-master", "local[2]", "--table", "sales.lines",
+        spark, "--limit", "3", "--output", str(out),
+    )  # fmt: skip
+    assert "13 rows; the first 3 shown" in shown and "2010-12" in shown
+    assert pd.read_csv(out)["buyers"].tolist() == got["buyers"].tolist()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT reflect('java.lang.System', 'getenv', 'HOME') FROM lines",
+        "SELECT java_method('java.lang.System', 'exit', 0) FROM lines",
+        "SELECT * FROM parquet.`/etc`",
+        "SELECT * FROM global_temp.anything",
+        "SELECT * FROM sales.lines",
+        "SELECT * FROM read_files('/etc')",
+        "SELECT default.anything(1) FROM lines",
+        "INSERT OVERWRITE DIRECTORY '/tmp/x' SELECT * FROM lines",
+        "CACHE TABLE x AS SELECT * FROM lines",
+    ],
+)
+def test_sql_on_spark_refuses_what_reaches_out(lake, query: str) -> None:
+    message = one_line_error("sql", str(lake["lines"]), "--engine", "spark", query)
+    assert "refused" in message or "is not one of the views" in message
+
+
 def test_spark_errors_are_one_line(tmp_path: Path) -> None:
     out = str(tmp_path / "o")
     assert "no INPUT" in one_line_error("run", "--out", out)
@@ -121,6 +172,9 @@ def test_spark_errors_are_one_line(tmp_path: Path) -> None:
     )
     assert "which the spark engine does not read" in one_line_error(
         "run", "postgresql://ann@db/shop", "--engine", "spark", "--table", "x", "--out", out
+    )
+    assert "segments of --run alone are read by DuckDB" in one_line_error(
+        "sql", "--run", str(tmp_path), "--engine", "spark", "SELECT * FROM segments"
     )
 
 

@@ -583,19 +583,27 @@ def sql_command(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Rows printed (default 50).")] = 50,
     lang: Annotated[str, typer.Option("--lang", help="Language: en or fr.")] = "en",
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
+    table: TableOption = None,
+    lines_query: QueryOption = None,
 ) -> None:
-    """Run one read-only SQL query over the views of a transactions file and/or a run.
+    """Run one read-only SQL query over the views of a transactions input and/or a run.
 
     Views: lines (the input as read, mapped columns under their canonical names: customer_id,
     invoice, date, quantity, price...), clean_lines (lines the audit kept), dropped_lines (lines
     it dropped, with their reason), customers (one row of features per customer) and, with
-    --run, segments. Only one SELECT (or WITH ... SELECT) over these views is run; statements
-    that write, configure or read files are refused.
+    --run, segments. Only one SELECT (or WITH ... SELECT) over these views is run, in the SQL
+    of the engine (DuckDB's, PostgreSQL's or Spark's); statements that write, configure or
+    read files are refused.
 
     Example: custseg sql data/online_retail.parquet "SELECT reason, count(*) FROM dropped_lines
     GROUP BY reason"
 
     Example: custseg sql --run runs/retail "SELECT segment_name, count(*) FROM segments GROUP BY 1"
+
+    Example (inside PostgreSQL): custseg sql postgresql://ann@db:5432/shop --table sales.lines
+    "SELECT country, sum(value) FROM clean_lines GROUP BY 1"
     """
     from rich.console import Console
     from rich.table import Table
@@ -609,34 +617,38 @@ def sql_command(
             _fail(f"--lang {lang!r} is not available; use one of {', '.join(i18n.LANGUAGES)}")
         if limit < 0:
             _fail(f"--limit {limit} is negative; give a number of rows of 0 or more")
-        if len(args) > 2 or (len(args) == 1 and run_dir is None):
+        catalog = table is not None or lines_query is not None
+        if len(args) > 2 or (len(args) == 1 and run_dir is None and not catalog):
             _fail(
                 "give INPUT and QUERY (or, with --run, QUERY alone), the query quoted as one "
                 'argument, e.g. custseg sql data.csv "SELECT count(*) FROM lines"'
             )
         if output is not None and output.suffix.lower() not in {".csv", ".parquet"}:
             _fail(f"--output {output}: write to a .csv or a .parquet file")
-        source, query = (args[0], args[1]) if len(args) == 2 else (None, args[0])
+        text, query = (args[0], args[1]) if len(args) == 2 else (None, args[0])
         result = query_views(
-            source,
+            _source(text, spark_master),
             query,
             run=run_dir,
             mapping=parse_mapping(map_ or []),
             as_of=as_of,
+            engine=engine,
+            table=table,
+            lines_query=lines_query,
         )
         frame = result.frame
         if output is not None:
             write_result(frame, output)
     except CustsegError as exc:
         _fail(str(exc))
-    table = Table(show_edge=False, pad_edge=False)
+    grid = Table(show_edge=False, pad_edge=False)
     for col in frame.columns:
         numeric = frame[col].dtype.kind in "iuf"
-        table.add_column(str(col), justify="right" if numeric else "left")
+        grid.add_column(str(col), justify="right" if numeric else "left")
     shown = frame.head(limit)
     for row in shown.itertuples(index=False):
-        table.add_row(*(_cell(v) for v in row))
-    console.print(table)
+        grid.add_row(*(_cell(v) for v in row))
+    console.print(grid)
     n = i18n.number(len(frame), lang)
     if len(frame) > len(shown):
         console.print(i18n.t(lang, "sql_rows_shown", n=n, shown=i18n.number(len(shown), lang)))

@@ -245,7 +245,8 @@ def test_query_log_keeps_what_runs(engine: Engine) -> None:
 
 
 def test_forbid_external_access(engine: Engine, tmp_path: Path) -> None:
-    if engine.dialect in ("postgres", "spark"):  # they cannot lock themselves: said, not pretended
+    if not engine.confinable:  # a server's or Spark's session: said, not pretended
+        assert engine.dialect in ("postgres", "spark")
         with pytest.raises(EngineError, match="cannot lock its session"):
             engine.forbid_external_access()
         return
@@ -374,3 +375,37 @@ def test_engine_errors_are_one_line(engine: Engine) -> None:
         engine.rows("SELECT no_such_column FROM (SELECT 1 AS x) AS t")
     message = str(caught.value)
     assert "no_such_column" in message and "\n" not in message
+
+
+def test_read_only_frame_runs_the_engine_s_own_sql(engine: Engine) -> None:
+    """A query of the engine's own dialect runs as written (no transpiling from DuckDB's),
+    its decimals as floats, as :meth:`Engine.frame` gives them."""
+    engine.register("people", PEOPLE)
+    own = {
+        "duckdb": "SELECT name, CAST(spend AS DECIMAL(9,2)) AS spend, strftime(seen, '%Y') AS y "
+        "FROM people WHERE id < 3 ORDER BY id",
+        "postgres": "SELECT name, spend::numeric(9,2) AS spend, to_char(seen, 'YYYY') AS y "
+        "FROM people WHERE id < 3 ORDER BY id",
+        "spark": "SELECT name, CAST(spend AS DECIMAL(9,2)) AS spend, date_format(seen, 'yyyy') "
+        "AS y FROM people WHERE id < 3 ORDER BY id",
+    }[engine.dialect]
+    got = engine.read_only_frame(own)
+    assert got["name"].tolist() == ["Ann", "O'Brien"]
+    assert got["spend"].tolist() == [10.5, 0.0] and got["spend"].dtype == np.float64
+    assert got["y"].tolist() == ["2011", "2011"]
+
+
+def test_read_only_frame_cannot_write_on_a_server(engine: Engine) -> None:
+    """On PostgreSQL the query runs in a read-only transaction, rolled back: a write hidden in
+    a query (a data-modifying WITH) is refused by the server itself, and a setting the query
+    changes does not outlast it."""
+    if engine.dialect != "postgres":
+        pytest.skip("only a database server has read-only transactions")
+    engine.register("people", PEOPLE)
+    with pytest.raises(EngineError, match="read-only transaction"):
+        engine.read_only_frame("WITH d AS (DELETE FROM people RETURNING *) SELECT count(*) FROM d")
+    assert engine.scalar("SELECT count(*) FROM people") == len(PEOPLE)
+    before = engine.read_only_frame("SELECT current_setting('work_mem') AS m")["m"].item()
+    changed = engine.read_only_frame("SELECT set_config('work_mem', '1MB', false) AS m")
+    assert changed["m"].item() == "1MB"
+    assert engine.read_only_frame("SELECT current_setting('work_mem') AS m")["m"].item() == before

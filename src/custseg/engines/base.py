@@ -14,7 +14,9 @@ implementation: ``tests/engines``). The stages write their SQL once, in the dial
 - resources: :attr:`~Engine.settings` (threads, memory limit, temporary folder),
   :meth:`~Engine.close` (also as a context manager);
 - inspection and confinement: :meth:`~Engine.log_queries` (keep the statements run, to show
-  them), :meth:`~Engine.forbid_external_access` (no file or network access from then on).
+  them), :meth:`~Engine.forbid_external_access` (no file or network access from then on, where
+  :attr:`~Engine.confinable`), :meth:`~Engine.read_only_frame` (a user's query, in the engine's
+  own dialect, run where it cannot write).
 
 Values are bound as parameters, written ``?`` in the SQL text, one per value, in order.
 Column types are named in DuckDB's spelling, upper case (``VARCHAR``, ``BIGINT``, ``DOUBLE``,
@@ -234,6 +236,11 @@ class Engine(ABC):
                 text = f"-- parameters: {list(params)!r}\n{text}"
             self.query_log.append(text)
 
+    #: whether :meth:`forbid_external_access` can lock the engine for good (DuckDB's
+    #: in-memory database). Where it cannot (a server's session, a Spark session), a user's
+    #: query is held to a list of functions before it runs (``custseg sql``)
+    confinable: ClassVar[bool] = False
+
     @abstractmethod
     def forbid_external_access(self, allowed: Sequence[str | PathLike[str]] = ()) -> None:
         """From now on, no statement may read or write a file or reach the network, nor undo
@@ -241,8 +248,15 @@ class Engine(ABC):
 
         ``allowed`` lists files the relations already created may still read (the input a
         view scans); every other path is refused. Raises
-        :class:`~custseg.errors.EngineError` when the engine cannot confine itself.
+        :class:`~custseg.errors.EngineError` when the engine cannot confine itself (where
+        :attr:`confinable` is false).
         """
+
+    @abstractmethod
+    def read_only_frame(self, sql: str) -> pd.DataFrame:
+        """The rows of one query written in the engine's own dialect (not transpiled, no
+        parameters), as :meth:`frame` gives them, run so that it cannot write where the engine
+        can enforce it: a read-only transaction on a database server."""
 
     # ---- resources -----------------------------------------------------------------------
     @abstractmethod

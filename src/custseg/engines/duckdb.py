@@ -285,6 +285,13 @@ class DuckDBEngine(Engine):
         return self._run(lambda: self._execute(sql, params).fetchnumpy())
 
     # ---- confinement ---------------------------------------------------------------------
+    confinable = True
+
+    def read_only_frame(self, sql: str) -> pd.DataFrame:
+        """The rows of a query of DuckDB's SQL: the database is in memory, and confined by
+        :meth:`forbid_external_access` before a user's query runs."""
+        return self.frame(sql)
+
     def forbid_external_access(self, allowed: Sequence[str | PathLike[str]] = ()) -> None:
         """``enable_external_access`` off (no file, network, extension or database attached),
         ``allowed`` kept readable through ``allowed_paths``, then the configuration locked,

@@ -389,15 +389,32 @@ class PostgresEngine(Engine):
         return None if found is None else tuple(found)
 
     def frame(self, sql: str, params: Params = None) -> pd.DataFrame:
-        import pandas as pd
+        return _frame_of(self._cursor(sql, params))
 
-        cur = self._cursor(sql, params)
-        names = [d.name for d in cur.description or ()]
-        frame = pd.DataFrame.from_records(cur.fetchall(), columns=names)
-        for col in frame.columns:  # numeric (Decimal) columns as floats, as DuckDB gives them
-            if frame[col].dtype == object and len(frame) and _is_decimal(frame[col].iloc[0]):
-                frame[col] = frame[col].astype(float)
-        return frame
+    def read_only_frame(self, sql: str) -> pd.DataFrame:
+        """The rows of a query of PostgreSQL's SQL, run in a ``READ ONLY`` transaction then
+        rolled back: the server refuses any write to a table, a sequence or the catalog
+        (``nextval``, ``lo_import``…) the query would make, and nothing the query does
+        outlasts it. The search path is the engine's schema, then ``pg_catalog``: an
+        unqualified name cannot reach a function or table of the user's schemas.
+
+        Examples (with a server at ``$URL``)
+        ------------------------------------
+        ``engine.read_only_frame("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d")``
+        raises :class:`~custseg.errors.EngineError`: ``cannot execute DELETE in a read-only
+        transaction``.
+        """
+        self._log(sql, None)
+        try:
+            with self._con.transaction(force_rollback=True):
+                self._con.execute("SET TRANSACTION READ ONLY")
+                self._con.execute(
+                    "SELECT set_config('search_path', %s, true)",
+                    [f"{ident(self.schema)}, pg_catalog"],
+                )
+                return _frame_of(self._con.execute(sql))
+        except psycopg.Error as exc:
+            raise EngineError(_first_line(exc)) from exc
 
     def arrow(self, sql: str, params: Params = None) -> pa.Table:
         import pyarrow as pa
@@ -412,12 +429,12 @@ class PostgresEngine(Engine):
 
     # ---- resources -----------------------------------------------------------------------
     def forbid_external_access(self, allowed: Sequence[str | PathLike[str]] = ()) -> None:
-        """Refused: a session of a PostgreSQL server cannot lock itself (a read-only session
-        can be made writable again by the next ``SET``), so read-only SQL over the user's data
-        (``custseg sql``) runs on DuckDB."""
+        """Refused: a session of a PostgreSQL server cannot lock itself for good (a read-only
+        session can be made writable again by the next ``SET``); a user's query runs in a
+        read-only transaction instead (:meth:`read_only_frame`), its functions checked first."""
         raise EngineError(
-            "the PostgreSQL engine cannot lock its session against writes; custseg sql runs "
-            "on DuckDB (give it a file, or export the table first)"
+            "the PostgreSQL engine cannot lock its session for good; run a user's query with "
+            "read_only_frame (a read-only transaction)"
         )
 
     def close(self) -> None:
@@ -426,6 +443,19 @@ class PostgresEngine(Engine):
         with contextlib.suppress(psycopg.Error):
             self._con.execute(f"DROP SCHEMA IF EXISTS {ident(self.schema)} CASCADE")
         self._con.close()
+
+
+def _frame_of(cur: Any) -> pd.DataFrame:
+    """The rows of an executed cursor as a DataFrame, numeric (``Decimal``) columns as
+    floats, as DuckDB gives them."""
+    import pandas as pd
+
+    names = [d.name for d in cur.description or ()]
+    frame = pd.DataFrame.from_records(cur.fetchall(), columns=names)
+    for col in frame.columns:
+        if frame[col].dtype == object and len(frame) and _is_decimal(frame[col].iloc[0]):
+            frame[col] = frame[col].astype(float)
+    return frame
 
 
 def _is_decimal(value: Any) -> bool:

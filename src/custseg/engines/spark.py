@@ -732,15 +732,16 @@ class SparkEngine(Engine):
             return frame.toArrow()
 
     def frame(self, sql: str, params: Params = None) -> pd.DataFrame:
-        import pyarrow as pa
+        return _pandas(self.arrow(sql, params))
 
-        table = self.arrow(sql, params)
-        # decimals as floats, as DuckDB gives them
-        fields = [
-            pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type) else f
-            for f in table.schema
-        ]
-        return table.cast(pa.schema(fields)).to_pandas()
+    def read_only_frame(self, sql: str) -> pd.DataFrame:
+        """The rows of a query of Spark's SQL, run as given. Spark has no read-only session:
+        the query is held to a list of functions and relations before (``custseg sql``), and a
+        query (``SELECT``) of Spark's SQL cannot write."""
+        self._check_open()
+        self._log(sql, None)
+        with _errors():
+            return _pandas(self._spark.sql(sql).toArrow())
 
     def numpy(self, sql: str, params: Params = None) -> dict[str, np.ndarray]:
         import numpy as np
@@ -800,11 +801,12 @@ class SparkEngine(Engine):
 
     # ---- resources -----------------------------------------------------------------------
     def forbid_external_access(self, allowed: Sequence[str | PathLike[str]] = ()) -> None:
-        """Refused: a Spark session cannot lock itself against reading or writing files, so
-        read-only SQL over the user's data (``custseg sql``) runs on DuckDB."""
+        """Refused: a Spark session cannot lock itself against reading or writing files; a
+        user's query is held to a list of functions and relations instead (``custseg sql``)
+        and run with :meth:`read_only_frame`."""
         raise EngineError(
-            "the Spark engine cannot lock its session against writes; custseg sql runs on "
-            "DuckDB (give it the files)"
+            "the Spark engine cannot lock its session against file access; run a user's "
+            "query with read_only_frame, its functions checked first"
         )
 
     def close(self) -> None:
@@ -819,6 +821,16 @@ class SparkEngine(Engine):
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
         self._closed = True
+
+
+def _pandas(table: pa.Table) -> pd.DataFrame:
+    """An Arrow result as a DataFrame, decimals as floats, as DuckDB gives them."""
+    import pyarrow as pa
+
+    fields = [
+        pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type) else f for f in table.schema
+    ]
+    return table.cast(pa.schema(fields)).to_pandas()
 
 
 def _duck_type(name: str) -> str:

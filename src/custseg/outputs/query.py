@@ -1,13 +1,22 @@
 """Read-only SQL over a transactions input and a run folder: ``custseg sql``.
 
-The input is audited as a run audits it, then exposed under five names (see :data:`VIEWS`):
+The input is audited as a run audits it, on the engine chosen for it (DuckDB, PostgreSQL or
+Spark, as for ``custseg run``), then exposed there under five names (see :data:`VIEWS`):
 ``lines`` (the input as read, its mapped columns under their canonical names), ``clean_lines``
 and ``dropped_lines`` (the audit's kept lines, and its dropped lines with their reason),
 ``customers`` (one row of features per customer, as a run computes them) and, from a run
-folder, ``segments`` (its ``segments.parquet``). A query must be one read-only ``SELECT``
-over these names: :func:`check_query` decides it from the tree sqlglot parses, and the engine
-is confined besides (:meth:`~custseg.engines.base.Engine.forbid_external_access`: an
-in-memory database that can read no other file and write none).
+folder, ``segments`` (its ``segments.parquet``). A query is written in the engine's SQL and
+must be one read-only ``SELECT`` over these names: :func:`check_query` decides it from the
+tree sqlglot parses. Then:
+
+- DuckDB is confined (:meth:`~custseg.engines.base.Engine.forbid_external_access`: an
+  in-memory database that can read no other file and write none) and runs the query as given;
+- PostgreSQL and Spark sessions cannot be confined so: the query's functions must be ones
+  sqlglot knows as SQL's (``sum``, ``date_trunc``, ``percentile_cont``…) or on a short list per
+  engine (:data:`SAFE_FUNCTIONS`), never qualified by a schema, and what runs is the checked
+  tree written back by sqlglot, not the text (so that no comment or quoting the two parsers
+  read differently can hide a call); PostgreSQL runs it in a read-only transaction, rolled back
+  (:meth:`~custseg.engines.base.Engine.read_only_frame`).
 """
 
 from __future__ import annotations
@@ -30,11 +39,11 @@ from custseg.model import schema
 from custseg.outputs.files import write_csv, write_parquet
 from custseg.pipeline import check_as_of, engine_error
 from custseg.report.manifest import open_run
-from custseg.sources import Source, open_source, resolve_columns
+from custseg.sources import Source, resolve_columns
+from custseg.sources.inputs import Input, choose_input
 from custseg.stages import features as feature_stage
 from custseg.stages import relations as rel
 from custseg.stages.audit import CleaningRules, audit, keep_lines
-from custseg.stages.features import customer_features
 
 #: the names a query may read, and what each holds
 VIEWS: dict[str, str] = {
@@ -72,10 +81,191 @@ _REFUSED_NODES = (
     "Describe",
     "Show",
     "LoadData",
+    "Lock",
 )
 
 #: functions that read files, the network, the environment or run SQL given as text
 _OUTSIDE_FUNCTIONS = ("read_", "parquet_", "sniff_", "glob", "getenv", "query", "_scan")
+
+#: on an engine that cannot be confined, the functions a query may call besides those sqlglot
+#: parses as SQL's own (``SUM``, ``DATE_TRUNC``, ``PERCENTILE_CONT``…): computations on values,
+#: nothing that reads, writes, signals or calls out (PostgreSQL's ``pg_read_file``,
+#: ``set_config``, ``dblink``, ``lo_import``, ``query_to_xml``; Spark's ``reflect``,
+#: ``java_method``… are refused, as is any function a user's schema defines)
+SAFE_FUNCTIONS: dict[str, frozenset[str]] = {
+    "postgres": frozenset(
+        [
+            "age",
+            "make_date",
+            "make_time",
+            "make_timestamp",
+            "make_interval",
+            "cardinality",
+            "array_length",
+            "array_position",
+            "array_to_string",
+            "string_to_array",
+            "regexp_match",
+            "regexp_split_to_array",
+            "btrim",
+            "lpad",
+            "rpad",
+            "repeat",
+            "reverse",
+            "translate",
+            "chr",
+            "ascii",
+            "to_hex",
+            "octet_length",
+            "bit_length",
+            "char_length",
+            "num_nonnulls",
+            "num_nulls",
+            "percent_rank",
+            "cume_dist",
+            "dense_rank",
+            "row_number",
+            "first_value",
+            "last_value",
+            "nth_value",
+            "lead",
+            "lag",
+            "every",
+            "bool_and",
+            "bool_or",
+            "var_pop",
+            "var_samp",
+            "stddev_pop",
+            "stddev_samp",
+            "regr_slope",
+            "regr_intercept",
+            "regr_r2",
+            "covar_pop",
+            "covar_samp",
+            "scale",
+            "sign",
+            "cbrt",
+            "degrees",
+            "radians",
+            "pi",
+            "div",
+            "mod",
+            "gcd",
+            "lcm",
+            "factorial",
+            "log10",
+            "exp",
+            "power",
+            "ceil",
+            "floor",
+            "trunc",
+            "width_bucket",
+            "date_bin",
+            "to_number",
+            "isfinite",
+            "justify_days",
+            "justify_hours",
+            "justify_interval",
+            "date_part",
+            "split_part",
+            "starts_with",
+            "strpos",
+            "substr",
+            "initcap",
+        ]
+    ),
+    "spark": frozenset(
+        [
+            "xxhash64",
+            "hash",
+            "crc32",
+            "sha1",
+            "sha2",
+            "md5",
+            "make_date",
+            "make_timestamp",
+            "make_interval",
+            "date_part",
+            "datepart",
+            "weekofyear",
+            "quarter",
+            "last_day",
+            "next_day",
+            "trunc",
+            "date_trunc",
+            "unix_timestamp",
+            "from_unixtime",
+            "to_unix_timestamp",
+            "add_months",
+            "array_contains",
+            "element_at",
+            "array_distinct",
+            "sort_array",
+            "array_join",
+            "nanvl",
+            "isnan",
+            "bround",
+            "log2",
+            "log10",
+            "log1p",
+            "expm1",
+            "pmod",
+            "positive",
+            "negative",
+            "signum",
+            "cbrt",
+            "format_number",
+            "format_string",
+            "lpad",
+            "rpad",
+            "repeat",
+            "reverse",
+            "translate",
+            "instr",
+            "locate",
+            "substring_index",
+            "initcap",
+            "levenshtein",
+            "split",
+            "regexp_extract_all",
+            "regexp_count",
+            "regexp_substr",
+            "mode",
+            "median",
+            "percentile",
+            "count_if",
+            "max_by",
+            "min_by",
+            "any_value",
+            "bool_and",
+            "bool_or",
+            "every",
+            "some",
+            "stddev_pop",
+            "var_pop",
+            "var_samp",
+            "variance",
+            "collect_set",
+            "approx_count_distinct",
+            "typeof",
+            "nullifzero",
+            "zeroifnull",
+            "try_add",
+            "try_subtract",
+            "try_multiply",
+            "try_to_number",
+            "to_number",
+            "to_char",
+            "dayofmonth",
+            "dayofyear",
+            "hour",
+            "minute",
+            "second",
+            "weekday",
+            "date_diff",
+        ]
+    ),
+}
 
 
 class QueryError(CustsegError, ValueError):
@@ -92,6 +282,8 @@ class QueryResult:
 
     frame: pd.DataFrame
     views: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: the engine's SQL dialect the query was read in (sqlglot's name)
+    dialect: str = "duckdb"
 
 
 def _refused(what: str) -> QueryRefused:
@@ -109,18 +301,40 @@ def _function_name(node: Any) -> str:
     return str(node.sql_name()).lower()
 
 
-def check_query(query: str, views: Collection[str] = tuple(VIEWS)) -> None:
-    """Raise :class:`QueryError` unless ``query`` is one read-only query over ``views``.
+def check_query(
+    query: str,
+    views: Collection[str] = tuple(VIEWS),
+    *,
+    dialect: str = "duckdb",
+    confined: bool = True,
+) -> str:
+    """The SQL to run for ``query``, or :class:`QueryError` unless it is one read-only query
+    over ``views``.
 
-    Decided from sqlglot's parse tree (DuckDB dialect): one statement, a query (``SELECT``,
-    ``WITH … SELECT``, set operations), no clause that writes (``SELECT … INTO``), no relation
-    but the views and the query's own common table expressions, no table function but
-    ``range``, ``generate_series`` and ``unnest``, no function reading files, the network or
-    the environment (``read_csv``, ``glob``, ``getenv``, ``query``…).
+    Decided from sqlglot's parse tree, in ``dialect`` (the engine's SQL): one statement, a
+    query (``SELECT``, ``WITH … SELECT``, set operations), no clause that writes or locks
+    (``SELECT … INTO``, ``FOR UPDATE``), no relation but the views and the query's own common
+    table expressions, no table function but ``range``, ``generate_series`` and ``unnest``, no
+    function reading files, the network or the environment (``read_csv``, ``glob``,
+    ``getenv``, ``query``…).
+
+    On an engine that is not ``confined`` (PostgreSQL, Spark: see
+    :attr:`~custseg.engines.base.Engine.confinable`), every function must also be one sqlglot
+    knows as SQL's own or one of :data:`SAFE_FUNCTIONS`, and none qualified by a schema; the
+    SQL returned is then the checked tree written back by sqlglot, not ``query`` itself.
 
     Examples
     --------
     >>> check_query("SELECT count(*) FROM lines")
+    'SELECT count(*) FROM lines'
+    >>> check_query("select pg_read_file('/etc/passwd') from lines", dialect="postgres",
+    ...             confined=False)
+    Traceback (most recent call last):
+    ...
+    custseg.outputs.query.QueryRefused: refused: the function pg_read_file() (the postgres \
+engine cannot be locked, so a query may call only SQL's own functions and a few listed ones, \
+none of a schema); custseg sql runs one read-only query (SELECT … or WITH … SELECT …) over the views lines, \
+clean_lines, dropped_lines, customers, segments
     >>> check_query("DELETE FROM lines")
     Traceback (most recent call last):
     ...
@@ -136,7 +350,7 @@ dropped_lines, customers, segments
     level = logger.level
     logger.setLevel(logging.ERROR)  # its "falling back to a command" warning is ours to say
     try:
-        parsed = [s for s in sqlglot.parse(query, read="duckdb") if s is not None]
+        parsed = [s for s in sqlglot.parse(query, read=dialect) if s is not None]
     except SqlglotError as exc:
         first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
         raise QueryError(f"the query cannot be parsed: {first}") from None
@@ -153,6 +367,7 @@ dropped_lines, customers, segments
         raise _refused(f"statement {kind}")
     ctes = {str(c.alias_or_name).lower() for c in stmt.find_all(exp.CTE)}
     known = {v.lower() for v in views}
+    safe = SAFE_FUNCTIONS.get(dialect, frozenset())
     for node in stmt.walk():
         if isinstance(node, refused):
             raise _refused(f"clause {node.key.upper()}")
@@ -162,7 +377,7 @@ dropped_lines, customers, segments
                 name = str(target.name).lower()
                 if node.args.get("db") or node.args.get("catalog"):
                     raise QueryError(
-                        f"relation {node.sql(dialect='duckdb')} is not one of the views"
+                        f"relation {node.sql(dialect=dialect)} is not one of the views"
                     )
                 if name not in known and name not in ctes:
                     raise QueryError(
@@ -173,11 +388,23 @@ dropped_lines, customers, segments
                 if fn not in _TABLE_FUNCTIONS:
                     raise _refused(f"the table function {fn}() (it reads outside the views)")
             else:
-                raise _refused(f"the relation {node.sql(dialect='duckdb')}")
+                raise _refused(f"the relation {node.sql(dialect=dialect)}")
         elif isinstance(node, exp.Func):
             fn = _function_name(node)
             if any(fn.startswith(p) or fn.endswith(p) or fn == p for p in _OUTSIDE_FUNCTIONS):
                 raise _refused(f"the function {fn}() (it reads outside the views)")
+            if confined:
+                continue
+            dot = node.parent if isinstance(node.parent, exp.Dot) else None
+            qualified = dot is not None and node.arg_key == "expression"
+            if qualified or (isinstance(node, exp.Anonymous) and fn not in safe):
+                shown = dot.sql(dialect=dialect) if dot is not None and qualified else f"{fn}()"
+                raise _refused(
+                    f"the function {shown.split('(')[0]}() (the {dialect} engine cannot be "
+                    "locked, so a query may call only SQL's own functions and a few listed "
+                    "ones, none of a schema)"
+                )
+    return query if confined else stmt.sql(dialect=dialect)
 
 
 def _describe(views: Mapping[str, Mapping[str, str]]) -> str:
@@ -227,20 +454,28 @@ def sql(
     mapping: Mapping[str, str] | None = None,
     as_of: date | str | None = None,
     rules: CleaningRules | None = None,
+    engine: str | None = None,
+    table: str | None = None,
+    lines_query: str | None = None,
 ) -> pd.DataFrame:
     """The rows of a read-only SQL query over the views of a transactions input and/or a run.
 
     Parameters
     ----------
-    input : transaction lines (a path or a DataFrame): views ``lines``, ``clean_lines``,
-        ``dropped_lines`` and ``customers``.
-    query : one read-only query (DuckDB's SQL) over the views (:func:`check_query`).
+    input : transaction lines (a path or a DataFrame, or a ``postgresql://`` URL with
+        ``table`` or ``lines_query``): views ``lines``, ``clean_lines``, ``dropped_lines`` and
+        ``customers``.
+    query : one read-only query, in the engine's SQL, over the views (:func:`check_query`).
     run : a run folder (``custseg run --out``): view ``segments``; with ``input``, the run's
         as-of date and cleaning rules are used unless ``as_of`` or ``rules`` are given, so
         that ``customers`` holds the run's features.
     mapping : ``{canonical: source_column}`` overriding the alias recognition.
     as_of : date recency is measured to (YYYY-MM-DD); default the run's, else the day after
         the last kept line.
+    engine : ``duckdb`` (default for files and frames), ``postgres`` (default for a
+        ``postgresql://`` URL) or ``spark``: where the audit, the features and the query run.
+    table, lines_query : the lines of a database (``--table``, ``--query``), or of Spark's
+        catalog with ``engine="spark"`` and no ``input``.
 
     Raises :class:`QueryError` for a query refused or failing (the message, one line, lists
     the views and their columns), and the errors of reading the input or the run.
@@ -252,7 +487,17 @@ def sql(
     >>> sql(frame, "SELECT count(*) AS n FROM lines")["n"].item() == len(frame)
     True
     """
-    return query_views(input, query, run=run, mapping=mapping, as_of=as_of, rules=rules).frame
+    return query_views(
+        input,
+        query,
+        run=run,
+        mapping=mapping,
+        as_of=as_of,
+        rules=rules,
+        engine=engine,
+        table=table,
+        lines_query=lines_query,
+    ).frame
 
 
 def query_views(
@@ -263,26 +508,40 @@ def query_views(
     mapping: Mapping[str, str] | None = None,
     as_of: date | str | None = None,
     rules: CleaningRules | None = None,
+    engine: str | None = None,
+    table: str | None = None,
+    lines_query: str | None = None,
 ) -> QueryResult:
     """:func:`sql`, with the views' columns (for the command line's messages)."""
     if query is None or not query.strip():
         raise QueryError("no query given; write one, e.g. SELECT count(*) FROM lines")
-    if input is None and run is None:
+    has_lines = input is not None or table is not None or lines_query is not None
+    if not has_lines and run is None:
         raise QueryError("nothing to query: give an input file, a run folder (--run), or both")
     given_as_of = check_as_of(as_of)
-    check_query(query)  # refused before the input is read
-    con = connect()
+    found = None
+    if has_lines:
+        found = choose_input(input, engine=engine, table=table, query=lines_query)
+    elif engine is not None and engine.strip().lower() != "duckdb":
+        raise InputError(
+            f"--engine {engine} reads the lines of an INPUT (or --table/--query); the "
+            "segments of --run alone are read by DuckDB: leave out --engine, or give the input"
+        )
+    dialect = found.engine if found is not None else "duckdb"
+    check_query(query, dialect=dialect)  # refused before the engine starts and the input is read
+    con = found.connect() if found is not None else connect()
     opened: list[Source] = []
     try:
-        views = _open_views(con, opened, input, run, mapping, given_as_of, rules)
+        check_query(query, dialect=con.dialect, confined=con.confinable)
+        views = _open_views(con, opened, found, run, mapping, given_as_of, rules)
         try:
-            check_query(query, views)
-            frame = con.frame(query)
+            text = check_query(query, views, dialect=con.dialect, confined=con.confinable)
+            frame = con.read_only_frame(text)
         except QueryRefused:
             raise
         except (QueryError, EngineError) as exc:
             raise QueryError(f"{exc} — views: {_describe(views)}") from None
-        return QueryResult(frame=frame, views=views)
+        return QueryResult(frame=frame, views=views, dialect=con.dialect)
     finally:
         con.close()
         for src in opened:  # after the engine: the view "lines" reads a copy of standard input
@@ -292,31 +551,33 @@ def query_views(
 def _open_views(
     con: Engine,
     opened: list[Source],
-    input: str | os.PathLike[str] | pd.DataFrame | None,
+    found: Input | None,
     run: str | os.PathLike[str] | None,
     mapping: Mapping[str, str] | None,
     as_of: date | None,
     rules: CleaningRules | None,
 ) -> dict[str, dict[str, str]]:
-    """Create the views in ``con``, then confine it; return each view's columns and types."""
+    """Create the views in ``con`` (then confine it, where it can be); return each view's
+    columns and types."""
     src = None
     try:
         allowed: list[Path] = []
         segments = None
         if run is not None:
             doc, segments = _run_doc(Path(run))
-            if as_of is None and input is not None and isinstance(doc.get("as_of"), str):
+            if as_of is None and found is not None and isinstance(doc.get("as_of"), str):
                 as_of = check_as_of(doc["as_of"])
             if rules is None:
                 rules = _run_rules(doc)
-        if input is not None:
-            src = open_source(con, input)
+        if found is not None:
+            src = found.open(con)
             opened.append(src)
             colmap = resolve_columns(src.columns, mapping, source=src.label)
             ledger = audit(
                 con, src, colmap, rules, as_of=as_of, collectors=(feature_stage.collect, keep_lines)
             )
-            con.register("customers", customer_features(con, ledger.as_of))
+            feature_stage.keep_customer_features(con, ledger.as_of)
+            con.create("customers", feature_stage.typed_features_sql(con), view=True)
             con.drop(rel.LINES)  # the audit's own, under the name of a view below
             con.create("lines", _lines_select(src.columns, colmap.present(), src.view), view=True)
             common = "date, customer_id, invoice, product, country, quantity, price, value"
@@ -335,10 +596,12 @@ def _open_views(
         if segments is not None:
             con.register("segments", segments)
         views = {v: con.describe(v) for v in VIEWS if con.exists(v)}
-        con.forbid_external_access(allowed)
+        if con.confinable:
+            con.forbid_external_access(allowed)
         return views
     except EngineError as exc:
-        raise engine_error(src.label if src else str(input), exc, src) from exc
+        label = src.label if src else (found.label if found is not None else str(run))
+        raise engine_error(label, exc, src) from exc
 
 
 def write_result(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:

@@ -13,6 +13,7 @@ from datetime import date
 import pandas as pd
 
 from custseg.engines.base import Engine
+from custseg.engines.sql import ident
 from custseg.stages import relations as rel
 from custseg.stages.audit.rules import PER_INVOICE_SQL
 from custseg.stages.ledger import accumulate
@@ -154,10 +155,31 @@ def keep_customer_features(con: Engine, as_of: date | str) -> int:
     return int(con.scalar(f"SELECT count(*) FROM {rel.CUSTOMER_FEATURES}"))
 
 
+#: the features that are whole numbers (counts of days, invoices, products)
+COUNT_FEATURES: tuple[str, ...] = ("recency_days", "frequency", "tenure_days", "product_breadth")
+
+
 def typed_features(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows of the feature query as :func:`customer_features` gives them: text customer ids,
     whole-number counts, a fresh index."""
     frame["customer_id"] = frame["customer_id"].astype(str)
-    for col in ("recency_days", "frequency", "tenure_days", "product_breadth"):
+    for col in COUNT_FEATURES:
         frame[col] = frame[col].astype("int64")
     return frame.reset_index(drop=True)
+
+
+def typed_features_sql(con: Engine, relation: str = rel.CUSTOMER_FEATURES) -> str:
+    """A query of ``relation`` (kept by :func:`keep_customer_features`) typed in the engine as
+    :func:`typed_features` types the rows in Python: text customer ids, 64-bit counts, the
+    other features as doubles (an engine may compute them as decimals)."""
+    items = []
+    for col, kind in con.describe(relation).items():
+        if col == "customer_id":
+            items.append(f"CAST({ident(col)} AS VARCHAR) AS {ident(col)}")
+        elif col in COUNT_FEATURES:
+            items.append(f"CAST({ident(col)} AS BIGINT) AS {ident(col)}")
+        elif kind.startswith("DECIMAL"):
+            items.append(f"CAST({ident(col)} AS DOUBLE) AS {ident(col)}")
+        else:
+            items.append(ident(col))
+    return f"SELECT {', '.join(items)} FROM {ident(relation)}"
