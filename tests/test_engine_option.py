@@ -417,3 +417,14 @@ def test_score_a_customer_table_on_postgres(postgres, shop, tmp_path: Path) -> N
     file = custseg.score(run, table)
     pd.testing.assert_frame_equal(pg.table, file.table, check_exact=True)
     assert pg.ledger["kept_rows"] == len(table)
+
+
+def test_sql_refused_before_any_connection() -> None:
+    """A query PostgreSQL or Spark would refuse is refused before the server is reached or
+    Spark starts (the URL points to no server)."""
+    message = one_line_error("sql", URL, "--table", "lines", "SELECT pg_read_file('x')")
+    assert "refused: the function pg_read_file()" in message and "cannot connect" not in message
+    message = one_line_error(
+        "sql", str(RETAIL), "--engine", "spark", "SELECT java_method('a', 'b') FROM lines"
+    )
+    assert "refused: the function java_method()" in message

@@ -19,7 +19,7 @@ import pytest
 import sqlglot
 
 from custseg.config import Settings
-from custseg.engines import Engine, connect
+from custseg.engines import CONFINABLE, Engine, connect
 from custseg.errors import CustsegError, EngineError
 from custseg.sources.readers import open_source
 from custseg.sources.schema import resolve_columns
@@ -245,6 +245,7 @@ def test_query_log_keeps_what_runs(engine: Engine) -> None:
 
 
 def test_forbid_external_access(engine: Engine, tmp_path: Path) -> None:
+    assert engine.confinable == (engine.dialect in CONFINABLE)  # known before it starts
     if not engine.confinable:  # a server's or Spark's session: said, not pretended
         assert engine.dialect in ("postgres", "spark")
         with pytest.raises(EngineError, match="cannot lock its session"):

@@ -24,6 +24,9 @@ URL_ENGINES: frozenset[str] = frozenset({"postgres"})
 #: engines that read files and also tables of their own catalog without a URL (Spark:
 #: ``--table db.name`` or ``--query "SELECT …"`` in Spark's SQL, INPUT left out)
 TABLE_ENGINES: frozenset[str] = frozenset({"spark"})
+#: engines that can be locked against reading and writing files for good
+#: (:attr:`Engine.confinable <custseg.engines.base.Engine.confinable>`), known before one starts
+CONFINABLE: frozenset[str] = frozenset({"duckdb"})
 #: engines that read files, globs, folders and DataFrames only, no table of their own
 #: (``--table``/``--query`` need a database URL there)
 FILE_ENGINES: frozenset[str] = frozenset({"duckdb"})
@@ -153,6 +156,7 @@ def connect(
 
 
 __all__ = [
+    "CONFINABLE",
     "ENGINES",
     "FILE_ENGINES",
     "URL_ENGINES",

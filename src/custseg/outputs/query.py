@@ -32,7 +32,7 @@ from typing import Any
 
 import pandas as pd
 
-from custseg.engines import Engine, connect
+from custseg.engines import CONFINABLE, Engine, connect
 from custseg.engines.sql import ident
 from custseg.errors import CustsegError, EngineError, InputError
 from custseg.model import schema
@@ -528,7 +528,8 @@ def query_views(
             "segments of --run alone are read by DuckDB: leave out --engine, or give the input"
         )
     dialect = found.engine if found is not None else "duckdb"
-    check_query(query, dialect=dialect)  # refused before the engine starts and the input is read
+    # refused before the engine starts and the input is read
+    check_query(query, dialect=dialect, confined=dialect in CONFINABLE)
     con = found.connect() if found is not None else connect()
     opened: list[Source] = []
     try:
