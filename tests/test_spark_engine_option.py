@@ -157,11 +157,13 @@ def test_sql_on_spark_reads_spark_s_own_sql(lake, tmp_path: Path) -> None:
         "SELECT default.anything(1) FROM lines",
         "INSERT OVERWRITE DIRECTORY '/tmp/x' SELECT * FROM lines",
         "CACHE TABLE x AS SELECT * FROM lines",
+        "SELECT TRANSFORM(invoice) USING 'touch /tmp/custseg-transform' AS (x) FROM lines",
     ],
 )
 def test_sql_on_spark_refuses_what_reaches_out(lake, query: str) -> None:
     message = one_line_error("sql", str(lake["lines"]), "--engine", "spark", query)
     assert "refused" in message or "is not one of the views" in message
+    assert not Path("/tmp/custseg-transform").exists()
 
 
 def test_spark_errors_are_one_line(tmp_path: Path) -> None:

@@ -239,6 +239,12 @@ REFUSED = {
     "getenv": "SELECT getenv('HOME')",
     "catalog": "SELECT * FROM information_schema.tables",
     "internal relation": "SELECT * FROM _cs_ledger",
+    "settings through LATERAL": "SELECT s.name FROM (SELECT 1) t, LATERAL duckdb_settings() s",
+    "settings as a value": "SELECT unnest(duckdb_settings())",
+    "SQL as JSON": "SELECT * FROM (SELECT 1) t, LATERAL json_execute_serialized_sql("
+    "json_serialize_sql('SELECT 1'))",
+    "a CTE of another subquery": "SELECT * FROM duckdb_tables WHERE EXISTS "
+    "(WITH duckdb_tables AS (SELECT 1) SELECT 1 FROM duckdb_tables)",
 }
 
 
@@ -273,6 +279,82 @@ def test_check_query_reads_the_tree() -> None:
         check_query("SELECT * FROM lines; DROP TABLE lines")
     with pytest.raises(QueryError):
         check_query("SELECT * FROM elsewhere")
+
+
+#: the views' columns, as the checks after the views exist see them
+COLUMNS = {
+    "lines": {"invoice": "VARCHAR", "date": "TIMESTAMP"},
+    "clean_lines": {"customer_id": "VARCHAR", "value": "DOUBLE"},
+    "customers": {"customer_id": "VARCHAR", "monetary": "DOUBLE"},
+}
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "spark"])
+def test_a_cte_name_holds_only_where_sql_sees_it(dialect: str) -> None:
+    """A CTE names a relation in the query that defines it, and inside a WITH only after
+    itself (itself too when recursive): never in another subquery, never before."""
+    ok = [
+        "WITH a AS (SELECT 1 AS x), b AS (SELECT x FROM a) SELECT * FROM b",
+        "WITH a AS (SELECT 1 AS x) SELECT * FROM a UNION ALL SELECT * FROM a",
+        "WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) "
+        "SELECT * FROM r",
+        "WITH a AS (SELECT 1 AS x) SELECT * FROM lines WHERE 1 IN (SELECT x FROM a)",
+        "SELECT * FROM (WITH a AS (SELECT 1 AS x) SELECT * FROM a) q",
+    ]
+    for query in ok:
+        check_query(query, COLUMNS, dialect=dialect, confined=dialect == "duckdb")
+    for query in (
+        "SELECT * FROM pg_authid WHERE EXISTS (WITH pg_authid AS (SELECT 1) SELECT 1 FROM pg_authid)",
+        "WITH a AS (SELECT * FROM secrets), secrets AS (SELECT 1) SELECT * FROM a",
+        "SELECT * FROM (WITH t AS (SELECT 1) SELECT * FROM t) q, t",
+    ):
+        with pytest.raises(QueryError, match="is not one of the views"):
+            check_query(query, COLUMNS, dialect=dialect, confined=dialect == "duckdb")
+
+
+def test_unconfined_engines_hold_functions_casts_and_column_paths() -> None:
+    """On PostgreSQL and Spark (sessions that cannot be locked): the functions of the server,
+    of Java, of a schema, the shell of Spark's TRANSFORM, casts to the catalog's reg* types
+    and PostgreSQL's column-notation calls (t.f is f(t)) are refused; SQL's own functions,
+    LATERAL subqueries, Spark's LATERAL VIEW explode and generate_series pass."""
+
+    def pg(query: str) -> str:
+        return check_query(query, COLUMNS, dialect="postgres", confined=False)
+
+    def spark(query: str) -> str:
+        return check_query(query, COLUMNS, dialect="spark", confined=False)
+
+    assert pg("SELECT age(date), date_trunc('month', date) FROM lines") == (
+        "SELECT AGE(date), DATE_TRUNC('MONTH', date) FROM lines"
+    )
+    pg("SELECT * FROM generate_series(1, 3)")
+    pg("SELECT l.invoice, m.total FROM lines AS l, LATERAL (SELECT sum(value) AS total "
+       "FROM clean_lines) AS m")  # fmt: skip
+    spark("SELECT x FROM lines LATERAL VIEW explode(array(1, 2)) t AS x")
+    for query in (
+        "SELECT pg_read_file('/etc/passwd') FROM lines",
+        "SELECT public.f(1) FROM lines",
+        "SELECT CAST(CAST(1 AS oid) AS regclass) FROM lines",
+        "SELECT 'pg_authid'::regclass",
+    ):
+        with pytest.raises(QueryRefused):
+            pg(query)
+    with pytest.raises(QueryError, match=r"l\.json_build_object is not a column"):
+        pg("SELECT l.json_build_object FROM lines AS l")
+    for query in (
+        "SELECT TRANSFORM(invoice) USING 'id' AS (x) FROM lines",
+        "SELECT reflect('java.lang.System', 'getenv', 'HOME') FROM lines",
+        "SELECT x FROM lines LATERAL VIEW java_method('a', 'b') t AS x",
+    ):
+        with pytest.raises(QueryRefused):
+            spark(query)
+
+
+def test_values_are_printed_as_written(run_dir: Path) -> None:
+    """A value that looks like Rich's markup is printed as it is, not read as markup."""
+    result = invoke("sql", "--run", run_dir, "SELECT '[bold]x[/]' AS a, '[/tmp/y]' AS b")
+    assert result.exit_code == 0, result.output
+    assert "[bold]x[/]" in result.stdout and "[/tmp/y]" in result.stdout
 
 
 # --- explore --sql ------------------------------------------------------------------------

@@ -557,8 +557,9 @@ def sql_command(
         list[str],
         typer.Argument(
             metavar="[INPUT] QUERY",
-            help="A transactions file (as for run) and one read-only SELECT, quoted; "
-            "with --run, the input may be left out.",
+            help="The transactions (a file, folder or postgresql:// URL, as for run) and one "
+            "read-only SELECT in the engine's SQL, quoted; with --run, or --engine spark "
+            "--table, the input may be left out.",
             show_default=False,
         ),
     ],
@@ -607,6 +608,7 @@ def sql_command(
     """
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from custseg.outputs.query import query_views, write_result
     from custseg.sources.schema import parse_mapping
@@ -647,7 +649,7 @@ def sql_command(
         grid.add_column(str(col), justify="right" if numeric else "left")
     shown = frame.head(limit)
     for row in shown.itertuples(index=False):
-        grid.add_row(*(_cell(v) for v in row))
+        grid.add_row(*(Text(_cell(v)) for v in row))  # as written, never read as markup
     console.print(grid)
     n = i18n.number(len(frame), lang)
     if len(frame) > len(shown):

@@ -54,8 +54,22 @@ VIEWS: dict[str, str] = {
     "segments": "the run folder's segments.parquet",
 }
 
-#: table functions that compute rows without reading anything
-_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+#: table functions that compute rows without reading anything (sqlglot's names included:
+#: PostgreSQL's generate_series in FROM, Spark's explode of a LATERAL VIEW)
+_TABLE_FUNCTIONS = frozenset(
+    {
+        "range",
+        "generate_series",
+        "exploding_generate_series",
+        "unnest",
+        "explode",
+        "explode_outer",
+        "posexplode",
+        "posexplode_outer",
+        "inline",
+        "inline_outer",
+    }
+)
 
 #: statements (and clauses) that write, configure or reach outside: refused wherever they appear
 _REFUSED_NODES = (
@@ -82,10 +96,22 @@ _REFUSED_NODES = (
     "Show",
     "LoadData",
     "Lock",
+    "QueryTransform",  # Spark's and Hive's SELECT TRANSFORM (…) USING 'a shell command'
 )
 
 #: functions that read files, the network, the environment or run SQL given as text
-_OUTSIDE_FUNCTIONS = ("read_", "parquet_", "sniff_", "glob", "getenv", "query", "_scan")
+_OUTSIDE_FUNCTIONS = (
+    "read_",
+    "parquet_",
+    "sniff_",
+    "glob",
+    "getenv",
+    "query",
+    "_scan",
+    "duckdb_",  # DuckDB's catalog and settings: duckdb_settings(), duckdb_secrets()…
+    "json_execute_serialized_sql",
+    "pragma_",
+)
 
 #: on an engine that cannot be confined, the functions a query may call besides those sqlglot
 #: parses as SQL's own (``SUM``, ``DATE_TRUNC``, ``PERCENTILE_CONT``…): computations on values,
@@ -365,21 +391,21 @@ dropped_lines, customers, segments
     if not isinstance(stmt, exp.Query) or isinstance(stmt, refused):
         kind = stmt.key.upper() if not isinstance(stmt, exp.Command) else str(stmt.this).upper()
         raise _refused(f"statement {kind}")
-    ctes = {str(c.alias_or_name).lower() for c in stmt.find_all(exp.CTE)}
     known = {v.lower() for v in views}
     safe = SAFE_FUNCTIONS.get(dialect, frozenset())
+    columns = _column_names(stmt, views) if not confined else None
     for node in stmt.walk():
         if isinstance(node, refused):
             raise _refused(f"clause {node.key.upper()}")
-        if isinstance(node, exp.Table):
+        if isinstance(node, exp.Table | exp.Lateral):
             target = node.this
-            if isinstance(target, exp.Identifier):
+            if isinstance(target, exp.Identifier) and isinstance(node, exp.Table):
                 name = str(target.name).lower()
                 if node.args.get("db") or node.args.get("catalog"):
                     raise QueryError(
                         f"relation {node.sql(dialect=dialect)} is not one of the views"
                     )
-                if name not in known and name not in ctes:
+                if name not in known and name not in _visible_ctes(node):
                     raise QueryError(
                         f"relation {target.name!r} is not one of the views ({', '.join(views)})"
                     )
@@ -387,8 +413,18 @@ dropped_lines, customers, segments
                 fn = _function_name(target)
                 if fn not in _TABLE_FUNCTIONS:
                     raise _refused(f"the table function {fn}() (it reads outside the views)")
-            else:
+            elif not (isinstance(node, exp.Lateral) and isinstance(target, exp.Subquery)):
                 raise _refused(f"the relation {node.sql(dialect=dialect)}")
+        elif isinstance(node, exp.Cast) and not confined:
+            kind = node.to.sql(dialect=dialect).lower()
+            if kind.startswith("reg"):  # PostgreSQL's regclass, regproc…: the catalog by name
+                raise _refused(f"the cast to {kind} (it reads the server's catalog)")
+        elif isinstance(node, exp.Column) and columns is not None and node.table:
+            if node.name.lower() not in columns:
+                raise QueryError(
+                    f"column {node.sql(dialect=dialect)} is not a column of the views or of "
+                    "the query"
+                )
         elif isinstance(node, exp.Func):
             fn = _function_name(node)
             if any(fn.startswith(p) or fn.endswith(p) or fn == p for p in _OUTSIDE_FUNCTIONS):
@@ -405,6 +441,47 @@ dropped_lines, customers, segments
                     "ones, none of a schema)"
                 )
     return query if confined else stmt.sql(dialect=dialect)
+
+
+def _visible_ctes(table: Any) -> set[str]:
+    """The names of the common table expressions a relation of the query can mean: those of
+    the ``WITH`` of each query around it, and inside a CTE only the CTEs before it (itself too
+    in ``WITH RECURSIVE``). A name is never a CTE of another subquery: ``SELECT * FROM
+    pg_authid WHERE EXISTS (WITH pg_authid AS (…) …)`` reads the catalog table."""
+    from sqlglot import exp
+
+    names: set[str] = set()
+    child, node = table, table.parent
+    while node is not None:
+        if isinstance(node, exp.With):
+            ctes = list(node.expressions)
+            at = next(i for i, c in enumerate(ctes) if c is child)
+            seen = ctes[: at + 1] if node.args.get("recursive") else ctes[:at]
+            names |= {str(c.alias_or_name).lower() for c in seen}
+        else:
+            around = node.args.get("with_") or node.args.get("with")
+            if around is not None and child is not around:
+                names |= {str(c.alias_or_name).lower() for c in around.expressions}
+        child, node = node, node.parent
+    return names
+
+
+def _column_names(stmt: Any, views: Collection[str]) -> set[str] | None:
+    """The column names a qualified column (``t.c``) of the query may have: the views' columns
+    and the names the query itself gives (aliases, CTE and alias column lists); ``None``
+    before the views' columns are known. On PostgreSQL ``t.f`` where ``t`` has no column ``f``
+    calls the function ``f(t)``: such a name is refused."""
+    from sqlglot import exp
+
+    if not isinstance(views, Mapping):
+        return None
+    names = {str(c).lower() for cols in views.values() for c in cols}
+    for node in stmt.walk():
+        if isinstance(node, exp.Alias):
+            names.add(str(node.alias).lower())
+        elif isinstance(node, exp.TableAlias):
+            names |= {str(c.name).lower() for c in node.columns}
+    return names
 
 
 def _describe(views: Mapping[str, Mapping[str, str]]) -> str:
