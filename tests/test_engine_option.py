@@ -243,6 +243,8 @@ def test_sql_on_postgres_with_a_run_folder(shop, trained) -> None:
         "(WITH pg_settings AS (SELECT 1) SELECT 1 FROM pg_settings)",
         "SELECT CAST(CAST(1259 AS oid) AS regclass) FROM lines",
         "SELECT l.json_build_object FROM lines AS l",
+        'WITH "Pg_authid" AS (SELECT 1 AS x) SELECT rolname, rolpassword FROM pg_authid',
+        "SELECT CAST('pg_authid' AS pg_catalog.regclass)::oid AS oid",
     ],
 )
 def test_sql_on_postgres_refuses_what_reaches_the_server(shop, query: str) -> None:

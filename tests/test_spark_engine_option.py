@@ -166,6 +166,23 @@ def test_sql_on_spark_refuses_what_reaches_out(lake, query: str) -> None:
     assert not Path("/tmp/custseg-transform").exists()
 
 
+def test_sql_on_spark_runs_the_text_it_checked(lake, monkeypatch) -> None:
+    """Spark replaces ${…} in a statement's text before parsing it (a setting, a variable of
+    the environment): not in custseg sql, where a comment closed by such a substitution could
+    otherwise hide a statement, and ${env:…} read the environment. Comments are not run."""
+    monkeypatch.setenv("CUSTSEG_TEST_SECRET", "s3cret")
+    got = custseg.sql(
+        lake["lines"],
+        "SELECT '${env:CUSTSEG_TEST_SECRET}' AS env, count(*) AS n "
+        "-- *${spark.custseg.none}/ UNION ALL SELECT TRANSFORM('x') USING 'touch /tmp/custseg-t' --\n"
+        "FROM lines",
+        engine="spark",
+    )
+    assert got["env"].tolist() == ["${env:CUSTSEG_TEST_SECRET}"]
+    assert got["n"].tolist() == [len(lake["frame"])]
+    assert not Path("/tmp/custseg-t").exists()
+
+
 def test_spark_errors_are_one_line(tmp_path: Path) -> None:
     out = str(tmp_path / "o")
     assert "no INPUT" in one_line_error("run", "--out", out)

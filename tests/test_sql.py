@@ -336,11 +336,18 @@ def test_unconfined_engines_hold_functions_casts_and_column_paths() -> None:
         "SELECT public.f(1) FROM lines",
         "SELECT CAST(CAST(1 AS oid) AS regclass) FROM lines",
         "SELECT 'pg_authid'::regclass",
+        "SELECT CAST('pg_authid' AS pg_catalog.regclass)",
     ):
         with pytest.raises(QueryRefused):
             pg(query)
+    with pytest.raises(QueryError, match="is not one of the views"):  # a quoted name keeps its case
+        pg('WITH "Pg_authid" AS (SELECT 1 AS x) SELECT rolname FROM pg_authid')
     with pytest.raises(QueryError, match=r"l\.json_build_object is not a column"):
         pg("SELECT l.json_build_object FROM lines AS l")
+    # the text run is the checked tree: comments, the only free text it could carry, left out
+    assert spark("SELECT 'a' AS a -- *${x}/ UNION ALL SELECT 1\nFROM lines") == (
+        "SELECT 'a' AS a FROM lines"
+    )
     for query in (
         "SELECT TRANSFORM(invoice) USING 'id' AS (x) FROM lines",
         "SELECT reflect('java.lang.System', 'getenv', 'HOME') FROM lines",

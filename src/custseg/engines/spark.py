@@ -741,6 +741,9 @@ class SparkEngine(Engine):
         self._check_open()
         self._log(sql, None)
         with _errors():
+            # ${…} in the text would be replaced before Spark parses it (a setting, the
+            # environment): the text runs as it was checked
+            self._spark.conf.set("spark.sql.variable.substitute", "false")
             return _pandas(self._spark.sql(sql).toArrow())
 
     def numpy(self, sql: str, params: Params = None) -> dict[str, np.ndarray]:

@@ -391,16 +391,21 @@ dropped_lines, customers, segments
     if not isinstance(stmt, exp.Query) or isinstance(stmt, refused):
         kind = stmt.key.upper() if not isinstance(stmt, exp.Command) else str(stmt.this).upper()
         raise _refused(f"statement {kind}")
-    known = {v.lower() for v in views}
+    # names as the engine reads them: unquoted ones folded (PostgreSQL: lower case; DuckDB and
+    # Spark ignore case), quoted ones kept, then compared exactly
+    from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+
+    stmt = normalize_identifiers(stmt, dialect=dialect)
+    known = {_normal(v, dialect) for v in views}
     safe = SAFE_FUNCTIONS.get(dialect, frozenset())
-    columns = _column_names(stmt, views) if not confined else None
+    columns = _column_names(stmt, views, dialect) if not confined else None
     for node in stmt.walk():
         if isinstance(node, refused):
             raise _refused(f"clause {node.key.upper()}")
         if isinstance(node, exp.Table | exp.Lateral):
             target = node.this
             if isinstance(target, exp.Identifier) and isinstance(node, exp.Table):
-                name = str(target.name).lower()
+                name = str(target.name)
                 if node.args.get("db") or node.args.get("catalog"):
                     raise QueryError(
                         f"relation {node.sql(dialect=dialect)} is not one of the views"
@@ -415,12 +420,14 @@ dropped_lines, customers, segments
                     raise _refused(f"the table function {fn}() (it reads outside the views)")
             elif not (isinstance(node, exp.Lateral) and isinstance(target, exp.Subquery)):
                 raise _refused(f"the relation {node.sql(dialect=dialect)}")
-        elif isinstance(node, exp.Cast) and not confined:
-            kind = node.to.sql(dialect=dialect).lower()
-            if kind.startswith("reg"):  # PostgreSQL's regclass, regproc…: the catalog by name
-                raise _refused(f"the cast to {kind} (it reads the server's catalog)")
+        elif isinstance(node, exp.DataType) and not confined:
+            kind = node.this
+            if not isinstance(kind, exp.DataType.Type) or kind == exp.DataType.Type.USERDEFINED:
+                # PostgreSQL's regclass, regproc… look the catalog up by name; a type of a
+                # schema may run code of its own: only SQL's types are written
+                raise _refused(f"the type {node.sql(dialect=dialect)} (not one of SQL's)")
         elif isinstance(node, exp.Column) and columns is not None and node.table:
-            if node.name.lower() not in columns:
+            if node.name not in columns:
                 raise QueryError(
                     f"column {node.sql(dialect=dialect)} is not a column of the views or of "
                     "the query"
@@ -440,7 +447,8 @@ dropped_lines, customers, segments
                     "locked, so a query may call only SQL's own functions and a few listed "
                     "ones, none of a schema)"
                 )
-    return query if confined else stmt.sql(dialect=dialect)
+    # written back without comments: the only free text sqlglot would carry through
+    return query if confined else stmt.sql(dialect=dialect, comments=False)
 
 
 def _visible_ctes(table: Any) -> set[str]:
@@ -457,30 +465,39 @@ def _visible_ctes(table: Any) -> set[str]:
             ctes = list(node.expressions)
             at = next(i for i, c in enumerate(ctes) if c is child)
             seen = ctes[: at + 1] if node.args.get("recursive") else ctes[:at]
-            names |= {str(c.alias_or_name).lower() for c in seen}
+            names |= {str(c.alias_or_name) for c in seen}
         else:
             around = node.args.get("with_") or node.args.get("with")
             if around is not None and child is not around:
-                names |= {str(c.alias_or_name).lower() for c in around.expressions}
+                names |= {str(c.alias_or_name) for c in around.expressions}
         child, node = node, node.parent
     return names
 
 
-def _column_names(stmt: Any, views: Collection[str]) -> set[str] | None:
-    """The column names a qualified column (``t.c``) of the query may have: the views' columns
-    and the names the query itself gives (aliases, CTE and alias column lists); ``None``
-    before the views' columns are known. On PostgreSQL ``t.f`` where ``t`` has no column ``f``
-    calls the function ``f(t)``: such a name is refused."""
+def _normal(name: str, dialect: str) -> str:
+    """A name of a view or a column (as the engine spells it) as a query of ``dialect`` that
+    means it reads once normalised: quoted."""
+    from sqlglot import exp
+    from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+
+    return str(normalize_identifiers(exp.to_identifier(name, quoted=True), dialect=dialect).name)
+
+
+def _column_names(stmt: Any, views: Collection[str], dialect: str) -> set[str] | None:
+    """The column names a qualified column (``t.c``) of the (normalised) query may have: the
+    views' columns and the names the query itself gives (aliases, CTE and alias column
+    lists); ``None`` before the views' columns are known. On PostgreSQL ``t.f`` where ``t``
+    has no column ``f`` calls the function ``f(t)``: such a name is refused."""
     from sqlglot import exp
 
     if not isinstance(views, Mapping):
         return None
-    names = {str(c).lower() for cols in views.values() for c in cols}
+    names = {_normal(str(c), dialect) for cols in views.values() for c in cols}
     for node in stmt.walk():
         if isinstance(node, exp.Alias):
-            names.add(str(node.alias).lower())
+            names.add(str(node.alias))
         elif isinstance(node, exp.TableAlias):
-            names |= {str(c.name).lower() for c in node.columns}
+            names |= {str(c.name) for c in node.columns}
     return names
 
 
