@@ -245,6 +245,10 @@ def test_sql_on_postgres_with_a_run_folder(shop, trained) -> None:
         "SELECT l.json_build_object FROM lines AS l",
         'WITH "Pg_authid" AS (SELECT 1 AS x) SELECT rolname, rolpassword FROM pg_authid',
         "SELECT CAST('pg_authid' AS pg_catalog.regclass)::oid AS oid",
+        "SELECT ('/etc/passwd').pg_read_file AS x FROM lines LIMIT 1",
+        "SELECT anonymous_agg_func('pg_read_file', '/etc/hostname') AS x FROM lines",
+        "SELECT date_part('day FROM now()) AS x, pg_read_file(lower(''/ETC/HOSTNAME'')) AS y, "
+        "extract(day', date) AS z FROM lines LIMIT 1",
     ],
 )
 def test_sql_on_postgres_refuses_what_reaches_the_server(shop, query: str) -> None:

@@ -158,6 +158,10 @@ def test_sql_on_spark_reads_spark_s_own_sql(lake, tmp_path: Path) -> None:
         "INSERT OVERWRITE DIRECTORY '/tmp/x' SELECT * FROM lines",
         "CACHE TABLE x AS SELECT * FROM lines",
         "SELECT TRANSFORM(invoice) USING 'touch /tmp/custseg-transform' AS (x) FROM lines",
+        "SELECT anonymous_agg_func(\"'a' AS z FROM lines UNION ALL SELECT TRANSFORM('x') USING "
+        "'touch /tmp/custseg-transform' AS (z) --\", 1) AS z FROM lines",
+        "SELECT extract(\"day FROM now()) AS x, reflect('java.lang.System', 'getenv', "
+        "'HOME') AS w, extract(day\", date) AS z FROM lines",
     ],
 )
 def test_sql_on_spark_refuses_what_reaches_out(lake, query: str) -> None:

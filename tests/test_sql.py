@@ -344,6 +344,27 @@ def test_unconfined_engines_hold_functions_casts_and_column_paths() -> None:
         pg('WITH "Pg_authid" AS (SELECT 1 AS x) SELECT rolname FROM pg_authid')
     with pytest.raises(QueryError, match=r"l\.json_build_object is not a column"):
         pg("SELECT l.json_build_object FROM lines AS l")
+    # sqlglot writes some arguments out as SQL: refused, and what runs must read back the same
+    for query in (
+        "SELECT ('/etc/passwd').pg_read_file AS x FROM lines",
+        "SELECT (l.invoice).pg_read_file FROM lines AS l",
+        "SELECT anonymous_agg_func('pg_read_file', '/etc/hostname') AS x FROM lines",
+        "SELECT dynamic_identifier('current_setting(''data_directory'')') AS y FROM lines",
+        "SELECT date_part('day FROM now()) AS x, pg_read_file(lower(''/ETC/HOSTNAME'')) AS y, "
+        "extract(day', date) AS z FROM lines",
+    ):
+        with pytest.raises(QueryRefused):
+            pg(query)
+    with pytest.raises(QueryRefused):
+        spark('SELECT extract("day FROM now()) AS x, 1 AS y, extract(day", date) AS z FROM lines')
+    for query in (  # and what is written back reads back the same: these pass
+        "SELECT date_part('year', date), extract(epoch FROM date), age(date) FROM lines",
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY value), median(value) FROM clean_lines",
+    ):
+        text = pg(query)
+        assert pg(text) == text
+    text = spark("SELECT date_format(date, 'yyyy-MM'), datediff(date, date), year(date) FROM lines")
+    assert spark(text) == text
     # the text run is the checked tree: comments, the only free text it could carry, left out
     assert spark("SELECT 'a' AS a -- *${x}/ UNION ALL SELECT 1\nFROM lines") == (
         "SELECT 'a' AS a FROM lines"

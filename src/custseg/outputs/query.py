@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -346,8 +347,12 @@ def check_query(
 
     On an engine that is not ``confined`` (PostgreSQL, Spark: see
     :attr:`~custseg.engines.base.Engine.confinable`), every function must also be one sqlglot
-    knows as SQL's own or one of :data:`SAFE_FUNCTIONS`, and none qualified by a schema; the
-    SQL returned is then the checked tree written back by sqlglot, not ``query`` itself.
+    knows as SQL's own or one of :data:`SAFE_FUNCTIONS`, none qualified by a schema, no field
+    or function reached with a dot on an expression (PostgreSQL's ``(x).f`` is ``f(x)``), no
+    type but SQL's own; the SQL returned is then the checked tree written back by sqlglot
+    without comments, and that text must itself pass the check and read back as the same
+    text: sqlglot writes a few arguments out as SQL (a date part given as a string, the name
+    of an aggregate), so what runs is what was checked only when the text is stable.
 
     Examples
     --------
@@ -368,6 +373,21 @@ clean_lines, dropped_lines, customers, segments
 read-only query (SELECT … or WITH … SELECT …) over the views lines, clean_lines, \
 dropped_lines, customers, segments
     """
+    stmt = _checked(query, views, dialect, confined)
+    if confined:
+        return query
+    text = str(stmt.sql(dialect=dialect, comments=False))
+    again = _checked(text, views, dialect, confined)
+    if str(again.sql(dialect=dialect, comments=False)) != text:
+        raise _refused(
+            "a query that does not read back as it is written (sqlglot would run "
+            f"{text[:120]!r}); write it with plain columns, values and SQL's functions"
+        )
+    return text
+
+
+def _checked(query: str, views: Collection[str], dialect: str, confined: bool) -> Any:
+    """The tree of ``query``, normalised, once every rule of :func:`check_query` holds."""
     import sqlglot
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
@@ -399,6 +419,7 @@ dropped_lines, customers, segments
     known = {_normal(v, dialect) for v in views}
     safe = SAFE_FUNCTIONS.get(dialect, frozenset())
     columns = _column_names(stmt, views, dialect) if not confined else None
+    raw_nodes = _raw_nodes()
     for node in stmt.walk():
         if isinstance(node, refused):
             raise _refused(f"clause {node.key.upper()}")
@@ -426,6 +447,19 @@ dropped_lines, customers, segments
                 # PostgreSQL's regclass, regproc… look the catalog up by name; a type of a
                 # schema may run code of its own: only SQL's types are written
                 raise _refused(f"the type {node.sql(dialect=dialect)} (not one of SQL's)")
+        elif isinstance(node, exp.Dot) and not confined:
+            raise _refused(
+                f"the path {node.sql(dialect=dialect)} (a field or function reached with a dot "
+                "on an expression)"
+            )
+        elif isinstance(node, raw_nodes) and not confined:
+            raise _refused(f"{node.sql(dialect=dialect)} (sqlglot writes its text out as SQL)")
+        elif (
+            isinstance(node, exp.Var)
+            and not confined
+            and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(node.name))
+        ):
+            raise _refused(f"the word {str(node.name)!r} (a date part or keyword is one word)")
         elif isinstance(node, exp.Column) and columns is not None and node.table:
             if node.name not in columns:
                 raise QueryError(
@@ -447,8 +481,22 @@ dropped_lines, customers, segments
                     "locked, so a query may call only SQL's own functions and a few listed "
                     "ones, none of a schema)"
                 )
-    # written back without comments: the only free text sqlglot would carry through
-    return query if confined else stmt.sql(dialect=dialect, comments=False)
+    return stmt
+
+
+def _raw_nodes() -> tuple[type, ...]:
+    """sqlglot's nodes that write a string argument out as SQL: the name of an aggregate
+    (``anonymous_agg_func('f', x)`` is written ``F(x)``), a dynamic identifier and the like."""
+    from sqlglot import exp
+
+    names = (
+        "AnonymousAggFunc",
+        "CombinedAggFunc",
+        "ParameterizedAgg",
+        "CombinedParameterizedAgg",
+        "DynamicIdentifier",
+    )
+    return tuple(getattr(exp, n) for n in names if hasattr(exp, n))
 
 
 def _visible_ctes(table: Any) -> set[str]:
