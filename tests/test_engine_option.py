@@ -249,6 +249,7 @@ def test_sql_on_postgres_with_a_run_folder(shop, trained) -> None:
         "SELECT anonymous_agg_func('pg_read_file', '/etc/hostname') AS x FROM lines",
         "SELECT date_part('day FROM now()) AS x, pg_read_file(lower(''/ETC/HOSTNAME'')) AS y, "
         "extract(day', date) AS z FROM lines LIMIT 1",
+        "SELECT 1 OPERATOR(#--) '\n) 1 AS a, pg_read_file($$/etc/passwd$$) AS p --' FROM lines",
     ],
 )
 def test_sql_on_postgres_refuses_what_reaches_the_server(shop, query: str) -> None:

@@ -162,6 +162,8 @@ def test_sql_on_spark_reads_spark_s_own_sql(lake, tmp_path: Path) -> None:
         "'touch /tmp/custseg-transform' AS (z) --\", 1) AS z FROM lines",
         "SELECT extract(\"day FROM now()) AS x, reflect('java.lang.System', 'getenv', "
         "'HOME') AS w, extract(day\", date) AS z FROM lines",
+        "SELECT /*+ FROM --\\\nFROM */ 1 AS `x\n*/ reflect('java.lang.System', 'getenv', "
+        "'HOME') AS h --` FROM lines",
     ],
 )
 def test_sql_on_spark_refuses_what_reaches_out(lake, query: str) -> None:

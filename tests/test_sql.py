@@ -365,6 +365,17 @@ def test_unconfined_engines_hold_functions_casts_and_column_paths() -> None:
         assert pg(text) == text
     text = spark("SELECT date_format(date, 'yyyy-MM'), datediff(date, date), year(date) FROM lines")
     assert spark(text) == text
+    # text the check cannot read (an operator's name, a hint sqlglot keeps raw) is refused,
+    # and no line break or comment mark may be left in the text run, even in a string: an
+    # engine reading ``#--`` or a ``--\\`` comment otherwise than sqlglot would see other SQL
+    with pytest.raises(QueryRefused, match="OPERATOR"):
+        pg("SELECT 1 OPERATOR(#--) '\n) 1 AS a, pg_read_file($$/etc/passwd$$) --' FROM lines")
+    with pytest.raises(QueryRefused, match="OPERATOR"):
+        pg("SELECT 1 OPERATOR(public.+) 1 FROM lines")
+    with pytest.raises(QueryRefused, match="HINT"):
+        spark("SELECT /*+ FROM --\\\nFROM */ 1 AS `x\n*/ reflect('a', 'b') AS p --` FROM lines")
+    with pytest.raises(QueryRefused, match="comment mark"):
+        pg("SELECT 'a--b' AS text FROM lines")
     # the text run is the checked tree: comments, the only free text it could carry, left out
     assert spark("SELECT 'a' AS a -- *${x}/ UNION ALL SELECT 1\nFROM lines") == (
         "SELECT 'a' AS a FROM lines"
