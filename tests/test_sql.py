@@ -376,6 +376,14 @@ def test_unconfined_engines_hold_functions_casts_and_column_paths() -> None:
         spark("SELECT /*+ FROM --\\\nFROM */ 1 AS `x\n*/ reflect('a', 'b') AS p --` FROM lines")
     with pytest.raises(QueryRefused, match="comment mark"):
         pg("SELECT 'a--b' AS text FROM lines")
+    # an unquoted name is plain ASCII (Spark reads 'ſ' as S in its keywords); window frames pass
+    with pytest.raises(QueryRefused, match="not plain ASCII"):
+        spark("SELECT 1 AS uſing FROM lines")
+    frame = "SUM(quantity) OVER (ORDER BY date ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    assert frame in pg(f"SELECT {frame} AS s FROM lines")
+    assert frame in spark(
+        "SELECT sum(quantity) OVER (ORDER BY date ROWS UNBOUNDED PRECEDING) FROM lines"
+    )
     # the text run is the checked tree: comments, the only free text it could carry, left out
     assert spark("SELECT 'a' AS a -- *${x}/ UNION ALL SELECT 1\nFROM lines") == (
         "SELECT 'a' AS a FROM lines"

@@ -410,3 +410,7 @@ def test_read_only_frame_cannot_write_on_a_server(engine: Engine) -> None:
     changed = engine.read_only_frame("SELECT set_config('work_mem', '1MB', false) AS m")
     assert changed["m"].item() == "1MB"
     assert engine.read_only_frame("SELECT current_setting('work_mem') AS m")["m"].item() == before
+    # strings are read as standard SQL's (and sqlglot's) whatever the session says: with
+    # standard_conforming_strings off, '\' would open an escaped quote
+    engine.scalar("SELECT set_config('standard_conforming_strings', 'off', false)")
+    assert engine.read_only_frame("SELECT '\\' AS b")["b"].item() == "\\"

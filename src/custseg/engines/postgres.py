@@ -396,7 +396,9 @@ class PostgresEngine(Engine):
         rolled back: the server refuses any write to a table, a sequence or the catalog
         (``nextval``, ``lo_import``…) the query would make, and nothing the query does
         outlasts it. The search path is the engine's schema, then ``pg_catalog``: an
-        unqualified name cannot reach a function or table of the user's schemas.
+        unqualified name cannot reach a function or table of the user's schemas; strings are
+        read as standard SQL's (``standard_conforming_strings`` on, whatever the server's
+        setting: a backslash is a character), as sqlglot reads them.
 
         Examples (with a server at ``$URL``)
         ------------------------------------
@@ -409,7 +411,8 @@ class PostgresEngine(Engine):
             with self._con.transaction(force_rollback=True):
                 self._con.execute("SET TRANSACTION READ ONLY")
                 self._con.execute(
-                    "SELECT set_config('search_path', %s, true)",
+                    "SELECT set_config('search_path', %s, true), "
+                    "set_config('standard_conforming_strings', 'on', true)",
                     [f"{ident(self.schema)}, pg_catalog"],
                 )
                 return _frame_of(self._con.execute(sql))

@@ -431,9 +431,22 @@ def _checked(query: str, views: Collection[str], dialect: str, confined: bool) -
         if not confined and not isinstance(node, exp.Identifier | exp.Literal):
             # any other text a node holds (a function's name, a date part) is one word: a
             # string sqlglot keeps is written back as it is, unread by the check
+            frame = isinstance(node, exp.WindowSpec)
             for value in node.args.values():
-                if isinstance(value, str) and not _WORD.fullmatch(value):
+                if (
+                    isinstance(value, str)
+                    and not _WORD.fullmatch(value)
+                    and not (frame and value.upper() in _FRAME_WORDS)
+                ):
                     raise _refused(f"the word {value!r} in {node.key.upper()} (one word only)")
+        elif (
+            not confined
+            and isinstance(node, exp.Identifier)
+            and not node.quoted
+            and not _WORD.fullmatch(str(node.name))
+        ):
+            # an unquoted name is plain ASCII: Spark reads 'ſ' as S in its keywords
+            raise _refused(f"the name {node.name!r} (quote a name that is not plain ASCII)")
         if isinstance(node, refused):
             raise _refused(f"clause {node.key.upper()}")
         if isinstance(node, exp.Table | exp.Lateral):
@@ -496,6 +509,12 @@ def _checked(query: str, views: Collection[str], dialect: str, confined: bool) -
 
 #: the text a node may hold besides names and values: one word (a function, a date part)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: the words of a window frame sqlglot keeps as text (ROWS BETWEEN UNBOUNDED PRECEDING AND
+#: CURRENT ROW, EXCLUDE CURRENT ROW…)
+_FRAME_WORDS = frozenset(
+    {"CURRENT ROW", "UNBOUNDED", "PRECEDING", "FOLLOWING", "ROWS", "RANGE", "GROUPS", "GROUP",
+     "TIES", "NO OTHERS"}
+)  # fmt: skip
 #: what no text run on an unlocked engine may hold, even inside a string or a quoted name
 _COMMENT_MARKS = ("\n", "\r", "--", "/*", "*/")
 
