@@ -309,8 +309,6 @@ class QueryResult:
 
     frame: pd.DataFrame
     views: dict[str, dict[str, str]] = field(default_factory=dict)
-    #: the engine's SQL dialect the query was read in (sqlglot's name)
-    dialect: str = "duckdb"
 
 
 def _refused(what: str) -> QueryRefused:
@@ -710,7 +708,6 @@ def query_views(
     con = found.connect() if found is not None else connect()
     opened: list[Source] = []
     try:
-        check_query(query, dialect=con.dialect, confined=con.confinable)
         views = _open_views(con, opened, found, run, mapping, given_as_of, rules)
         try:
             text = check_query(query, views, dialect=con.dialect, confined=con.confinable)
@@ -719,7 +716,7 @@ def query_views(
             raise
         except (QueryError, EngineError) as exc:
             raise QueryError(f"{exc} — views: {_describe(views)}") from None
-        return QueryResult(frame=frame, views=views, dialect=con.dialect)
+        return QueryResult(frame=frame, views=views)
     finally:
         con.close()
         for src in opened:  # after the engine: the view "lines" reads a copy of standard input
