@@ -317,7 +317,7 @@ def test_infinite_quantity_beside_an_amount_stays_out_of_the_statistics() -> Non
 
 
 def test_collectors_run_in_any_order(online_retail) -> None:
-    """The collectors read what the audit made (lines, pairs, invoices), not each other."""
+    """The collectors read what the audit made (lines, invoices), not each other."""
     from custseg.engines import connect
     from custseg.sources.readers import open_source
     from custseg.sources.schema import resolve_columns

@@ -130,7 +130,13 @@ def stage_statements(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 def test_the_stages_were_recorded(stage_statements: list[str]) -> None:
     text = "\n".join(stage_statements)
-    for needle in ("UPDATE lines", "_cs_pairs", "AS part FROM", "_cs_months", "regexp_full_match"):
+    for needle in (
+        "UPDATE lines",
+        "_cs_invoices",
+        "AS part FROM",
+        "_cs_months",
+        "regexp_full_match",
+    ):
         assert needle in text, needle
 
 

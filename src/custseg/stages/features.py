@@ -117,17 +117,12 @@ def collect(con: Engine, part: int) -> None:
     """Add the per-customer totals of the cleaned lines of one part (:data:`~custseg.stages.relations.LINES`).
 
     Parts hold disjoint customers, so each customer's totals come from one part whole. The
-    product breadth comes from the per-(customer, product) aggregation the cleaning already
-    made (:data:`~custseg.stages.relations.PAIRS`), the invoices from
-    :data:`~custseg.stages.relations.INVOICES` (both made by
-    :func:`custseg.stages.audit.rules.build_lines`).
+    invoices come from :data:`~custseg.stages.relations.INVOICES` (made by
+    :func:`custseg.stages.audit.rules.build_lines`), the product breadth from the lines.
     """
     sql = _TOTALS_CTES.format(
         per_invoice=f"SELECT * FROM {rel.INVOICES}",
-        per_product=(
-            "SELECT customer_id, count(*) AS product_breadth "
-            f"FROM {rel.PAIRS} WHERE kept_purchase AND product IS NOT NULL GROUP BY customer_id"
-        ),
+        per_product=PER_PRODUCT_SQL.format(lines=rel.LINES),
     )
     accumulate(con, TOTALS_TABLE, sql + " SELECT * FROM totals", part)
 

@@ -30,13 +30,6 @@ SOURCE_PART: Final = "source_part"
 #: :func:`custseg.stages.quality.collect`). Kept after an audit in one part.
 LINES: Final = "lines"
 
-#: per part — one row per (customer, product) among lines with a date and a customer:
-#: ``n`` lines, ``kept_purchase``, ``kept_return``.
-#: Written by :func:`custseg.stages.audit.rules.build_lines` (which finds duplicates and
-#: returns without purchase with it); read by :func:`custseg.stages.features.collect`
-#: (product breadth).
-PAIRS: Final = "_cs_pairs"
-
 #: per part — kept lines summed per (customer, invoice) (:data:`custseg.stages.audit.rules.PER_INVOICE_SQL`).
 #: Written by :func:`custseg.stages.audit.rules.build_lines`; read by
 #: :func:`custseg.stages.features.collect` (frequency, money, dates) and
@@ -101,7 +94,7 @@ CUSTOMERS_SCALED: Final = "_cs_customers_scaled"
 CUSTOMER_SEGMENTS: Final = "_cs_customer_segments"
 
 #: relations of one part, dropped by the audit once the part's collectors ran
-PER_PART: Final = (PAIRS, INVOICES)
+PER_PART: Final = (INVOICES,)
 
 #: relations that gain the rows of every part
 ACCUMULATED: Final = (
