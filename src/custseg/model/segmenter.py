@@ -117,7 +117,7 @@ def _in_row_blocks(n: int, work: Callable[[int, int], None]) -> None:
     side on the usable cores (``CUSTSEG_THREADS`` caps them). NumPy's ufuncs and a
     one-thread BLAS product release the GIL, so the blocks run in parallel; each block does
     the arithmetic it did in one thread, so the results are the same bits. Measured on 4 M
-    customers, 2 cores: scoring 11.2 M → 19.8 M customers/s (``bench/score_bench.py``).
+    customers, 2 cores: scoring 11.2 M → 17.1 M customers/s (``bench/score_bench.py``).
     """
     from custseg.config import settings
 
