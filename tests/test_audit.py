@@ -202,9 +202,9 @@ def test_quantiles_from_value_counts_equal_duckdb_quantile_cont() -> None:
     assert quantiles_cont(x, n, (0.25, 0.75), np.log10) == pytest.approx(expected_log, rel=1e-12)
 
 
-def test_duplicates_found_among_repeated_products_only() -> None:
-    """Duplicates are looked for among the lines of a (customer, product) pair seen twice:
-    copies without a product, copies of a dropped line and near-copies must all be right."""
+def test_duplicates_found_among_repeated_row_hashes_only() -> None:
+    """Duplicates are looked for among the lines whose whole-row hash is seen twice: copies
+    without a product, copies of a dropped line and near-copies must all be right."""
     no_product = ("500050", None, 2, "2011-01-06 10:00", 1.0, 12345.0)
     postage = ("500051", "POST", 1, "2011-01-06 11:00", 5.0, 12345.0)
     near = ("500001", "10001", 2, "2011-01-03 10:00", 3.0, 12345.0)  # BASE with another price

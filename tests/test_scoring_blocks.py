@@ -74,3 +74,35 @@ def test_blocks_on_several_threads_give_the_bits_of_one_piece(
     # the labels: the nearest centroid of all rows at once
     assert np.array_equal(one_thread[1], _nearest(Xt, model.cluster_centers_))
     assert len(np.unique(one_thread[1])) == 4
+
+
+@pytest.mark.parametrize("rows", [1, 2 * PREDICT_BLOCK])
+def test_one_row_and_whole_blocks(
+    model: CustomerSegmenter, monkeypatch: pytest.MonkeyPatch, rows: int
+) -> None:
+    X = _frame(rows + 3, 2).head(rows)
+    try:
+        _with_threads(monkeypatch, 1)
+        one_thread = model.transform(X), model.predict(X)
+        _with_threads(monkeypatch, 2)
+        two_threads = model.transform(X), model.predict(X)
+    finally:
+        monkeypatch.delenv("CUSTSEG_THREADS")
+        settings.cache_clear()
+    assert one_thread[0].shape == (rows, 7)
+    assert np.array_equal(one_thread[0], two_threads[0])
+    assert np.array_equal(one_thread[1], two_threads[1])
+    assert np.array_equal(one_thread[1], _nearest(one_thread[0], model.cluster_centers_))
+
+
+def test_categorical_features_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No numeric feature: the output is the one-hot block alone, block by block."""
+    frame = _frame(PREDICT_BLOCK + 300, 3)[["channel"]]
+    model = CustomerSegmenter(k=3, random_state=0, features=[], categorical=["channel"])
+    model.fit(frame.head(600))
+    Xt = model.transform(frame)
+    assert Xt.shape == (len(frame), 3)
+    assert np.array_equal(
+        Xt, (frame["channel"].to_numpy()[:, None] == model.categories_["channel"]).astype(float)
+    )
+    assert np.array_equal(model.predict(frame), _nearest(Xt, model.cluster_centers_))
