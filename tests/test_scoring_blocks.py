@@ -28,9 +28,17 @@ def model() -> CustomerSegmenter:
     return CustomerSegmenter(k=4, random_state=0, categorical=["channel"]).fit(_frame(600, 0))
 
 
-def _with_threads(monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+def _scored(
+    model: CustomerSegmenter, X: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, threads: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``transform`` and ``predict`` of ``X`` with ``CUSTSEG_THREADS=threads``."""
     monkeypatch.setenv("CUSTSEG_THREADS", str(threads))
     settings.cache_clear()
+    try:
+        return model.transform(X), model.predict(X)
+    finally:
+        monkeypatch.delenv("CUSTSEG_THREADS")
+        settings.cache_clear()
 
 
 def test_blocks_on_several_threads_give_the_bits_of_one_piece(
@@ -43,14 +51,8 @@ def test_blocks_on_several_threads_give_the_bits_of_one_piece(
     assert n % PREDICT_BLOCK != 0 and n > 3 * PREDICT_BLOCK
     X.loc[X.index[::997], "monetary"] *= 1e4
     X.loc[X.index[::1009], "balance"] *= -1e3
-    try:
-        _with_threads(monkeypatch, 1)
-        one_thread = model.transform(X), model.predict(X)
-        _with_threads(monkeypatch, 3)
-        three_threads = model.transform(X), model.predict(X)
-    finally:
-        monkeypatch.delenv("CUSTSEG_THREADS")
-        settings.cache_clear()
+    one_thread = _scored(model, X, monkeypatch, 1)
+    three_threads = _scored(model, X, monkeypatch, 3)
     Xt = one_thread[0]
     assert Xt.shape == (n, 4 + 3) and Xt.flags.c_contiguous
     assert np.array_equal(Xt, three_threads[0])
@@ -81,14 +83,8 @@ def test_one_row_and_whole_blocks(
     model: CustomerSegmenter, monkeypatch: pytest.MonkeyPatch, rows: int
 ) -> None:
     X = _frame(rows + 3, 2).head(rows)
-    try:
-        _with_threads(monkeypatch, 1)
-        one_thread = model.transform(X), model.predict(X)
-        _with_threads(monkeypatch, 2)
-        two_threads = model.transform(X), model.predict(X)
-    finally:
-        monkeypatch.delenv("CUSTSEG_THREADS")
-        settings.cache_clear()
+    one_thread = _scored(model, X, monkeypatch, 1)
+    two_threads = _scored(model, X, monkeypatch, 2)
     assert one_thread[0].shape == (rows, 7)
     assert np.array_equal(one_thread[0], two_threads[0])
     assert np.array_equal(one_thread[1], two_threads[1])
