@@ -34,7 +34,7 @@ from run import floor_scan  # bench/run.py, beside this file
 from custseg.engines.duckdb import DuckDBEngine
 from custseg.pipeline import segment
 from custseg.stages import relations as rel
-from custseg.stages.audit.rules import PER_INVOICE_SQL
+from custseg.stages.audit.rules import COMPARED, PER_INVOICE_SQL
 from custseg.stages.features import PER_PRODUCT_SQL
 
 
@@ -46,7 +46,7 @@ def statements() -> dict[str, str]:
     """Name → SQL of each aggregation, over the audit's tables."""
     return {
         "duplicate search (row hashes seen twice)": (
-            f"SELECT h FROM {rel.LINES} WHERE ts IS NOT NULL AND customer_id IS NOT NULL "
+            f"SELECT h FROM {rel.LINES} WHERE {COMPARED.format(t='')} "
             "GROUP BY h HAVING count(*) > 1"
         ),
         "per-invoice sums": PER_INVOICE_SQL.format(lines=rel.LINES),

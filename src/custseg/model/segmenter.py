@@ -793,14 +793,16 @@ class CustomerSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     def _scaling_plan(self, values: np.ndarray) -> list[tuple[int, float, str]]:
         """How each column of ``values`` is Yeo-Johnson transformed, decided on the whole
         column: ``log`` (λ = 0), ``power``, or ``scipy`` when the clipped column holds a
-        negative value or NaN (scipy's masked branches)."""
+        negative value (scipy's masked branches). The values are finite (:meth:`_input`), so
+        the clipped column is non-negative when its lower bound is, or else when the column
+        itself is."""
         eps = np.finfo(np.float64).eps
         plan = []
         for j, lmbda in enumerate(self.lambdas_):
             lam = float(lmbda)
-            clipped = np.maximum(values[:, j], self.lower_[j])
+            positive = self.lower_[j] >= 0 or bool((values[:, j] >= 0).all())
             how = "log" if abs(lam) < eps else "power"
-            plan.append((j, lam, how if (clipped >= 0).all() else "scipy"))
+            plan.append((j, lam, how if positive else "scipy"))
         return plan
 
     def _scale_in_place(self, values: np.ndarray, plan: list[tuple[int, float, str]]) -> None:

@@ -277,7 +277,7 @@ def build_lines(
 
 
 #: the lines compared for exact copies: dated, of a known customer, not dropped as implausible
-_COMPARED = (
+COMPARED = (
     "{t}ts IS NOT NULL AND {t}customer_id IS NOT NULL "
     "AND {t}reason IS DISTINCT FROM 'implausible_date'"
 )
@@ -310,9 +310,9 @@ def mark_duplicates(con: Engine) -> None:
                                         l.quantity, l.price, l.value
                            ORDER BY l.line_no) AS copy_no
                 FROM {rel.LINES} AS l
-                WHERE {_COMPARED.format(t="l.")}
+                WHERE {COMPARED.format(t="l.")}
                   AND l.h IN (
-                      SELECT h FROM {rel.LINES} WHERE {_COMPARED.format(t="")}
+                      SELECT h FROM {rel.LINES} WHERE {COMPARED.format(t="")}
                       GROUP BY h HAVING count(*) > 1)
             ) AS copies WHERE copy_no > 1
         )""",
